@@ -1,0 +1,65 @@
+//! One file per subcommand; this module dispatches, sets up logging and maps outcomes to exit codes
+//! (0 success, 1 the job failed, 2 bad usage or bad input).
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+mod bench;
+mod chat;
+mod eval;
+mod functions;
+mod grade;
+mod resume;
+mod runs;
+mod train;
+
+/// Marks an error as the user's input being at fault (exit code 2). The message names file, line, field.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BadInput(pub anyhow::Error);
+
+/// Wraps any error as bad input.
+pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    BadInput(e.into()).into()
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "agentopt=warn",
+        1 => "agentopt=info",
+        _ => "agentopt=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env(crate::env::RUST_LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Train(args) => train::run(args).await,
+            Command::Resume(args) => resume::run(args).await,
+            Command::Eval(args) => eval::run(args).await,
+            Command::Functions(args) => functions::run(args).await,
+            Command::Runs(args) => runs::run(args).await,
+            Command::Grade(args) => grade::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.chain().any(|e| e.is::<BadInput>()) { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}

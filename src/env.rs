@@ -1,0 +1,17 @@
+//! Every environment variable agentopt reads, in one place.
+
+/// AutoGen-compatible model list: a JSON string or a path to a JSON file.
+pub const OAI_CONFIG_LIST: &str = "OAI_CONFIG_LIST";
+/// Fallback API keys for config entries that omit `api_key`.
+pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
+pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
+pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
+/// Log filter for `tracing` (e.g. `agentopt=debug`).
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// Reads a variable, treating an empty value as unset.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

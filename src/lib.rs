@@ -1,0 +1,20 @@
+//! agentopt: train an LLM agent by learning its function list (AG2's AgentOptimizer, done right).
+//!
+//! Layout (dependencies point downwards):
+//! - `cli`, `commands/`      — flag structs and one file per subcommand (the only users of `anyhow`)
+//! - `trainer`               — epochs, roll-back, early stop, resume
+//! - `agent/`, `optimizer/`  — the assistant/math-proxy conversation and the function optimizer
+//! - `llm/`                  — the `ChatModel` trait, backends, retry, cache, usage accounting
+//! - `exec/`                 — sandboxed, long-lived Python sessions for LLM-written code
+//! - `functions`             — the function registry (the learnable "weights")
+//! - `grading`, `dataset`    — answer checking and problem loading
+//! - `run_dir`               — every path of `runs/<run>/`, written atomically
+//! - `env`                   — every environment variable the program reads
+
+pub mod cli;
+pub mod commands;
+pub mod env;
+pub mod exec;
+pub mod fsio;
+pub mod functions;
+pub mod llm;

@@ -1,0 +1,41 @@
+//! The model client layer: one `ChatModel` trait over a neutral message model, backends chosen at run
+//! time, and wrappers (retry, cache, usage) that also implement the trait.
+
+pub mod message;
+
+pub use message::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, ToolSpec, Usage};
+
+/// Something that answers chat requests: a backend, a wrapper around one, or a scripted test model.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, Error>;
+}
+
+/// Why a model call failed. Every variant is an *infrastructure* failure: a problem whose call fails
+/// is recorded as errored, never scored as a wrong answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable (names the file and field).
+    #[error("bad model configuration: {0}")]
+    Config(String),
+    /// The server refused the credentials (401/403).
+    #[error("authentication failed for model `{model}` (HTTP {status})")]
+    Auth { model: String, status: u16 },
+    /// A non-retryable HTTP error (4xx other than 429).
+    #[error("model `{model}` rejected the request (HTTP {status}): {body}")]
+    Rejected { model: String, status: u16, body: String },
+    /// Retryable failures that did not go away.
+    #[error("model `{model}` failed after {attempts} attempts: {last}")]
+    RetriesExhausted { model: String, attempts: u32, last: String },
+    /// The reply could not be understood.
+    #[error("model `{model}` sent an unusable reply: {detail}")]
+    BadReply { model: String, detail: String },
+    /// The run's spending limit would be exceeded.
+    #[error("budget of ${limit:.4} reached")]
+    Budget { limit: f64 },
+    /// The local model backend failed or is not compiled in.
+    #[error("local model: {0}")]
+    Local(String),
+    #[error("cache: {0}")]
+    Cache(String),
+}
