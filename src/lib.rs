@@ -11,10 +11,16 @@
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
 
+pub mod agent;
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod env;
 pub mod exec;
 pub mod fsio;
 pub mod functions;
+pub mod grading;
 pub mod llm;
+pub mod optimizer;
+pub mod run_dir;
+pub mod trainer;

@@ -1,8 +1,11 @@
 //! The model client layer: one `ChatModel` trait over a neutral message model, backends chosen at run
 //! time, and wrappers (retry, cache, usage) that also implement the trait.
 
+pub mod config;
 pub mod message;
+pub mod scripted;
 
+pub use config::{CacheMode, ModelOptions, connect, describe};
 pub use message::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, ToolSpec, Usage};
 
 /// Something that answers chat requests: a backend, a wrapper around one, or a scripted test model.

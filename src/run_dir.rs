@@ -1,0 +1,251 @@
+//! Every path of `runs/<run>/` (SPEC §8) and how each is written: whole files atomically (temp file +
+//! rename), JSON-lines files appended and fsynced one record at a time so a killed run loses nothing
+//! it completed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Which set of conversations a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Training epoch N on the training split.
+    Epoch(usize),
+    /// The test split with the initial registry.
+    Before,
+    /// The test split with the learned registry.
+    After,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::Epoch(n) => write!(f, "epoch {n}"),
+            Phase::Before => write!(f, "eval before"),
+            Phase::After => write!(f, "eval after"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Failed to write `{path}`")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("Failed to read `{path}`")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("Invalid JSON in `{path}` at line {line}: {message}")]
+    Parse { path: PathBuf, line: usize, message: String },
+    #[error("Run `{path}` already exists (pick another --run name, or `agentopt resume` it)")]
+    Exists { path: PathBuf },
+    #[error("No run at `{path}` (no run.json)")]
+    NotFound { path: PathBuf },
+}
+
+/// One run's directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// A new run directory `runs_dir/name`; refuses to reuse a run that has started.
+    pub fn create(runs_dir: &Path, name: &str) -> Result<RunDir, Error> {
+        let root = runs_dir.join(name);
+        if root.join("run.json").exists() {
+            return Err(Error::Exists { path: root });
+        }
+        std::fs::create_dir_all(&root).map_err(|source| Error::Write { path: root.clone(), source })?;
+        Ok(RunDir { root })
+    }
+
+    /// An existing run: `name_or_path` is a directory holding run.json, or a name under `runs_dir`.
+    pub fn open(runs_dir: &Path, name_or_path: &str) -> Result<RunDir, Error> {
+        let direct = PathBuf::from(name_or_path);
+        let root = if direct.join("run.json").is_file() { direct } else { runs_dir.join(name_or_path) };
+        if !root.join("run.json").is_file() {
+            return Err(Error::NotFound { path: root });
+        }
+        Ok(RunDir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The run's name (its directory name).
+    pub fn name(&self) -> String {
+        self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+    pub fn run_json(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+    pub fn events(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+    pub fn epoch_dir(&self, epoch: usize) -> PathBuf {
+        self.root.join("epochs").join(format!("{epoch:03}"))
+    }
+    pub fn epoch_registry(&self, epoch: usize) -> PathBuf {
+        self.epoch_dir(epoch).join("registry.json")
+    }
+    pub fn best_registry(&self) -> PathBuf {
+        self.root.join("best").join("registry.json")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    /// Where a phase's conversation records live.
+    pub fn conversations(&self, phase: Phase) -> PathBuf {
+        match phase {
+            Phase::Epoch(n) => self.epoch_dir(n).join("conversations.jsonl"),
+            Phase::Before => self.root.join("eval").join("before.jsonl"),
+            Phase::After => self.root.join("eval").join("after.jsonl"),
+        }
+    }
+
+    /// Appends one event (with a UTC timestamp) to events.jsonl and fsyncs it.
+    pub fn append_event<T: Serialize>(&self, event: &T) -> Result<(), Error> {
+        let mut value = serde_json::to_value(event).map_err(|e| self.write_err(&self.events(), e))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("time".into(), serde_json::Value::String(now()));
+        }
+        append_line(&self.events(), &value)
+    }
+
+    /// Every complete event line (a torn last line from a kill is ignored).
+    pub fn read_events(&self) -> Result<Vec<serde_json::Value>, Error> {
+        read_lines(&self.events())
+    }
+
+    fn write_err(&self, path: &Path, e: serde_json::Error) -> Error {
+        Error::Write { path: path.into(), source: std::io::Error::other(e) }
+    }
+}
+
+/// Pretty JSON written atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    crate::fsio::write_json_atomic(path, value).map_err(|source| Error::Write { path: path.into(), source })
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.into(),
+        line: e.line(),
+        message: e.to_string(),
+    })
+}
+
+/// Appends one compact JSON line and fsyncs, so the record survives a kill the moment this returns.
+pub fn append_line<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    let werr = |source| Error::Write { path: path.into(), source };
+    let mut line = serde_json::to_vec(value).map_err(|e| werr(std::io::Error::other(e)))?;
+    line.push(b'\n');
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(werr)?;
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(werr)?;
+    file.write_all(&line).map_err(werr)?;
+    file.sync_data().map_err(werr)
+}
+
+/// The JSON lines of a file (missing file: none). A last line without its newline is a write torn by
+/// a kill and is skipped; any other bad line is an error.
+pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::Read { path: path.into(), source }),
+    };
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    let mut out = Vec::new();
+    for (i, line) in complete.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(line).map_err(|e| Error::Parse {
+            path: path.into(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push(value);
+    }
+    Ok(out)
+}
+
+/// Replaces a JSON-lines file atomically with these records (one compact line each).
+pub fn write_lines<T: Serialize>(path: &Path, values: &[T]) -> Result<(), Error> {
+    let werr = |source| Error::Write { path: path.into(), source };
+    let mut bytes = Vec::new();
+    for v in values {
+        serde_json::to_writer(&mut bytes, v).map_err(|e| werr(std::io::Error::other(e)))?;
+        bytes.push(b'\n');
+    }
+    crate::fsio::write_atomic(path, &bytes).map_err(werr)
+}
+
+/// Drops a torn last line (no trailing newline) so later appends start on a fresh line.
+pub fn repair_tail(path: &Path) -> Result<(), Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Read { path: path.into(), source }),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    crate::fsio::write_atomic(path, &bytes[..keep])
+        .map_err(|source| Error::Write { path: path.into(), source })
+}
+
+/// Current UTC time, RFC 3339.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A default run name from the current UTC time, e.g. `20261123-164636`.
+pub fn default_run_name() -> String {
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_else(|_| "run".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_spec() {
+        let d = tempfile::tempdir().unwrap();
+        let run = RunDir::create(d.path(), "r").unwrap();
+        assert!(run.epoch_registry(3).ends_with("r/epochs/003/registry.json"));
+        assert!(run.conversations(Phase::Epoch(0)).ends_with("epochs/000/conversations.jsonl"));
+        assert!(run.conversations(Phase::Before).ends_with("eval/before.jsonl"));
+        assert!(run.conversations(Phase::After).ends_with("eval/after.jsonl"));
+        assert!(run.best_registry().ends_with("best/registry.json"));
+        write_json(&run.run_json(), &serde_json::json!({})).unwrap();
+        assert!(matches!(RunDir::create(d.path(), "r"), Err(Error::Exists { .. })));
+        assert_eq!(RunDir::open(d.path(), "r").unwrap().name(), "r");
+        assert!(RunDir::open(d.path(), run.root().to_str().unwrap()).is_ok());
+        assert!(RunDir::open(d.path(), "nope").is_err());
+    }
+
+    #[test]
+    fn torn_last_line_is_skipped_and_repaired() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.jsonl");
+        append_line(&p, &serde_json::json!({"a": 1})).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"a\": 2").unwrap();
+        let v: Vec<serde_json::Value> = read_lines(&p).unwrap();
+        assert_eq!(v.len(), 1);
+        repair_tail(&p).unwrap();
+        append_line(&p, &serde_json::json!({"a": 3})).unwrap();
+        let v: Vec<serde_json::Value> = read_lines(&p).unwrap();
+        assert_eq!(v, vec![serde_json::json!({"a": 1}), serde_json::json!({"a": 3})]);
+    }
+}

@@ -1,0 +1,3 @@
+//! Training: epochs, roll-back, early stop, resume.
+
+pub mod rule;
