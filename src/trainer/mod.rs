@@ -1,3 +1,399 @@
-//! Training: epochs, roll-back, early stop, resume.
+//! Training (SPEC §7): evaluate before, run epochs with the strict-improvement roll-back rule and early
+//! stop, evaluate the best registry after. Every step is persisted in the run directory as it completes,
+//! so the same `run` continues a run interrupted at any point (`agentopt resume`): completed
+//! conversations are read back, never re-run.
 
+pub mod meter;
+pub mod phase;
 pub mod rule;
+pub mod state;
+
+use std::sync::Arc;
+
+use crate::agent::{self, Agent, ConversationRecord, Runner};
+use crate::dataset::Problem;
+use crate::functions::{self, Registry};
+use crate::grading::Grader;
+use crate::llm::{ChatModel, Usage};
+use crate::optimizer::{self, Optimizer, Rejected, StepInput};
+use crate::run_dir::{self, Phase, RunDir};
+use meter::{Cancel, Meter, Metered};
+use phase::{Interruption, PhaseContext, Score};
+use rule::{Decision, Stop};
+use state::{EpochEntry, EvalSummary, Event, Progress, RunInfo, Status, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    RunDir(#[from] run_dir::Error),
+    #[error(transparent)]
+    Registry(#[from] functions::Error),
+    #[error("A conversation could not run")]
+    Agent(#[source] agent::Error),
+    #[error("The optimizer step for epoch {epoch} failed")]
+    Optimizer { epoch: usize, source: optimizer::Error },
+    #[error("Every problem of {phase} errored (e.g. {reason}); nothing could be scored")]
+    AllErrored { phase: Phase, reason: String },
+}
+
+/// Everything a run needs; built by `commands::train` / `commands::resume`.
+pub struct Setup {
+    pub run: RunDir,
+    pub info: RunInfo,
+    pub train: Vec<Problem>,
+    pub test: Vec<Problem>,
+    pub assistant: Arc<dyn ChatModel>,
+    pub optimizer: Arc<dyn ChatModel>,
+    pub runner: Arc<dyn Runner>,
+    pub grader: Grader,
+    pub cancel: Cancel,
+}
+
+/// How `run` ended (errors aside).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub status: Status,
+    pub summary: Summary,
+}
+
+pub struct Trainer {
+    run: RunDir,
+    info: RunInfo,
+    train: Vec<Problem>,
+    test: Vec<Problem>,
+    agent: Agent,
+    optimizer: Optimizer,
+    meter: Arc<Meter>,
+    cancel: Cancel,
+    progress: Progress,
+}
+
+impl Trainer {
+    /// Reads back where the run stands (nothing, for a new run) and meters the models from there.
+    pub fn new(setup: Setup) -> Result<Trainer, Error> {
+        run_dir::repair_tail(&setup.run.events())?;
+        let progress = Progress::replay(&setup.run.read_events()?);
+        let spent = spent(&setup.run, &progress)?;
+        let meter = Arc::new(Meter::new(setup.info.training.max_usd, spent));
+        let metered = |inner| -> Arc<dyn ChatModel> { Arc::new(Metered { inner, meter: meter.clone() }) };
+        let agent = Agent {
+            model: metered(setup.assistant),
+            runner: setup.runner.clone(),
+            grader: setup.grader,
+            config: setup.info.training.agent.clone(),
+        };
+        let optimizer = Optimizer {
+            model: metered(setup.optimizer),
+            runner: setup.runner,
+            config: setup.info.training.optimizer.clone(),
+        };
+        Ok(Trainer {
+            run: setup.run,
+            info: setup.info,
+            train: setup.train,
+            test: setup.test,
+            agent,
+            optimizer,
+            meter,
+            cancel: setup.cancel,
+            progress,
+        })
+    }
+
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    /// Runs (or continues) the run to completion, a clean stop (Ctrl-C, budget), or an error; the run
+    /// directory is consistent and resumable in every case.
+    pub async fn run(&mut self) -> Result<Finished, Error> {
+        let resumed = !self.progress.history.is_empty() || self.progress.eval_before.is_some();
+        self.run.append_event(&Event::RunStarted { resumed })?;
+        self.set_status(Status::Running)?;
+        match self.drive().await {
+            Ok(Ok(())) => self.finish(Status::Completed),
+            Ok(Err(why)) => {
+                self.run.append_event(&Event::Interrupted { reason: format!("{why:?}").to_lowercase() })?;
+                self.finish(if why == Interruption::Budget { Status::Budget } else { Status::Stopped })
+            }
+            Err(e) => {
+                let message = agent::error_chain(&e);
+                self.run.append_event(&Event::Error { message })?;
+                self.finish(Status::Failed)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn finish(&mut self, status: Status) -> Result<Finished, Error> {
+        let summary = self.summary(status)?;
+        run_dir::write_json(&self.run.summary(), &summary)?;
+        self.set_status(status)?;
+        self.run.append_event(&Event::RunFinished { status })?;
+        Ok(Finished { status, summary })
+    }
+
+    fn set_status(&mut self, status: Status) -> Result<(), Error> {
+        self.info.status = status;
+        self.info.updated_at = run_dir::now();
+        Ok(run_dir::write_json(&self.run.run_json(), &self.info)?)
+    }
+
+    async fn drive(&mut self) -> Result<Result<(), Interruption>, Error> {
+        let evaluate = !self.info.training.no_eval && !self.test.is_empty();
+        if evaluate && self.progress.eval_before.is_none() {
+            let initial = Registry::load(&self.run.epoch_registry(0))?;
+            let test = self.test.clone();
+            match self.phase(Phase::Before, &initial, &test).await? {
+                Ok(records) => self.progress.eval_before = Some(self.eval_done(Phase::Before, &records)?),
+                Err(why) => return Ok(Err(why)),
+            }
+        }
+        if let Err(why) = self.epochs().await? {
+            return Ok(Err(why));
+        }
+        let best = self.best_registry()?;
+        best.save(&self.run.best_registry())?;
+        if evaluate && self.progress.eval_after.is_none() {
+            let test = self.test.clone();
+            match self.phase(Phase::After, &best, &test).await? {
+                Ok(records) => self.progress.eval_after = Some(self.eval_done(Phase::After, &records)?),
+                Err(why) => return Ok(Err(why)),
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The epoch loop of SPEC §7, entered at whatever point the run reached.
+    async fn epochs(&mut self) -> Result<Result<(), Interruption>, Error> {
+        let (epochs, patience) = (self.info.training.epochs, self.info.training.patience);
+        let mut rejected = self.rejected_since_best()?;
+        let mut epoch = self.progress.history.len();
+        if self.progress.stopped.is_none() && epoch > 0 {
+            // Killed between a decision and its stop event: decide the stop again.
+            if let Some(stop) = rule::stop_after(&self.progress.rule, epoch - 1, epochs, patience) {
+                self.stopped(stop)?;
+            }
+        }
+        while self.progress.stopped.is_none() {
+            if epoch > 0
+                && !self.progress.steps_done.contains(&epoch)
+                && let Err(why) = self.step(epoch, &rejected).await?
+            {
+                return Ok(Err(why));
+            }
+            let registry = Registry::load(&self.run.epoch_registry(epoch))?;
+            let train = self.train.clone();
+            let records = match self.phase(Phase::Epoch(epoch), &registry, &train).await? {
+                Ok(records) => records,
+                Err(why) => return Ok(Err(why)),
+            };
+            let score = Score::of(&records);
+            if score.total > 0 && score.errored == score.total {
+                let reason = records[0].errored.clone().unwrap_or_default();
+                return Err(Error::AllErrored { phase: Phase::Epoch(epoch), reason });
+            }
+            let (decision, next) = rule::decide(self.progress.rule, epoch, score.rate);
+            match decision {
+                Decision::Accept => {
+                    registry.save(&self.run.best_registry())?;
+                    rejected.clear();
+                }
+                Decision::Rollback => {
+                    rejected.push(Rejected { epoch, score: score.rate, registry: registry.clone() })
+                }
+            }
+            let functions = registry.names();
+            self.run.append_event(&Event::Decision {
+                epoch,
+                score,
+                decision,
+                state: next,
+                functions: functions.clone(),
+            })?;
+            self.progress.rule = next;
+            self.progress.history.push(EpochEntry {
+                epoch,
+                score: score.rate,
+                correct: score.correct,
+                total: score.total,
+                errored: score.errored,
+                decision,
+                functions,
+            });
+            run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
+            if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
+                self.stopped(stop)?;
+            }
+            epoch += 1;
+        }
+        Ok(Ok(()))
+    }
+
+    fn stopped(&mut self, reason: Stop) -> Result<(), Error> {
+        let best_epoch = self.progress.rule.best_epoch.unwrap_or(0);
+        self.run.append_event(&Event::TrainingStopped { reason, best_epoch })?;
+        self.progress.stopped = Some(reason);
+        Ok(())
+    }
+
+    /// The rolled-back registries since the last accept, read back from the epochs they were tried in.
+    fn rejected_since_best(&self) -> Result<Vec<Rejected>, Error> {
+        let mut out = Vec::new();
+        for entry in &self.progress.history {
+            match entry.decision {
+                Decision::Accept => out.clear(),
+                Decision::Rollback => out.push(Rejected {
+                    epoch: entry.epoch,
+                    score: entry.score,
+                    registry: Registry::load(&self.run.epoch_registry(entry.epoch))?,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn best_epoch(&self) -> usize {
+        self.progress.rule.best_epoch.unwrap_or(0)
+    }
+
+    fn best_registry(&self) -> Result<Registry, Error> {
+        Ok(Registry::load(&self.run.epoch_registry(self.best_epoch()))?)
+    }
+
+    /// The optimizer step that writes epoch `epoch`'s trial registry, starting from the best one.
+    async fn step(&mut self, epoch: usize, rejected: &[Rejected]) -> Result<Result<(), Interruption>, Error> {
+        if self.cancel.is_cancelled() {
+            return Ok(Err(Interruption::Cancelled));
+        }
+        if self.meter.exhausted() {
+            return Ok(Err(Interruption::Budget));
+        }
+        self.run.append_event(&Event::StepStarted { epoch })?;
+        let best = self.best_registry()?;
+        let conversations: Vec<ConversationRecord> =
+            run_dir::read_lines(&self.run.conversations(Phase::Epoch(self.best_epoch())))?;
+        let input = StepInput {
+            best: &best,
+            best_epoch: self.best_epoch(),
+            best_score: self.progress.rule.best_score,
+            rejected,
+            conversations: &conversations,
+        };
+        let cancel = self.cancel.clone();
+        let outcome = tokio::select! {
+            outcome = self.optimizer.step(&input) => outcome,
+            () = cancel.cancelled() => return Ok(Err(Interruption::Cancelled)),
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(optimizer::Error::Budget) => return Ok(Err(Interruption::Budget)),
+            Err(source) => return Err(Error::Optimizer { epoch, source }),
+        };
+        // The trial registry is the step's commit point; its events follow.
+        outcome.registry.save(&self.run.epoch_registry(epoch))?;
+        for event in &outcome.events {
+            let mut value = serde_json::to_value(event).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("epoch".into(), epoch.into());
+            }
+            self.run.append_event(&value)?;
+        }
+        let functions = outcome.registry.names();
+        self.run.append_event(&Event::StepDone {
+            epoch,
+            applied: outcome.applied,
+            functions,
+            usage: outcome.usage,
+        })?;
+        self.progress.steps_done.push(epoch);
+        Ok(Ok(()))
+    }
+
+    /// Runs one phase's remaining conversations; `Ok(Err(_))` when interrupted before all completed.
+    async fn phase(
+        &self,
+        phase: Phase,
+        registry: &Registry,
+        problems: &[Problem],
+    ) -> Result<Result<Vec<ConversationRecord>, Interruption>, Error> {
+        let path = self.run.conversations(phase);
+        run_dir::repair_tail(&path)?;
+        let done: Vec<ConversationRecord> = run_dir::read_lines(&path)?;
+        let ctx = PhaseContext {
+            agent: &self.agent,
+            concurrency: self.info.training.concurrency,
+            meter: self.meter.clone(),
+            cancel: &self.cancel,
+        };
+        let run = &self.run;
+        let result = phase::run(&ctx, registry, problems, done, |r: &ConversationRecord| {
+            run_dir::append_line(&path, r)?;
+            run.append_event(&Event::ConversationDone {
+                phase,
+                index: r.index,
+                id: r.id.clone(),
+                correct: r.correct,
+                errored: r.errored.clone(),
+                turns: r.turns,
+            })
+        })
+        .await
+        .map_err(|e| match e {
+            phase::Error::Agent(e) => Error::Agent(e),
+            phase::Error::Sink(e) => Error::RunDir(e),
+        })?;
+        let interrupted = result.interrupted;
+        match result.complete() {
+            Some(records) => {
+                // Rewritten in problem order so the file is byte-stable whatever the completion order.
+                run_dir::write_lines(&path, &records)?;
+                Ok(Ok(records))
+            }
+            None => Ok(Err(interrupted.unwrap_or(Interruption::Cancelled))),
+        }
+    }
+
+    fn eval_done(&self, phase: Phase, records: &[ConversationRecord]) -> Result<Score, Error> {
+        let score = Score::of(records);
+        self.run.append_event(&Event::EvalDone { phase, score })?;
+        Ok(score)
+    }
+
+    fn summary(&self, status: Status) -> Result<Summary, Error> {
+        let p = &self.progress;
+        let functions = match p.rule.best_epoch {
+            Some(_) => self.best_registry()?.names(),
+            None => Vec::new(),
+        };
+        Ok(Summary {
+            run: self.run.name(),
+            status,
+            epochs_run: p.history.len(),
+            stopped_early: p.stopped == Some(Stop::Patience) && p.history.len() < self.info.training.epochs,
+            stop_reason: p.stopped,
+            best_epoch: p.rule.best_epoch,
+            best_score: p.rule.best_score.is_finite().then_some(p.rule.best_score),
+            history: p.history.clone(),
+            eval: EvalSummary { before: p.eval_before, after: p.eval_after },
+            functions,
+            usage: self.meter.usage(),
+        })
+    }
+}
+
+/// What the run already spent: every conversation record on disk plus the completed optimizer steps.
+fn spent(run: &RunDir, progress: &Progress) -> Result<Usage, Error> {
+    let mut usage = progress.step_usage;
+    let mut files = vec![run.conversations(Phase::Before), run.conversations(Phase::After)];
+    files.extend((0..=progress.history.len()).map(|e| run.conversations(Phase::Epoch(e))));
+    for path in files {
+        for r in run_dir::read_lines::<ConversationRecord>(&path)? {
+            usage.add(&r.usage);
+        }
+    }
+    Ok(usage)
+}
+
+#[cfg(test)]
+mod tests;

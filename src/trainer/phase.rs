@@ -1,0 +1,147 @@
+//! One set of conversations (a training epoch or an evaluation): concurrent with `JoinSet` +
+//! `Semaphore`, each completed record handed to a sink at once (so a kill loses nothing completed),
+//! results kept in problem order whatever the completion order. Stops launching on Ctrl-C or when the
+//! budget is exhausted.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::meter::{Cancel, Meter};
+use crate::agent::{self, Agent, ConversationRecord};
+use crate::dataset::Problem;
+use crate::functions::Registry;
+
+/// Correct / total / errored and the success rate (errored excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    pub correct: usize,
+    pub total: usize,
+    pub errored: usize,
+    pub rate: f64,
+}
+
+impl Score {
+    pub fn of(records: &[ConversationRecord]) -> Score {
+        let correct = records.iter().filter(|r| r.correct && r.errored.is_none()).count();
+        let errored = records.iter().filter(|r| r.errored.is_some()).count();
+        let total = records.len();
+        Score { correct, total, errored, rate: super::rule::rate(correct, total, errored) }
+    }
+}
+
+/// Why a phase ended before every problem was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interruption {
+    Budget,
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub struct PhaseResult {
+    /// One slot per problem, in problem order.
+    pub slots: Vec<Option<ConversationRecord>>,
+    pub interrupted: Option<Interruption>,
+}
+
+impl PhaseResult {
+    /// All records, when every problem completed.
+    pub fn complete(self) -> Option<Vec<ConversationRecord>> {
+        self.slots.into_iter().collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Agent(agent::Error),
+    #[error("Failed to save a conversation record")]
+    Sink(#[source] E),
+}
+
+enum Launch {
+    Done(Box<ConversationRecord>),
+    Skipped(Interruption),
+    Failed(agent::Error),
+}
+
+/// What a phase needs besides its problems.
+pub struct PhaseContext<'a> {
+    pub agent: &'a Agent,
+    pub concurrency: usize,
+    pub meter: Arc<Meter>,
+    pub cancel: &'a Cancel,
+}
+
+/// Runs the problems not already in `done` (records read back from disk), calling `sink` for each
+/// new record as it completes.
+pub async fn run<E: std::error::Error + 'static>(
+    ctx: &PhaseContext<'_>,
+    registry: &Registry,
+    problems: &[Problem],
+    done: Vec<ConversationRecord>,
+    mut sink: impl FnMut(&ConversationRecord) -> Result<(), E>,
+) -> Result<PhaseResult, Error<E>> {
+    let mut slots: Vec<Option<ConversationRecord>> = vec![None; problems.len()];
+    for r in done {
+        // A record counts only if it is for the same problem at the same position.
+        if problems.get(r.index).is_some_and(|p| p.id == r.id) {
+            let index = r.index;
+            slots[index] = Some(r);
+        }
+    }
+    let registry = Arc::new(registry.clone());
+    let semaphore = Arc::new(Semaphore::new(ctx.concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for (index, problem) in problems.iter().enumerate().filter(|(i, _)| slots[*i].is_none()) {
+        let (agent, registry, problem) = (ctx.agent.clone(), registry.clone(), problem.clone());
+        let (semaphore, meter, cancel) = (semaphore.clone(), ctx.meter.clone(), ctx.cancel.clone());
+        set.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
+            if cancel.is_cancelled() {
+                return Launch::Skipped(Interruption::Cancelled);
+            }
+            if meter.exhausted() {
+                return Launch::Skipped(Interruption::Budget);
+            }
+            match agent.solve(&registry, index, &problem).await {
+                Ok(record) => Launch::Done(Box::new(record)),
+                Err(agent::Error::Budget) => Launch::Skipped(Interruption::Budget),
+                Err(e) => Launch::Failed(e),
+            }
+        });
+    }
+    let mut interrupted = None;
+    loop {
+        let joined = tokio::select! {
+            joined = set.join_next() => joined,
+            () = ctx.cancel.cancelled(), if interrupted != Some(Interruption::Cancelled) => {
+                // Ctrl-C: in-flight conversations are dropped; they run again on resume.
+                interrupted = Some(Interruption::Cancelled);
+                set.abort_all();
+                continue;
+            }
+        };
+        match joined {
+            None => break,
+            Some(Ok(Launch::Done(record))) => {
+                sink(&record).map_err(Error::Sink)?;
+                let index = record.index;
+                slots[index] = Some(*record);
+            }
+            Some(Ok(Launch::Skipped(why))) => {
+                interrupted.get_or_insert(why);
+            }
+            Some(Ok(Launch::Failed(e))) => {
+                set.abort_all();
+                return Err(Error::Agent(e));
+            }
+            Some(Err(e)) if e.is_cancelled() => {}
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    Ok(PhaseResult { slots, interrupted })
+}

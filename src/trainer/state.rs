@@ -1,0 +1,229 @@
+//! What a run records about itself: run.json (`RunInfo`), the events of events.jsonl, summary.json,
+//! and the replay of events that tells `resume` where the run stopped.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::phase::Score;
+use super::rule::{Decision, RuleState, Stop};
+use crate::agent::AgentConfig;
+use crate::llm::Usage;
+use crate::optimizer::OptimizerConfig;
+use crate::run_dir::Phase;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    /// Interrupted (Ctrl-C or an error); resumable.
+    Stopped,
+    /// Stopped by --max-usd; resumable.
+    Budget,
+    Completed,
+    Failed,
+}
+
+/// A dataset file and its hash (so `resume` can tell whether it changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// Where the problems came from and how they were chosen: enough to choose them again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// One dataset split into train and test (DATA, or the default sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<FileRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<FileRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<FileRef>,
+    pub train_size: Option<usize>,
+    pub test_size: Option<usize>,
+    pub subjects: Vec<String>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    pub train: Vec<String>,
+    pub test: Vec<String>,
+}
+
+/// Model selection without secrets: the config *path*, names, cache, and the backends' own
+/// secret-free description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelsSpec {
+    pub config: Option<PathBuf>,
+    pub model: Option<String>,
+    pub optimizer_model: Option<String>,
+    /// Cache namespace; `None` when the cache is off.
+    pub cache_seed: Option<u64>,
+    pub cache_dir: PathBuf,
+    pub assistant: Value,
+    pub optimizer: Value,
+}
+
+/// The training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    pub patience: usize,
+    pub concurrency: usize,
+    pub max_usd: Option<f64>,
+    pub no_eval: bool,
+    pub export: Option<String>,
+    pub exec_timeout: f64,
+    pub unsafe_no_sandbox: bool,
+    pub initial_functions: Option<String>,
+    pub agent: AgentConfig,
+    pub optimizer: OptimizerConfig,
+}
+
+/// run.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub version: u32,
+    pub name: String,
+    pub status: Status,
+    pub created_at: String,
+    pub updated_at: String,
+    pub data: DataSpec,
+    pub split: Split,
+    pub models: ModelsSpec,
+    pub training: TrainSettings,
+}
+
+/// One line of events.jsonl (the optimizer's own events are logged beside these, tagged the same way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        resumed: bool,
+    },
+    ConversationDone {
+        phase: Phase,
+        index: usize,
+        id: String,
+        correct: bool,
+        errored: Option<String>,
+        turns: usize,
+    },
+    EvalDone {
+        phase: Phase,
+        score: Score,
+    },
+    Decision {
+        epoch: usize,
+        score: Score,
+        decision: Decision,
+        state: RuleState,
+        functions: Vec<String>,
+    },
+    StepStarted {
+        epoch: usize,
+    },
+    StepDone {
+        epoch: usize,
+        applied: usize,
+        functions: Vec<String>,
+        usage: Usage,
+    },
+    TrainingStopped {
+        reason: Stop,
+        best_epoch: usize,
+    },
+    Interrupted {
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
+    RunFinished {
+        status: Status,
+    },
+}
+
+/// One epoch in summary.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochEntry {
+    pub epoch: usize,
+    pub score: f64,
+    pub correct: usize,
+    pub total: usize,
+    pub errored: usize,
+    pub decision: Decision,
+    pub functions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalSummary {
+    pub before: Option<Score>,
+    pub after: Option<Score>,
+}
+
+/// summary.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub run: String,
+    pub status: Status,
+    pub epochs_run: usize,
+    pub stopped_early: bool,
+    pub stop_reason: Option<Stop>,
+    pub best_epoch: Option<usize>,
+    pub best_score: Option<f64>,
+    pub history: Vec<EpochEntry>,
+    pub eval: EvalSummary,
+    pub functions: Vec<String>,
+    pub usage: Usage,
+}
+
+/// Where a run stands, rebuilt from its events.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub eval_before: Option<Score>,
+    pub eval_after: Option<Score>,
+    pub history: Vec<EpochEntry>,
+    pub rule: RuleState,
+    /// Epochs whose trial registry an optimizer step has written.
+    pub steps_done: Vec<usize>,
+    pub stopped: Option<Stop>,
+    pub step_usage: Usage,
+}
+
+impl Progress {
+    /// Replays events in order; unknown events (e.g. the optimizer's) are skipped.
+    pub fn replay(events: &[Value]) -> Progress {
+        let mut p = Progress::default();
+        for value in events {
+            let Ok(event) = serde_json::from_value::<Event>(value.clone()) else { continue };
+            match event {
+                Event::EvalDone { phase: Phase::Before, score } => p.eval_before = Some(score),
+                Event::EvalDone { phase: Phase::After, score } => p.eval_after = Some(score),
+                Event::Decision { epoch, score, decision, state, functions } if epoch == p.history.len() => {
+                    p.rule = state;
+                    p.history.push(EpochEntry {
+                        epoch,
+                        score: score.rate,
+                        correct: score.correct,
+                        total: score.total,
+                        errored: score.errored,
+                        decision,
+                        functions,
+                    });
+                }
+                Event::StepDone { epoch, usage, .. } if !p.steps_done.contains(&epoch) => {
+                    p.steps_done.push(epoch);
+                    p.step_usage.add(&usage);
+                }
+                Event::TrainingStopped { reason, .. } => p.stopped = Some(reason),
+                _ => {}
+            }
+        }
+        p
+    }
+}
