@@ -123,6 +123,9 @@ pub struct ResumeArgs {
     pub runs_dir: PathBuf,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A new spending limit for the rest of the run (default: the one it started with).
+    #[arg(long, value_name = "USD")]
+    pub max_usd: Option<f64>,
     #[arg(long)]
     pub unsafe_no_sandbox: bool,
     #[arg(long)]

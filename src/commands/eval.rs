@@ -1,10 +1,104 @@
-//! `agentopt eval`.
+//! `agentopt eval`: the success rate of a registry (a file, `functions/NAME`, a run's best, or
+//! RUN@EPOCH) on a test set. With `--json` the last line is `{"correct","total","errored","rate",...}`.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use super::bad_input;
+use super::train::{FUNCTIONS_DIR, connect, model_options, sandbox};
+use crate::agent::{Agent, AgentConfig, ConversationRecord};
 use crate::cli::EvalArgs;
+use crate::dataset;
+use crate::exec;
+use crate::functions::Registry;
+use crate::grading::Grader;
+use crate::run_dir;
+use crate::trainer::meter::{Cancel, Meter, Metered};
+use crate::trainer::phase::{self, PhaseContext, Score};
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`agentopt eval` is not implemented yet")
+    if args.model.concurrency == 0 {
+        return Err(bad_input(anyhow::anyhow!("--concurrency must be at least 1")));
+    }
+    let spec = match (&args.functions, &args.run) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(r)) if r.contains('@') => Some(r.clone()),
+        (None, Some(r)) => Some(format!("{r}@best")),
+        (None, None) => None,
+    };
+    let (registry, registry_path) = match &spec {
+        Some(spec) => {
+            let path = run_dir::resolve_registry(spec, &args.model.runs_dir, Path::new(FUNCTIONS_DIR))
+                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            (Registry::load(&path).map_err(bad_input)?, Some(path))
+        }
+        None => (Registry::default(), None),
+    };
+    let mut problems =
+        dataset::filter_subjects(dataset::load(&args.test).map_err(bad_input)?, &args.subjects);
+    if let Some(n) = args.test_size {
+        problems.truncate(n);
+    }
+    let model = connect(&model_options(&args.model, args.model.config.clone(), args.model.model.clone()))?;
+    let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
+    let agent = Agent {
+        model: Arc::new(Metered { inner: model, meter: meter.clone() }),
+        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?,
+        grader: Grader::new(exec::find_python()),
+        config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
+    };
+    let cancel = Cancel::default();
+    cancel.on_ctrl_c();
+    let ctx = PhaseContext {
+        agent: &agent,
+        concurrency: args.model.concurrency,
+        meter: meter.clone(),
+        cancel: &cancel,
+    };
+    if let Some(out) = &args.out {
+        // Records are appended as they complete, then rewritten in problem order.
+        crate::fsio::write_atomic(out, b"")?;
+    }
+    let out = args.out.clone();
+    let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| match &out {
+        Some(path) => run_dir::append_line(path, r),
+        None => Ok(()),
+    })
+    .await?;
+    let interrupted = result.interrupted;
+    let records: Vec<ConversationRecord> = result.slots.into_iter().flatten().collect();
+    if let Some(path) = &args.out {
+        run_dir::write_lines(path, &records)?;
+    }
+    let score = Score::of(&records);
+    let complete = records.len() == problems.len();
+    if args.model.json {
+        let line = serde_json::json!({
+            "correct": score.correct,
+            "total": score.total,
+            "errored": score.errored,
+            "rate": score.rate,
+            "complete": complete,
+            "interrupted": interrupted.filter(|_| !complete),
+            "registry": registry_path.as_ref().map(|p| p.display().to_string()),
+            "functions": registry.names(),
+            "usage": meter.usage(),
+        });
+        println!("{line}");
+    } else {
+        let source = registry_path.map_or("(no functions)".to_string(), |p| p.display().to_string());
+        println!("registry:  {source}");
+        println!(
+            "score:     {:.3} ({}/{} correct, {} errored and not scored)",
+            score.rate,
+            score.correct,
+            score.total - score.errored,
+            score.errored
+        );
+        if !complete {
+            println!("stopped:   {} of {} problems done ({interrupted:?})", records.len(), problems.len());
+        }
+    }
+    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,10 +1,79 @@
-//! `agentopt resume`.
+//! `agentopt resume RUN`: continue an interrupted run (Ctrl-C, budget, kill -9, error) where it
+//! stopped. Problems are chosen again from the recorded data spec and checked against the recorded
+//! hashes and split; completed conversations are read back from the run directory, not re-run.
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
+use super::bad_input;
+use super::train::{connect, finish, sandbox, select_problems};
 use crate::cli::ResumeArgs;
+use crate::dataset;
+use crate::exec;
+use crate::grading::Grader;
+use crate::llm::{CacheMode, ModelOptions};
+use crate::run_dir::{self, RunDir};
+use crate::trainer::Setup;
+use crate::trainer::meter::Cancel;
+use crate::trainer::state::{RunInfo, Status};
 
 pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`agentopt resume` is not implemented yet")
+    let run = RunDir::open(&args.runs_dir, &args.run).map_err(bad_input)?;
+    let mut info: RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
+    if info.status == Status::Completed {
+        eprintln!("run `{}` is already complete", run.name());
+    }
+    for file in [&info.data.data, &info.data.train, &info.data.test].into_iter().flatten() {
+        let now = dataset::file_sha256(&file.path)
+            .with_context(|| format!("Failed to read the run's dataset `{}`", file.path.display()))
+            .map_err(bad_input)?;
+        if now != file.sha256 {
+            return Err(bad_input(anyhow::anyhow!(
+                "dataset `{}` changed since the run started (sha256 {} != recorded {})",
+                file.path.display(),
+                now,
+                file.sha256
+            )));
+        }
+    }
+    let (train, test) = select_problems(&info.data).map_err(bad_input)?;
+    let same = |problems: &[dataset::Problem], ids: &[String]| problems.iter().map(|p| &p.id).eq(ids.iter());
+    if !same(&train, &info.split.train) || !same(&test, &info.split.test) {
+        return Err(bad_input(anyhow::anyhow!("the recorded split no longer matches the dataset")));
+    }
+    if let Some(config) = args.config {
+        info.models.config = Some(config);
+    }
+    if args.max_usd.is_some() {
+        info.training.max_usd = args.max_usd;
+    }
+    let base = ModelOptions {
+        config: info.models.config.clone(),
+        model: info.models.model.clone(),
+        cache: info.models.cache_seed.map_or(CacheMode::Off, CacheMode::Seed),
+        cache_dir: info.models.cache_dir.clone(),
+    };
+    let optimizer_opts = ModelOptions {
+        model: info.models.optimizer_model.clone().or_else(|| info.models.model.clone()),
+        ..base.clone()
+    };
+    let assistant = connect(&base)?;
+    let optimizer = connect(&optimizer_opts)?;
+    let runner =
+        sandbox(info.training.exec_timeout, info.training.unsafe_no_sandbox || args.unsafe_no_sandbox)?;
+    let cancel = Cancel::default();
+    cancel.on_ctrl_c();
+    let setup = Setup {
+        run,
+        info,
+        train,
+        test,
+        assistant,
+        optimizer,
+        runner,
+        grader: Grader::new(exec::find_python()),
+        cancel,
+    };
+    finish(setup, args.json).await
 }

@@ -1,10 +1,299 @@
-//! `agentopt train`.
+//! `agentopt train`: resolve the flags into a run (data split, models, initial registry), create the
+//! run directory, train, export, and print the outcome. Also the pieces `resume` and `eval` share.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::cli::TrainArgs;
+use anyhow::{Context, bail};
+
+use super::bad_input;
+use crate::agent::{AgentConfig, Runner};
+use crate::cli::{ModelArgs, TrainArgs};
+use crate::dataset::{self, Problem};
+use crate::exec::{self, SandboxConfig};
+use crate::functions::Registry;
+use crate::grading::Grader;
+use crate::llm::{self, CacheMode, ChatModel, ModelOptions};
+use crate::optimizer::OptimizerConfig;
+use crate::run_dir::{self, RunDir};
+use crate::trainer::meter::Cancel;
+use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Split, Status, TrainSettings};
+use crate::trainer::{Finished, Setup, Trainer};
+
+/// The dataset used when none is given.
+pub const DEFAULT_DATA: &str = "datasets/sample.jsonl";
+/// Where exported registries go (the project's top-level folder).
+pub const FUNCTIONS_DIR: &str = "functions";
+const CACHE_DIR: &str = ".cache/agentopt";
+const DEFAULT_CACHE_SEED: u64 = 41;
 
 pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`agentopt train` is not implemented yet")
+    if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--epochs, --concurrency and --actions-per-step must be at least 1"
+        )));
+    }
+    let data = data_spec(&args)?;
+    let (train, test) = select_problems(&data).map_err(bad_input)?;
+    if train.is_empty() {
+        return Err(bad_input(anyhow::anyhow!("the training split is empty")));
+    }
+    let initial = match &args.functions {
+        Some(spec) => {
+            let path = run_dir::resolve_registry(spec, &args.model.runs_dir, Path::new(FUNCTIONS_DIR))
+                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            Registry::load(&path).map_err(bad_input)?
+        }
+        None => Registry::default(),
+    };
+    let assistant_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
+    let optimizer_opts = ModelOptions {
+        model: args.optimizer_model.clone().or_else(|| args.model.model.clone()),
+        ..assistant_opts.clone()
+    };
+    let assistant = connect(&assistant_opts)?;
+    let optimizer = connect(&optimizer_opts)?;
+    let models = ModelsSpec {
+        config: args.model.config.clone(),
+        model: args.model.model.clone(),
+        optimizer_model: args.optimizer_model.clone(),
+        cache_seed: match assistant_opts.cache {
+            CacheMode::Off => None,
+            CacheMode::Seed(s) => Some(s),
+        },
+        cache_dir: assistant_opts.cache_dir.clone(),
+        assistant: llm::describe(&assistant_opts).unwrap_or_default(),
+        optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
+    };
+    let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
+    let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
+    let now = run_dir::now();
+    let info = RunInfo {
+        version: 1,
+        name: name.clone(),
+        status: Status::Running,
+        created_at: now.clone(),
+        updated_at: now,
+        data,
+        split: Split { train: ids(&train), test: ids(&test) },
+        models,
+        training: TrainSettings {
+            epochs: args.epochs,
+            patience: args.patience,
+            concurrency: args.model.concurrency,
+            max_usd: args.max_usd,
+            no_eval: args.no_eval,
+            export: args.export.clone(),
+            exec_timeout: args.model.exec_timeout,
+            unsafe_no_sandbox: args.model.unsafe_no_sandbox,
+            initial_functions: args.functions.clone(),
+            agent: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
+            optimizer: OptimizerConfig {
+                actions_per_step: args.actions_per_step,
+                seed: Some(args.seed),
+                ..OptimizerConfig::default()
+            },
+        },
+    };
+    run_dir::write_json(&run.run_json(), &info)?;
+    initial.save(&run.epoch_registry(0))?;
+    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
+    let cancel = Cancel::default();
+    cancel.on_ctrl_c();
+    let setup = Setup {
+        run,
+        info,
+        train,
+        test,
+        assistant,
+        optimizer,
+        runner,
+        grader: Grader::new(exec::find_python()),
+        cancel,
+    };
+    finish(setup, args.model.json).await
+}
+
+/// Runs the trainer, exports, prints, and picks the exit code (shared with `resume`).
+pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode> {
+    let export = setup.info.training.export.clone();
+    let mut trainer = Trainer::new(setup)?;
+    let run = trainer.run_dir().clone();
+    let root = run.root().to_path_buf();
+    let finished = trainer
+        .run()
+        .await
+        .with_context(|| format!("Training failed; the run at `{}` can be resumed", root.display()))?;
+    let mut exported = None;
+    if let (Status::Completed, Some(name)) = (finished.status, &export) {
+        let path = export_registry(&run, name)?;
+        exported = Some(path);
+    }
+    if json {
+        let mut value = serde_json::to_value(&finished.summary)?;
+        value["run_dir"] = root.display().to_string().into();
+        value["exported"] = serde_json::to_value(&exported)?;
+        println!("{value}");
+    } else {
+        print_human(&root, &finished, exported.as_deref());
+    }
+    Ok(match finished.status {
+        Status::Completed | Status::Budget => ExitCode::SUCCESS,
+        Status::Stopped => ExitCode::from(130),
+        Status::Running | Status::Failed => ExitCode::from(1),
+    })
+}
+
+/// Copies the learned registry to `functions/NAME.json`.
+fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    if !crate::functions::is_identifier(&name.replace('-', "_")) {
+        return Err(bad_input(anyhow::anyhow!("--export `{name}`: use letters, digits, `_` and `-`")));
+    }
+    let registry = Registry::load(&run.best_registry())?;
+    let path = Path::new(FUNCTIONS_DIR).join(format!("{name}.json"));
+    registry.save(&path)?;
+    Ok(path)
+}
+
+fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
+    let s = &f.summary;
+    println!("run:        {}", root.display());
+    let status = match f.status {
+        Status::Completed => "completed".to_string(),
+        Status::Budget => format!("stopped at the budget; continue with `agentopt resume {}`", s.run),
+        Status::Stopped => format!("interrupted; continue with `agentopt resume {}`", s.run),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    println!("status:     {status}");
+    let stop = if s.stopped_early { " (stopped early: no improvement)" } else { "" };
+    println!("epochs:     {}{stop}", s.epochs_run);
+    for h in &s.history {
+        let decision = format!("{:?}", h.decision).to_lowercase();
+        println!(
+            "  epoch {:>3}  {:.3} ({}/{}{})  {decision:<8}  [{}]",
+            h.epoch,
+            h.score,
+            h.correct,
+            h.total - h.errored,
+            if h.errored > 0 { format!(", {} errored", h.errored) } else { String::new() },
+            h.functions.join(", ")
+        );
+    }
+    if let Some(best) = s.best_epoch {
+        println!("best epoch: {best} (train {:.3})", s.best_score.unwrap_or(0.0));
+    }
+    let fmt = |x: &Option<crate::trainer::phase::Score>| match x {
+        Some(x) => format!("{:.3} ({}/{}, {} errored)", x.rate, x.correct, x.total - x.errored, x.errored),
+        None => "-".into(),
+    };
+    if s.eval.before.is_some() || s.eval.after.is_some() {
+        println!("test:       {} -> {}", fmt(&s.eval.before), fmt(&s.eval.after));
+    }
+    let functions = if s.functions.is_empty() { "(none)".to_string() } else { s.functions.join(", ") };
+    println!("functions:  {functions}");
+    println!(
+        "usage:      {} calls, {} input + {} output tokens, ${:.4}",
+        s.usage.calls, s.usage.input_tokens, s.usage.output_tokens, s.usage.usd
+    );
+    if let Some(p) = exported {
+        println!("exported:   {}", p.display());
+    }
+}
+
+fn ids(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(|p| p.id.clone()).collect()
+}
+
+fn file_ref(path: &Path) -> anyhow::Result<FileRef> {
+    let sha256 =
+        dataset::file_sha256(path).with_context(|| format!("Failed to read `{}`", path.display()))?;
+    Ok(FileRef { path: path.to_path_buf(), sha256 })
+}
+
+fn data_spec(args: &TrainArgs) -> anyhow::Result<DataSpec> {
+    let data = match (&args.data, &args.train) {
+        (Some(d), _) => Some(d.clone()),
+        (None, None) => Some(PathBuf::from(DEFAULT_DATA)),
+        (None, Some(_)) => None,
+    };
+    let opt = |p: &Option<PathBuf>| p.as_deref().map(file_ref).transpose().map_err(bad_input);
+    Ok(DataSpec {
+        data: opt(&data)?,
+        train: opt(&args.train)?,
+        test: opt(&args.test)?,
+        train_size: args.train_size,
+        test_size: args.test_size,
+        subjects: args.subjects.clone(),
+        seed: args.seed,
+    })
+}
+
+/// Chooses the train and test problems from a data spec (deterministic, so `resume` chooses the same).
+/// One dataset is split with the seed; explicit files are used in file order, cut to the sizes.
+pub(super) fn select_problems(spec: &DataSpec) -> anyhow::Result<(Vec<Problem>, Vec<Problem>)> {
+    let load = |f: &FileRef| -> anyhow::Result<Vec<Problem>> {
+        Ok(dataset::filter_subjects(dataset::load(&f.path)?, &spec.subjects))
+    };
+    let cut = |mut v: Vec<Problem>, n: Option<usize>| {
+        if let Some(n) = n {
+            v.truncate(n);
+        }
+        v
+    };
+    match (&spec.train, &spec.test, &spec.data) {
+        (None, None, Some(data)) => {
+            Ok(dataset::split(load(data)?, spec.train_size, spec.test_size, spec.seed))
+        }
+        (Some(train), test, data) => {
+            let test = match (test, data) {
+                (Some(t), _) | (None, Some(t)) => cut(load(t)?, spec.test_size),
+                (None, None) => Vec::new(),
+            };
+            Ok((cut(load(train)?, spec.train_size), test))
+        }
+        (None, Some(test), Some(data)) => {
+            Ok((cut(load(data)?, spec.train_size), cut(load(test)?, spec.test_size)))
+        }
+        (None, _, None) => bail!("no training data: give DATA or --train"),
+    }
+}
+
+/// The model options a command's flags ask for.
+pub(super) fn model_options(
+    args: &ModelArgs,
+    config: Option<PathBuf>,
+    model: Option<String>,
+) -> ModelOptions {
+    ModelOptions {
+        config,
+        model,
+        cache: if args.no_cache {
+            CacheMode::Off
+        } else {
+            CacheMode::Seed(args.cache_seed.unwrap_or(DEFAULT_CACHE_SEED))
+        },
+        cache_dir: PathBuf::from(CACHE_DIR),
+    }
+}
+
+/// Connects to the models; a configuration problem is bad input (exit 2).
+pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatModel>> {
+    llm::connect(options).map_err(|e| match e {
+        llm::Error::Config(_) => bad_input(e),
+        e => anyhow::Error::from(e),
+    })
+}
+
+pub(super) fn sandbox(exec_timeout: f64, allow_unsandboxed: bool) -> anyhow::Result<Arc<dyn Runner>> {
+    if !(exec_timeout.is_finite() && exec_timeout > 0.0) {
+        return Err(bad_input(anyhow::anyhow!("--exec-timeout must be a positive number of seconds")));
+    }
+    let config = SandboxConfig {
+        timeout: std::time::Duration::from_secs_f64(exec_timeout),
+        allow_unsandboxed,
+        ..SandboxConfig::default()
+    };
+    Ok(Arc::new(exec::Sandbox::new(config)?))
 }
