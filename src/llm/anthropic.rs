@@ -78,7 +78,7 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
         }
     }
     if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), http::float(t));
     }
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));

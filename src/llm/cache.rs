@@ -193,6 +193,28 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_connections_all_write() {
+        // Separate connections lock the file the way separate processes do.
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let dir = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let store = Store::open(&dir).unwrap();
+                    for i in 0..50 {
+                        store.put(&format!("{t}-{i}"), 1, "m", "{}").unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let store = Store::open(dir.path()).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM replies", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 200);
+    }
+
+    #[test]
     fn store_round_trips_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

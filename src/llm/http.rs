@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::config::Secret;
 use super::retry::Failure;
 
@@ -64,4 +66,10 @@ fn classify(error: reqwest::Error) -> Failure {
         source = cause.source();
     }
     Failure::Connection(detail)
+}
+
+/// An `f32` sampling parameter as JSON: `0.7` goes out as `0.7`, not the `0.699999988079071` a plain
+/// widening to f64 would send.
+pub fn float(value: f32) -> Value {
+    value.to_string().parse::<f64>().map_or(Value::Null, Value::from)
 }

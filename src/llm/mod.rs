@@ -6,6 +6,7 @@
 //! - `connect`   — builds Cache(Fallback([Priced(Retry(backend)), ...])) from the options
 //! - `openai`, `anthropic`, `local` — backends (`http`, `sse` are their shared plumbing)
 //! - `retry`, `fallback`, `usage`, `cache` — the wrappers
+//! - `scripted` — a recording, scripted model for tests of the layers above
 
 pub mod anthropic;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod local;
 pub mod message;
 pub mod openai;
 pub mod retry;
+pub mod scripted;
 pub mod sse;
 pub mod usage;
 

@@ -97,7 +97,7 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
         }
     }
     if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), http::float(t));
     }
     if let Some(n) = request.max_tokens {
         body.insert("max_tokens".into(), n.into());
@@ -292,6 +292,8 @@ mod tests {
         let body = request_body("m", &request);
         assert!(body.get("tool_choice").is_none(), "tool_choice without tools must not be sent");
         assert_eq!(body["repeat_penalty"], json!(1.1));
+        request.temperature = Some(0.7);
+        assert_eq!(request_body("m", &request)["temperature"].to_string(), "0.7");
     }
 
     #[test]
