@@ -61,6 +61,14 @@ impl Store {
             .map_err(|e| Error::Cache(format!("failed to read `{}`: {e}", self.path.display())))
     }
 
+    /// How many replies are stored (all seeds).
+    pub fn count(&self) -> Result<u64, Error> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.query_row("SELECT COUNT(*) FROM replies", [], |row| row.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| Error::Cache(format!("failed to read `{}`: {e}", self.path.display())))
+    }
+
     pub fn put(&self, key: &str, seed: u64, model: &str, response: &str) -> Result<(), Error> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -208,10 +216,7 @@ mod tests {
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        let store = Store::open(dir.path()).unwrap();
-        let conn = store.conn.lock().unwrap();
-        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM replies", [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 200);
+        assert_eq!(Store::open(dir.path()).unwrap().count().unwrap(), 200);
     }
 
     #[test]

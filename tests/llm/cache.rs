@@ -122,3 +122,39 @@ async fn concurrent_writers_through_separate_connections() {
         assert!(models[(i + 1) % 2].chat(&request).await.unwrap().cached, "variant {i} was stored");
     }
 }
+
+/// Set in child processes of `several_processes_share_the_cache_file` only.
+const CHILD_DIR: &str = "AGENTOPT_TEST_CACHE_CHILD_DIR";
+
+/// In a child process: writes 100 rows and reads each back. Otherwise: does nothing.
+#[test]
+fn cache_child_writer() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else { return };
+    let id = std::process::id();
+    let store = agentopt::llm::cache::Store::open(Path::new(&dir)).unwrap();
+    for i in 0..100 {
+        let key = format!("{id}-{i}");
+        store.put(&key, 1, "m", "{}").unwrap();
+        assert!(store.get(&key).unwrap().is_some());
+    }
+}
+
+#[test]
+fn several_processes_share_the_cache_file() {
+    let dir = tempdir();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "cache::cache_child_writer", "--test-threads=1"])
+                .env(CHILD_DIR, dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a writer process failed");
+    }
+    let store = agentopt::llm::cache::Store::open(dir.path()).unwrap();
+    assert_eq!(store.count().unwrap(), 400);
+}
