@@ -48,7 +48,7 @@ impl Endpoint for AnthropicClient {
             .header("anthropic-version", API_VERSION)
             .json(&request_body(&self.model, request));
         if let Some(key) = &self.key {
-            builder = builder.header("x-api-key", key.expose());
+            builder = builder.header("x-api-key", http::secret_header(key));
         }
         let reply = http::send(builder, self.timeout, self.key.as_ref()).await?;
         let mut response = parse_reply(&reply.body).map_err(Failure::Unparseable)?;

@@ -18,6 +18,17 @@ pub enum CacheMode {
     Seed(u64),
 }
 
+impl CacheMode {
+    /// From the shared flags: `--no-cache` wins; `--cache-seed N` picks the namespace (default 41).
+    pub fn from_flags(no_cache: bool, cache_seed: Option<u64>) -> Self {
+        match (no_cache, cache_seed) {
+            (true, _) => CacheMode::Off,
+            (false, Some(seed)) => CacheMode::Seed(seed),
+            (false, None) => CacheMode::default(),
+        }
+    }
+}
+
 impl Default for CacheMode {
     fn default() -> Self {
         CacheMode::Seed(41)
@@ -43,18 +54,6 @@ impl Default for ModelOptions {
             cache: CacheMode::default(),
             cache_dir: PathBuf::from(".cache/agentopt"),
         }
-    }
-}
-
-impl ModelOptions {
-    /// Resolves the shared model flags (`--config`, `--model`, `--no-cache`, `--cache-seed`).
-    pub fn from_args(args: &crate::cli::ModelArgs) -> Self {
-        let cache = match (args.no_cache, args.cache_seed) {
-            (true, _) => CacheMode::Off,
-            (false, Some(seed)) => CacheMode::Seed(seed),
-            (false, None) => CacheMode::default(),
-        };
-        ModelOptions { config: args.config.clone(), model: args.model.clone(), cache, ..Default::default() }
     }
 }
 
@@ -293,11 +292,20 @@ fn parse_entry(item: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<
         None | Some(Value::Null) => DEFAULT_TIMEOUT_SECS,
         Some(v) => v
             .as_f64()
-            .filter(|t| *t > 0.0 && t.is_finite())
+            // Bounded so a typo cannot overflow a Duration.
+            .filter(|t| *t > 0.0 && *t <= 1e7)
             .ok_or("field `timeout` must be a positive number of seconds")?,
     };
     let model_path = string_field(obj, "model_path")?.map(PathBuf::from);
     let (api_key, key_source) = resolve_key(string_field(obj, "api_key")?, api_type, lookup);
+    if api_key.as_ref().is_some_and(|k| !k.expose().bytes().all(|b| (0x21..0x7f).contains(&b))) {
+        // Never show the key itself, not even in this message.
+        let from = match key_source {
+            KeySource::Env(var) => format!(" (from {var})"),
+            _ => String::new(),
+        };
+        return Err(format!("field `api_key`{from} holds characters an HTTP header cannot carry"));
+    }
     if api_key.is_none() {
         let missing = |var: &str| format!("field `api_key` is missing and {var} is not set");
         match api_type {

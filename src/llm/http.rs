@@ -68,6 +68,15 @@ fn classify(error: reqwest::Error) -> Failure {
     Failure::Connection(detail)
 }
 
+/// A header value holding a key, marked sensitive so HTTP-layer debug output never shows it.
+pub fn secret_header(key: &Secret) -> reqwest::header::HeaderValue {
+    // The config check guarantees visible ASCII; an invalid key degrades to an empty header (a 401).
+    let mut value = reqwest::header::HeaderValue::from_str(key.expose())
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
 /// An `f32` sampling parameter as JSON: `0.7` goes out as `0.7`, not the `0.699999988079071` a plain
 /// widening to f64 would send.
 pub fn float(value: f32) -> Value {

@@ -68,7 +68,7 @@ impl Endpoint for OpenAiClient {
         let mut builder = self.http.post(self.url()).json(&request_body(&self.model, request));
         builder = match (&self.flavor, &self.key) {
             (Flavor::OpenAi, Some(key)) => builder.bearer_auth(key.expose()),
-            (Flavor::Azure { .. }, Some(key)) => builder.header("api-key", key.expose()),
+            (Flavor::Azure { .. }, Some(key)) => builder.header("api-key", http::secret_header(key)),
             (_, None) => builder,
         };
         let reply = http::send(builder, self.timeout, self.key.as_ref()).await?;

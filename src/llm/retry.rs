@@ -2,6 +2,7 @@
 //! runs an HTTP endpoint's attempts under it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::{ChatModel, ChatRequest, ChatResponse, Error};
@@ -117,6 +118,14 @@ fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// 429 replies seen by this process, across all models. Schedulers compare readings to adapt their
+/// concurrency down while the provider is throttling.
+static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+
+pub fn rate_limited_count() -> u64 {
+    RATE_LIMITED.load(Ordering::Relaxed)
+}
+
 /// One HTTP endpoint that can make a single attempt; `Retry` turns it into a `ChatModel`.
 #[async_trait::async_trait]
 pub trait Endpoint: Send + Sync {
@@ -147,6 +156,9 @@ impl ChatModel for Retry {
                 Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };
+            if matches!(failure, Failure::Status { status: 429, .. }) {
+                RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+            }
             let jitter = rand::random::<f64>();
             match decide(&self.policy, attempt, &failure, SystemTime::now(), jitter) {
                 Decision::Retry(wait) => {

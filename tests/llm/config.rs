@@ -171,3 +171,18 @@ fn local_entries_use_the_local_backend() {
         Err(other) => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn keys_unfit_for_a_header_are_refused_without_being_shown() {
+    let message = config_error(r#"[{"model": "a", "api_key": "sk-bad key\n"}]"#);
+    assert!(message.contains("entry 1: field `api_key` holds characters"), "{message}");
+    assert!(!message.contains("sk-bad"), "{message}");
+}
+
+#[test]
+fn cache_mode_from_flags() {
+    use agentopt::llm::CacheMode;
+    assert_eq!(CacheMode::from_flags(false, None), CacheMode::Seed(41));
+    assert_eq!(CacheMode::from_flags(false, Some(7)), CacheMode::Seed(7));
+    assert_eq!(CacheMode::from_flags(true, None), CacheMode::Off);
+}

@@ -168,8 +168,10 @@ async fn rate_limit_with_retry_after_is_retried() {
         .await;
     let (_dir, model) = one_entry(&server).await;
     let started = Instant::now();
+    let throttled = agentopt::llm::retry::rate_limited_count();
     let response = model.chat(&question()).await.unwrap();
     assert_eq!(response.message.content.as_deref(), Some("ok"));
+    assert!(agentopt::llm::retry::rate_limited_count() > throttled, "the 429 was counted");
     assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After: 1 was honoured");
 }
 
