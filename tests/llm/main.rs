@@ -1,15 +1,10 @@
 //! Integration tests of the model client layer: HTTP backends against a local mock server (asserting
 //! the outgoing requests), retries, fallback, the reply cache and config-list handling.
 
-#[path = "llm/anthropic.rs"]
 mod anthropic;
-#[path = "llm/cache.rs"]
 mod cache;
-#[path = "llm/config.rs"]
 mod config;
-#[path = "llm/fallback.rs"]
 mod fallback;
-#[path = "llm/openai.rs"]
 mod openai;
 
 use std::path::{Path, PathBuf};
