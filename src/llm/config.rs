@@ -113,6 +113,8 @@ pub enum KeySource {
 /// One validated config entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// Position in the list, from 1 (as error messages count).
+    pub index: usize,
     pub model: String,
     pub api_type: ApiType,
     pub api_key: Option<Secret>,
@@ -200,6 +202,7 @@ pub fn load(opts: &ModelOptions) -> Result<(Source, Vec<Entry>), Error> {
 
 pub fn embedded_entry() -> Entry {
     Entry {
+        index: 1,
         model: EMBEDDED_MODEL.to_string(),
         api_type: ApiType::Local,
         api_key: None,
@@ -212,7 +215,8 @@ pub fn embedded_entry() -> Entry {
     }
 }
 
-/// Keeps the entries named `model`, or — with no name — those sharing the first entry's name.
+/// Keeps the entries named `model`, or — with no name — those sharing the first entry's name. A
+/// missing key is only an error for a selected entry: lists often hold models the run does not use.
 pub fn select(entries: Vec<Entry>, model: Option<&str>, source: &Source) -> Result<Vec<Entry>, Error> {
     let Some(name) = model.map(str::to_string).or_else(|| entries.first().map(|e| e.model.clone())) else {
         return Err(Error::Config(format!("{source}: the model list is empty")));
@@ -225,7 +229,26 @@ pub fn select(entries: Vec<Entry>, model: Option<&str>, source: &Source) -> Resu
             available.join(", ")
         )));
     }
+    for entry in &chosen {
+        check_key(entry).map_err(|msg| Error::Config(format!("{source}: entry {}: {msg}", entry.index)))?;
+    }
     Ok(chosen)
+}
+
+fn check_key(entry: &Entry) -> Result<(), String> {
+    if entry.api_key.is_some() {
+        return Ok(());
+    }
+    let missing = |var: &str| Err(format!("field `api_key` is missing and {var} is not set"));
+    match entry.api_type {
+        ApiType::Azure => missing(env::AZURE_OPENAI_API_KEY),
+        ApiType::Anthropic => missing(env::ANTHROPIC_API_KEY),
+        // Local servers (vLLM, Ollama, llama.cpp) need no key; OpenAI itself does.
+        ApiType::OpenAi if entry.base_url.as_deref() == Some(DEFAULT_OPENAI_BASE) => {
+            missing(env::OPENAI_API_KEY)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Parses and validates a config list. Entries are numbered from 1 in messages; unknown fields (AutoGen
@@ -247,13 +270,13 @@ pub fn parse_list(
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            parse_entry(item, lookup)
+            parse_entry(i + 1, item, lookup)
                 .map_err(|msg| Error::Config(format!("{source}: entry {}: {msg}", i + 1)))
         })
         .collect()
 }
 
-fn parse_entry(item: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Entry, String> {
+fn parse_entry(index: usize, item: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Entry, String> {
     let Value::Object(obj) = item else {
         return Err("must be a JSON object".into());
     };
@@ -306,19 +329,8 @@ fn parse_entry(item: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<
         };
         return Err(format!("field `api_key`{from} holds characters an HTTP header cannot carry"));
     }
-    if api_key.is_none() {
-        let missing = |var: &str| format!("field `api_key` is missing and {var} is not set");
-        match api_type {
-            ApiType::Azure => return Err(missing(env::AZURE_OPENAI_API_KEY)),
-            ApiType::Anthropic => return Err(missing(env::ANTHROPIC_API_KEY)),
-            // Local servers (vLLM, Ollama, llama.cpp) need no key; OpenAI itself does.
-            ApiType::OpenAi if base_url.as_deref() == Some(DEFAULT_OPENAI_BASE) => {
-                return Err(missing(env::OPENAI_API_KEY));
-            }
-            _ => {}
-        }
-    }
     Ok(Entry {
+        index,
         model,
         api_type,
         api_key,

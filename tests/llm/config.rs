@@ -33,11 +33,6 @@ fn errors_name_the_file_the_entry_and_the_field() {
         (r#"[{"model": "a", "api_type": "bedrock"}]"#, "entry 1: field `api_type` must be one of"),
         (r#"[{"model": "a", "base_url": "http://x", "timeout": -1}]"#, "entry 1: field `timeout` must be"),
         (r#"[{"model": "a", "api_type": "azure", "api_key": "k"}]"#, "entry 1: field `base_url` is required"),
-        (
-            r#"[{"model": "a", "api_type": "anthropic"}]"#,
-            "entry 1: field `api_key` is missing and ANTHROPIC_API_KEY",
-        ),
-        (r#"[{"model": "a"}]"#, "entry 1: field `api_key` is missing and OPENAI_API_KEY"),
         (r#"["a"]"#, "entry 1: must be a JSON object"),
         (r#"{"model": "a"}"#, "must be a JSON array"),
         (r#"[]"#, "empty"),
@@ -48,6 +43,19 @@ fn errors_name_the_file_the_entry_and_the_field() {
         assert!(message.starts_with("`cfg.json`: "), "{message}");
         assert!(message.contains(expected), "{message:?} should contain {expected:?}");
     }
+}
+
+#[test]
+fn a_missing_key_only_matters_for_selected_entries() {
+    let source = Source::File(PathBuf::from("cfg.json"));
+    let text = r#"[{"model": "local", "base_url": "http://localhost:8000/v1"}, {"model": "claude", "api_type": "anthropic"},
+                   {"model": "gpt"}]"#;
+    let entries = parse_list(text, &source, &no_env).unwrap();
+    assert!(select(entries.clone(), Some("local"), &source).is_ok());
+    let Err(Error::Config(message)) = select(entries.clone(), Some("claude"), &source) else { panic!() };
+    assert_eq!(message, "`cfg.json`: entry 2: field `api_key` is missing and ANTHROPIC_API_KEY is not set");
+    let Err(Error::Config(message)) = select(entries, Some("gpt"), &source) else { panic!() };
+    assert!(message.contains("entry 3: field `api_key` is missing and OPENAI_API_KEY"), "{message}");
 }
 
 #[test]
