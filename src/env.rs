@@ -6,6 +6,8 @@ pub const OAI_CONFIG_LIST: &str = "OAI_CONFIG_LIST";
 pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
 pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Variables that may hold a key (the list may embed `api_key`s): never passed to executed code.
+pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY];
 /// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
 /// Log filter for `tracing` (e.g. `agentopt=debug`).

@@ -5,6 +5,8 @@
 pub mod prompts;
 pub mod proxy;
 pub mod runner;
+#[cfg(test)]
+pub mod testing;
 
 use std::sync::Arc;
 use std::time::Instant;

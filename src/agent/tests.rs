@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use super::runner::fake::FakeRunner;
 use super::*;
+use crate::agent::testing::{queue, scripted, tool_calls};
 use crate::functions::FunctionDef;
-use crate::llm::scripted::{ScriptedModel, tool_calls};
+use crate::llm::scripted::Scripted;
 
 fn problem(text: &str, answer: &str) -> Problem {
     Problem { id: "p1".into(), problem: text.into(), answer: answer.into(), subject: None, level: None }
 }
 
-fn agent(model: Arc<ScriptedModel>) -> Agent {
+fn agent(model: Arc<Scripted>) -> Agent {
     Agent {
         model,
         runner: Arc::new(FakeRunner),
@@ -34,7 +35,7 @@ fn registry() -> Registry {
 
 #[tokio::test]
 async fn code_then_answer_is_graded() {
-    let model = Arc::new(ScriptedModel::queue(vec![
+    let model = Arc::new(queue(vec![
         Message::assistant("Idea.\n```python\nprint(4)\n```"),
         Message::assistant("So the answer is \\boxed{4}."),
     ]));
@@ -56,7 +57,7 @@ async fn code_then_answer_is_graded() {
 
 #[tokio::test]
 async fn tool_calls_are_answered_by_tool_messages() {
-    let model = Arc::new(ScriptedModel::queue(vec![
+    let model = Arc::new(queue(vec![
         tool_calls(&[("add", r#"{"a": 1, "b": 2}"#), ("missing", "{}")]),
         Message::assistant("\\boxed{3}"),
     ]));
@@ -75,7 +76,7 @@ async fn tool_calls_are_answered_by_tool_messages() {
 
 #[tokio::test]
 async fn continue_reply_and_turn_limit() {
-    let model = Arc::new(ScriptedModel::new(|_| {
+    let model = Arc::new(scripted(0.0, |_| {
         Ok(Message::assistant("hmm, maybe \\boxed{5}?\n```python\nprint(1)\n```"))
     }));
     let mut a = agent(model.clone());
@@ -86,10 +87,7 @@ async fn continue_reply_and_turn_limit() {
     // The last box written counts at the turn limit.
     assert!(record.correct);
 
-    let model = Arc::new(ScriptedModel::queue(vec![
-        Message::assistant("thinking"),
-        Message::assistant("\\boxed{1}"),
-    ]));
+    let model = Arc::new(queue(vec![Message::assistant("thinking"), Message::assistant("\\boxed{1}")]));
     let record = agent(model.clone()).solve(&Registry::default(), 0, &problem("?", "2")).await.unwrap();
     assert!(!record.correct);
     assert_eq!(model.requests()[1].messages.last().unwrap().text(), prompts::CONTINUE);
@@ -97,7 +95,7 @@ async fn continue_reply_and_turn_limit() {
 
 #[tokio::test]
 async fn failing_model_marks_errored_not_wrong() {
-    let model = Arc::new(ScriptedModel::new(|_| {
+    let model = Arc::new(scripted(0.0, |_| {
         Err(llm::Error::Rejected { model: "m".into(), status: 400, body: "bad".into() })
     }));
     let record = agent(model).solve(&Registry::default(), 0, &problem("?", "2")).await.unwrap();
@@ -105,7 +103,7 @@ async fn failing_model_marks_errored_not_wrong() {
     assert!(record.errored.as_deref().unwrap().contains("HTTP 400"));
     assert!(!record.correct);
 
-    let model = Arc::new(ScriptedModel::new(|_| Err(llm::Error::Budget { limit: 1.0 })));
+    let model = Arc::new(scripted(0.0, |_| Err(llm::Error::Budget { limit: 1.0 })));
     assert!(matches!(
         agent(model).solve(&Registry::default(), 0, &problem("?", "2")).await,
         Err(Error::Budget)
@@ -115,7 +113,7 @@ async fn failing_model_marks_errored_not_wrong() {
 #[tokio::test]
 async fn repeated_failures_get_the_revisit_nudge() {
     let n = std::sync::atomic::AtomicUsize::new(0);
-    let model = Arc::new(ScriptedModel::new(move |_| {
+    let model = Arc::new(scripted(0.0, move |_| {
         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(Message::assistant(format!("```python\nraise ValueError({i})\n```")))
     }));

@@ -25,8 +25,6 @@ use crate::trainer::{Finished, Setup, Trainer};
 pub const DEFAULT_DATA: &str = "datasets/sample.jsonl";
 /// Where exported registries go (the project's top-level folder).
 pub const FUNCTIONS_DIR: &str = "functions";
-const CACHE_DIR: &str = ".cache/agentopt";
-const DEFAULT_CACHE_SEED: u64 = 41;
 
 pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 {

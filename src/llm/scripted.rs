@@ -1,83 +1,73 @@
-//! A scripted `ChatModel` for tests: replies are decided by a closure over the request (or popped from
-//! a queue), and every request is recorded so tests can assert what the model was shown.
+//! A scripted `ChatModel` for tests of the layers above (agent, optimizer, trainer): it answers from a
+//! closure or a fixed list and records every request it was sent, with no HTTP involved.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::{ChatModel, ChatRequest, ChatResponse, Error, Message, ToolCall, Usage};
 
-type Responder = Box<dyn Fn(&ChatRequest) -> Result<Message, Error> + Send + Sync>;
+type Script = dyn Fn(&ChatRequest, usize) -> Result<ChatResponse, Error> + Send + Sync;
 
-/// Answers from a responder closure; records every request in arrival order.
-pub struct ScriptedModel {
-    responder: Responder,
+pub struct Scripted {
+    script: Box<Script>,
     requests: Mutex<Vec<ChatRequest>>,
-    /// Usage reported per call (so budget and accounting paths can be tested).
-    per_call: Usage,
 }
 
-impl ScriptedModel {
-    /// Replies decided from the request content (e.g. keyed on the problem text or the tools offered).
-    pub fn new(responder: impl Fn(&ChatRequest) -> Result<Message, Error> + Send + Sync + 'static) -> Self {
-        ScriptedModel {
-            responder: Box::new(responder),
-            requests: Mutex::new(Vec::new()),
-            per_call: Usage { calls: 1, input_tokens: 10, output_tokens: 5, usd: 0.0 },
-        }
+impl Scripted {
+    /// Answers call number `n` (from 0) with `script(request, n)`.
+    pub fn new(
+        script: impl Fn(&ChatRequest, usize) -> Result<ChatResponse, Error> + Send + Sync + 'static,
+    ) -> Self {
+        Scripted { script: Box::new(script), requests: Mutex::new(Vec::new()) }
     }
 
-    /// Replies popped in order; an exhausted queue is a `BadReply` error.
-    pub fn queue(replies: Vec<Message>) -> Self {
-        let queue = Mutex::new(VecDeque::from(replies));
-        Self::new(move |_| {
-            queue.lock().expect("queue lock").pop_front().ok_or_else(|| Error::BadReply {
+    /// Replies with these messages in order, then fails with `BadReply` ("script exhausted").
+    pub fn replies(messages: Vec<Message>) -> Self {
+        let queue = Mutex::new(VecDeque::from(messages));
+        Scripted::new(move |_, _| {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            next.map(reply).ok_or_else(|| Error::BadReply {
                 model: "scripted".into(),
-                detail: "the script ran out of replies".into(),
+                detail: "script exhausted".into(),
             })
         })
     }
 
-    /// Sets the usage each call reports.
-    pub fn with_usage(mut self, per_call: Usage) -> Self {
-        self.per_call = per_call;
-        self
-    }
-
-    /// Every request received so far.
+    /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<ChatRequest> {
-        self.requests.lock().expect("requests lock").clone()
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// A response carrying `message`, counted as one call with no tokens.
+pub fn reply(message: Message) -> ChatResponse {
+    ChatResponse {
+        message,
+        usage: Usage { calls: 1, ..Usage::default() },
+        model: "scripted".into(),
+        cached: false,
+        finish_reason: None,
+    }
+}
+
+/// An assistant message that calls `name` with raw `arguments`.
+pub fn tool_call(id: &str, name: &str, arguments: &str) -> Message {
+    let mut message = Message::assistant("");
+    message.content = None;
+    message.tool_calls = vec![ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() }];
+    message
 }
 
 #[async_trait::async_trait]
-impl ChatModel for ScriptedModel {
+impl ChatModel for Scripted {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
-        self.requests.lock().expect("requests lock").push(request.clone());
-        let message = (self.responder)(request)?;
-        Ok(ChatResponse {
-            message,
-            usage: self.per_call,
-            model: "scripted".into(),
-            cached: false,
-            finish_reason: Some("stop".into()),
-        })
+        let n = {
+            let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            requests.push(request.clone());
+            requests.len() - 1
+        };
+        (self.script)(request, n)
     }
-}
-
-/// An assistant message holding tool calls (ids `call_0`, `call_1`, …).
-pub fn tool_calls(calls: &[(&str, &str)]) -> Message {
-    let mut m = Message::assistant("");
-    m.content = None;
-    m.tool_calls = calls
-        .iter()
-        .enumerate()
-        .map(|(i, (name, args))| ToolCall {
-            id: format!("call_{i}"),
-            name: name.to_string(),
-            arguments: args.to_string(),
-        })
-        .collect();
-    m
 }
 
 #[cfg(test)]
@@ -85,12 +75,12 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn records_requests_and_pops_replies() {
-        let model = ScriptedModel::queue(vec![Message::assistant("a"), Message::assistant("b")]);
-        let req = ChatRequest { messages: vec![Message::user("hi")], ..Default::default() };
-        assert_eq!(model.chat(&req).await.unwrap().message.text(), "a");
-        assert_eq!(model.chat(&req).await.unwrap().message.text(), "b");
-        assert!(model.chat(&req).await.is_err());
+    async fn replays_in_order_and_records() {
+        let model = Scripted::replies(vec![tool_call("c", "f", "{}"), Message::assistant("\\boxed{2}")]);
+        let request = ChatRequest { messages: vec![Message::user("q")], ..Default::default() };
+        assert_eq!(model.chat(&request).await.unwrap().message.tool_calls[0].name, "f");
+        assert_eq!(model.chat(&request).await.unwrap().message.text(), "\\boxed{2}");
+        assert!(matches!(model.chat(&request).await, Err(Error::BadReply { .. })));
         assert_eq!(model.requests().len(), 3);
     }
 }

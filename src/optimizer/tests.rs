@@ -6,16 +6,17 @@ use serde_json::json;
 
 use super::*;
 use crate::agent::runner::fake::FakeRunner;
+use crate::agent::testing::{queue, scripted, tool_calls};
 use crate::functions::FunctionDef;
 use crate::llm::Role;
-use crate::llm::scripted::{ScriptedModel, tool_calls};
+use crate::llm::scripted::Scripted;
 
 fn add_args(name: &str, code: &str) -> String {
     json!({"name": name, "description": "d", "arguments": "{\"n\": {\"type\": \"integer\"}}", "packages": "", "code": code})
         .to_string()
 }
 
-fn optimizer(model: Arc<ScriptedModel>, actions_per_step: usize) -> Optimizer {
+fn optimizer(model: Arc<Scripted>, actions_per_step: usize) -> Optimizer {
     Optimizer {
         model,
         runner: Arc::new(FakeRunner),
@@ -41,7 +42,7 @@ fn input<'a>(best: &'a Registry, rejected: &'a [Rejected]) -> StepInput<'a> {
 
 #[tokio::test]
 async fn applies_then_terminates() {
-    let model = Arc::new(ScriptedModel::queue(vec![
+    let model = Arc::new(queue(vec![
         tool_calls(&[("add_function", &add_args("f", "def f(n):\n    return n"))]),
         Message::assistant("TERMINATE"),
     ]));
@@ -65,7 +66,7 @@ async fn applies_then_terminates() {
 
 #[tokio::test]
 async fn invalid_action_is_retried_with_the_error_shown() {
-    let model = Arc::new(ScriptedModel::queue(vec![
+    let model = Arc::new(queue(vec![
         tool_calls(&[("add_function", &add_args("f", "def g(n):\n    return n"))]),
         tool_calls(&[("add_function", &add_args("f", "def f(n):\n    return n"))]),
         Message::assistant("done, no more calls"),
@@ -85,7 +86,7 @@ async fn invalid_action_is_retried_with_the_error_shown() {
 #[tokio::test]
 async fn gives_up_after_retries_and_respects_the_limit() {
     let bad = tool_calls(&[("revise_function", &add_args("missing", "def missing(n): pass"))]);
-    let model = Arc::new(ScriptedModel::new(move |_| Ok(bad.clone())));
+    let model = Arc::new(scripted(0.0, move |_| Ok(bad.clone())));
     let b = best();
     let out = optimizer(model.clone(), 1).step(&input(&b, &[])).await.unwrap();
     assert_eq!(model.requests().len(), 4, "1 try + 3 retries");
@@ -93,7 +94,7 @@ async fn gives_up_after_retries_and_respects_the_limit() {
     assert_eq!(out.registry, b);
     assert!(out.events.iter().any(|e| matches!(e, StepEvent::ActionSkipped { attempts: 4, .. })));
 
-    let model = Arc::new(ScriptedModel::queue(vec![tool_calls(&[
+    let model = Arc::new(queue(vec![tool_calls(&[
         ("remove_function", r#"{"name": "old"}"#),
         ("add_function", &add_args("f", "def f(n): return n")),
     ])]));
@@ -109,7 +110,7 @@ async fn gives_up_after_retries_and_respects_the_limit() {
 
 #[tokio::test]
 async fn model_failure_is_an_error() {
-    let model = Arc::new(ScriptedModel::new(|_| Err(llm::Error::Local("down".into()))));
+    let model = Arc::new(scripted(0.0, |_| Err(llm::Error::Local("down".into()))));
     let b = best();
     assert!(matches!(optimizer(model, 1).step(&input(&b, &[])).await, Err(Error::Model(_))));
 }

@@ -113,17 +113,12 @@ impl Cancel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::testing::scripted;
     use crate::llm::Message;
-    use crate::llm::scripted::ScriptedModel;
 
     #[tokio::test]
     async fn refuses_calls_that_could_exceed_the_budget() {
-        let model = ScriptedModel::new(|_| Ok(Message::assistant("x"))).with_usage(Usage {
-            calls: 1,
-            input_tokens: 1,
-            output_tokens: 1,
-            usd: 0.4,
-        });
+        let model = scripted(0.4, |_| Ok(Message::assistant("x")));
         let meter = Arc::new(Meter::new(Some(1.0), Usage::default()));
         let metered = Metered { inner: Arc::new(model), meter: meter.clone() };
         let req = ChatRequest::default();

@@ -10,7 +10,7 @@ use super::state::{DataSpec, ModelsSpec, Split, TrainSettings};
 use super::*;
 use crate::agent::AgentConfig;
 use crate::agent::runner::fake::FakeRunner;
-use crate::llm::scripted::{ScriptedModel, tool_calls};
+use crate::agent::testing::{scripted, tool_calls};
 use crate::llm::{ChatRequest, Message};
 use crate::optimizer::OptimizerConfig;
 
@@ -88,12 +88,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
     if !run.epoch_registry(0).exists() {
         Registry::default().save(&run.epoch_registry(0)).unwrap();
     }
-    let model = Arc::new(ScriptedModel::new(script).with_usage(Usage {
-        calls: 1,
-        input_tokens: 10,
-        output_tokens: 5,
-        usd: 0.1,
-    }));
+    let model = Arc::new(scripted(0.1, script));
     Setup {
         run,
         info,
