@@ -267,12 +267,8 @@ pub(super) fn model_options(
     ModelOptions {
         config,
         model,
-        cache: if args.no_cache {
-            CacheMode::Off
-        } else {
-            CacheMode::Seed(args.cache_seed.unwrap_or(DEFAULT_CACHE_SEED))
-        },
-        cache_dir: PathBuf::from(CACHE_DIR),
+        cache: CacheMode::from_flags(args.no_cache, args.cache_seed),
+        cache_dir: ModelOptions::default().cache_dir,
     }
 }
 
