@@ -1,0 +1,189 @@
+//! A scripted OpenAI-compatible server for end-to-end tests of the real binary: each reply is decided
+//! by a closure over the request body (the problem text, the tools offered, whether it is the
+//! optimizer talking), on 127.0.0.1, with every request recorded for assertions.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// What the scripted model answers.
+pub enum Reply {
+    Text(String),
+    /// (function name, raw JSON arguments)
+    Calls(Vec<(String, String)>),
+    /// An HTTP error status with a body.
+    Status(u16, String),
+}
+
+pub fn text(s: impl Into<String>) -> Reply {
+    Reply::Text(s.into())
+}
+
+pub fn call(name: &str, args: Value) -> Reply {
+    Reply::Calls(vec![(name.into(), args.to_string())])
+}
+
+type Handler = dyn Fn(&Value) -> Reply + Send + Sync;
+
+struct Script {
+    handler: Arc<Handler>,
+    delay: Duration,
+}
+
+impl Respond for Script {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let template = match (self.handler)(&body) {
+            Reply::Status(status, text) => return ResponseTemplate::new(status).set_body_string(text),
+            Reply::Text(content) => completion(json!({"role": "assistant", "content": content})),
+            Reply::Calls(calls) => {
+                let calls: Vec<Value> = calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, args))| {
+                        json!({"id": format!("call_{i}"), "type": "function",
+                               "function": {"name": name, "arguments": args}})
+                    })
+                    .collect();
+                completion(json!({"role": "assistant", "content": null, "tool_calls": calls}))
+            }
+        };
+        template.set_delay(self.delay)
+    }
+}
+
+fn completion(message: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "test-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    }))
+}
+
+/// A running scripted server and a config list pointing at it.
+pub struct Server {
+    pub mock: MockServer,
+    pub config: PathBuf,
+}
+
+/// The API key written into test configs; it must never appear in anything agentopt writes.
+pub const SECRET: &str = "sk-test-SECRET-d34db33f";
+
+impl Server {
+    pub async fn start(
+        dir: &Path,
+        delay: Duration,
+        handler: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        let mock = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(Script { handler: Arc::new(handler), delay })
+            .mount(&mock)
+            .await;
+        let config = dir.join("OAI_CONFIG_LIST.json");
+        let list = json!([{"model": "test-model", "api_key": SECRET, "api_type": "openai",
+                           "base_url": format!("{}/v1", mock.uri()), "price": [0.001, 0.002]}]);
+        std::fs::write(&config, list.to_string()).unwrap();
+        Server { mock, config }
+    }
+
+    /// Every request body received so far, in arrival order.
+    pub async fn bodies(&self) -> Vec<Value> {
+        let requests = self.mock.received_requests().await.unwrap_or_default();
+        requests.iter().map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null)).collect()
+    }
+}
+
+/// Whether the request comes from the optimizer (its system prompt) rather than the assistant.
+pub fn is_optimizer(body: &Value) -> bool {
+    body["messages"][0]["content"].as_str().is_some_and(|s| s.starts_with("You are a function optimizer"))
+}
+
+/// The problem text of an assistant request (what follows "Problem:" in the opening).
+pub fn problem(body: &Value) -> String {
+    let opening = body["messages"][1]["content"].as_str().unwrap_or("");
+    opening.rsplit("Problem:\n").next().unwrap_or("").to_string()
+}
+
+/// Names of the tools offered.
+pub fn tools(body: &Value) -> Vec<String> {
+    body["tools"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["function"]["name"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+pub fn messages(body: &Value) -> Vec<Value> {
+    body["messages"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn last(body: &Value) -> Value {
+    messages(body).last().cloned().unwrap_or(Value::Null)
+}
+
+/// Writes problems as JSON lines: (id, problem, answer).
+pub fn dataset(path: &Path, problems: &[(&str, &str, &str)]) {
+    let lines: Vec<String> =
+        problems.iter().map(|(id, p, a)| json!({"id": id, "problem": p, "answer": a}).to_string()).collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A file's JSON (or JSON lines) with what legitimately differs between two runs removed: timings,
+/// timestamps and the run's own name/paths.
+pub fn normalized(path: &Path) -> String {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for key in ["duration_ms", "time", "created_at", "updated_at"] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            // Sums of dollars may differ in the last bits with the order conversations completed.
+            Value::Number(n) if n.is_f64() => {
+                let rounded = (n.as_f64().unwrap_or(0.0) * 1e9).round() / 1e9;
+                *v = serde_json::json!(rounded);
+            }
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let values: Vec<Value> = if path.extension().is_some_and(|e| e == "jsonl") {
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    } else {
+        vec![serde_json::from_str(&text).unwrap()]
+    };
+    values
+        .into_iter()
+        .map(|mut v| {
+            strip(&mut v);
+            // summary.json names its run.
+            if let Some(map) = v.as_object_mut() {
+                map.remove("run");
+            }
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
