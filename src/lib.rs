@@ -21,3 +21,4 @@ pub mod fsio;
 pub mod functions;
 pub mod inspect;
 pub mod llm;
+pub mod progress;
