@@ -22,3 +22,4 @@ pub mod functions;
 pub mod inspect;
 pub mod llm;
 pub mod progress;
+pub mod report;
