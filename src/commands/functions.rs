@@ -94,7 +94,9 @@ fn list(path: &Path, reg: &Registry, as_json: bool) -> String {
     }
     let rows: Vec<Vec<String>> =
         reg.functions.iter().map(|f| vec![table::signature(f), first_line(&f.description)]).collect();
-    format!("{} ({} functions)\n\n{}", path.display(), reg.functions.len(), table::render(&["function", "description"], &rows))
+    let n = reg.functions.len();
+    let plural = if n == 1 { "function" } else { "functions" };
+    format!("{} ({n} {plural})\n\n{}", path.display(), table::render(&["function", "description"], &rows))
 }
 
 fn show(path: &Path, reg: &Registry, name: &str, as_json: bool) -> anyhow::Result<String> {

@@ -375,12 +375,15 @@ fn read_jsonl(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<Value>, Err
         Err(source) => return Err(Error::Read { path: path.into(), source }),
     };
     let mut out = Vec::new();
+    let count = text.lines().count();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(line) {
             Ok(v) => out.push(v),
+            // An unterminated last line is a write in progress (or cut by a kill): not worth a warning.
+            Err(_) if n + 1 == count && !text.ends_with('\n') => {}
             Err(e) => warnings.push(format!("skipped `{}` line {}: {e}", path.display(), n + 1)),
         }
     }

@@ -80,7 +80,7 @@ fn header(run: &Run) -> String {
 
 fn epoch_table(run: &Run) -> String {
     let mut out = String::from(
-        "<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>decision</th><th>applied</th>\
+        "<h2 id=\"epochs\">Epochs</h2>\n<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>decision</th><th>applied</th>\
          <th>rejected</th><th>cost</th><th>functions</th></tr></thead><tbody>\n",
     );
     for e in &run.epochs {

@@ -46,7 +46,7 @@ fn rate_axis(out: &mut String, width: f64) {
 /// filled circles and rolled-back ones as crosses.
 pub fn score_plot(points: &[ScorePoint]) -> String {
     let mut out = format!(
-        "<svg class=\"score-plot\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" \
+        "<svg class=\"score-plot\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" \
          role=\"img\" aria-label=\"Training score per epoch\">\n"
     );
     rate_axis(&mut out, W);
@@ -137,9 +137,10 @@ pub struct BarGroup {
 pub fn rate_bars(groups: &[BarGroup]) -> String {
     const GROUP_W: f64 = 96.0;
     const BAR_W: f64 = 30.0;
-    let width = (LEFT + RIGHT + GROUP_W * groups.len() as f64).max(360.0);
+    // Wide enough for the legend; the explicit size keeps text at its natural size in a wide page.
+    let width = (LEFT + RIGHT + GROUP_W * groups.len() as f64).max(440.0);
     let mut out = format!(
-        "<svg class=\"rate-bars\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width:.0} {H}\" \
+        "<svg class=\"rate-bars\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{H}\" viewBox=\"0 0 {width:.0} {H}\" \
          role=\"img\" aria-label=\"Success rate before and after training, per subject\">\n"
     );
     rate_axis(&mut out, width);
