@@ -191,7 +191,11 @@ impl<W> State<W> {
     fn line(&self) -> String {
         let epoch = self.epoch.map(|e| format!(" epoch {e}")).unwrap_or_default();
         let scored = self.done - self.errored;
-        let rate = if scored > 0 { format!("{:.1}%", 100.0 * self.correct as f64 / scored as f64) } else { "-".into() };
+        let rate = if scored > 0 {
+            format!("{:.1}%", 100.0 * self.correct as f64 / scored as f64)
+        } else {
+            "-".into()
+        };
         format!(
             "{}{epoch}: {}/{} done, {} correct ({rate}), {} errored, ${:.4}",
             self.label, self.done, self.total, self.correct, self.errored, self.usd
@@ -264,7 +268,10 @@ mod tests {
         drop(p);
         let text = out.text();
         assert!(text.starts_with("\r\x1b[2Keval: 1/2"), "{text:?}");
-        assert!(text.ends_with("\r\x1b[2Keval: 2/2 done, 2 correct (100.0%), 0 errored, $0.0000\n"), "{text:?}");
+        assert!(
+            text.ends_with("\r\x1b[2Keval: 2/2 done, 2 correct (100.0%), 0 errored, $0.0000\n"),
+            "{text:?}"
+        );
         assert_eq!(text.matches('\n').count(), 1);
     }
 }

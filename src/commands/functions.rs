@@ -84,8 +84,10 @@ fn list(path: &Path, reg: &Registry, as_json: bool) -> String {
         let items: Vec<Value> = reg
             .functions
             .iter()
-            .map(|f| json!({"name": f.name, "signature": table::signature(f), "description": f.description,
-                             "packages": f.packages}))
+            .map(|f| {
+                json!({"name": f.name, "signature": table::signature(f), "description": f.description,
+                             "packages": f.packages})
+            })
             .collect();
         return json_text(&json!({"registry": path, "functions": items}));
     }
@@ -122,8 +124,10 @@ fn show(path: &Path, reg: &Registry, name: &str, as_json: bool) -> anyhow::Resul
     if props.is_empty() {
         out.push_str("  (none)\n");
     }
-    let required: Vec<&str> =
-        f.parameters["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = f.parameters["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for (pname, schema) in props {
         let ty = schema["type"].as_str().unwrap_or("any");
         let req = if required.contains(&pname.as_str()) { "required" } else { "optional" };
@@ -175,10 +179,20 @@ fn render_diff(diff: &RegistryDiff, a: &Path, b: &Path) -> String {
     }
     for r in &diff.revised {
         if r.parameters_changed {
-            out.push_str(&format!("\n{}: parameters {} -> {}\n", r.name, table::signature(&r.old), table::signature(&r.new)));
+            out.push_str(&format!(
+                "\n{}: parameters {} -> {}\n",
+                r.name,
+                table::signature(&r.old),
+                table::signature(&r.new)
+            ));
         }
         if r.packages_changed {
-            out.push_str(&format!("\n{}: packages [{}] -> [{}]\n", r.name, r.old.packages.join(", "), r.new.packages.join(", ")));
+            out.push_str(&format!(
+                "\n{}: packages [{}] -> [{}]\n",
+                r.name,
+                r.old.packages.join(", "),
+                r.new.packages.join(", ")
+            ));
         }
         for d in [&r.description_diff, &r.code_diff] {
             if d.is_empty() {

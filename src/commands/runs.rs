@@ -122,7 +122,11 @@ fn show_text(run: &Run) -> String {
         &["epoch", "score", "decision", "applied", "rejected", "cost", "functions"],
         &rows,
     ));
-    out.push_str(&format!("\neval before: {}\neval after:  {}\n", tally(run.eval_before), tally(run.eval_after)));
+    out.push_str(&format!(
+        "\neval before: {}\neval after:  {}\n",
+        tally(run.eval_before),
+        tally(run.eval_after)
+    ));
     let u = &run.usage;
     out.push_str(&format!(
         "usage: {} calls, {} input + {} output tokens, ${:.4}\n",
@@ -142,7 +146,9 @@ fn rate(r: Option<f64>) -> String {
 fn tally(t: Option<Tally>) -> String {
     match t {
         None => "-".into(),
-        Some(t) => format!("{}/{} correct ({}), {} errored", t.correct, t.total - t.errored, rate(t.rate), t.errored),
+        Some(t) => {
+            format!("{}/{} correct ({}), {} errored", t.correct, t.total - t.errored, rate(t.rate), t.errored)
+        }
     }
 }
 

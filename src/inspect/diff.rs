@@ -38,8 +38,11 @@ pub fn line_diff(old: &str, new: &str) -> Vec<DiffLine> {
     let mut lcs = vec![0u32; (a.len() + 1) * w];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i * w + j] =
-                if a[i] == b[j] { lcs[(i + 1) * w + j + 1] + 1 } else { lcs[(i + 1) * w + j].max(lcs[i * w + j + 1]) };
+            lcs[i * w + j] = if a[i] == b[j] {
+                lcs[(i + 1) * w + j + 1] + 1
+            } else {
+                lcs[(i + 1) * w + j].max(lcs[i * w + j + 1])
+            };
         }
     }
     let (mut i, mut j) = (0, 0);
@@ -168,7 +171,12 @@ pub fn diff_registries(old: &Registry, new: &Registry) -> RegistryDiff {
         let label = |side: &str, what: &str| format!("{side}/{}.{what}", g.name);
         diff.revised.push(Revision {
             name: g.name.clone(),
-            description_diff: unified_diff(&f.description, &g.description, &label("a", "txt"), &label("b", "txt")),
+            description_diff: unified_diff(
+                &f.description,
+                &g.description,
+                &label("a", "txt"),
+                &label("b", "txt"),
+            ),
             code_diff: unified_diff(&f.code, &g.code, &label("a", "py"), &label("b", "py")),
             parameters_changed: f.parameters != g.parameters,
             packages_changed: f.packages != g.packages,
@@ -188,7 +196,17 @@ mod tests {
         let d = line_diff("a\nb\nc\nd", "a\nc\nx\nd");
         let s: Vec<String> = d
             .iter()
-            .map(|l| format!("{}{}", match l.kind { LineKind::Equal => ' ', LineKind::Delete => '-', LineKind::Insert => '+' }, l.text))
+            .map(|l| {
+                format!(
+                    "{}{}",
+                    match l.kind {
+                        LineKind::Equal => ' ',
+                        LineKind::Delete => '-',
+                        LineKind::Insert => '+',
+                    },
+                    l.text
+                )
+            })
             .collect();
         assert_eq!(s, [" a", "-b", " c", "+x", " d"]);
     }

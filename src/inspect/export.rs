@@ -19,9 +19,7 @@ use crate::functions::Registry;
 
 /// The `autogen` export (see the module documentation).
 pub fn to_autogen(registry: &Registry) -> Value {
-    let sig = |f: &crate::functions::FunctionDef| {
-        json!({"name": f.name, "description": f.description, "parameters": f.parameters})
-    };
+    let sig = |f: &crate::functions::FunctionDef| json!({"name": f.name, "description": f.description, "parameters": f.parameters});
     json!({
         "register_for_llm": registry.functions.iter()
             .map(|f| json!({"func_sig": sig(f), "is_remove": false})).collect::<Vec<_>>(),
@@ -106,13 +104,16 @@ fn py_literal(v: &Value, indent: usize) -> String {
         Value::String(s) => py_str(s),
         Value::Array(items) if items.is_empty() => "[]".into(),
         Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(|x| format!("{pad}{},\n", py_literal(x, indent + 1))).collect();
+            let inner: Vec<String> =
+                items.iter().map(|x| format!("{pad}{},\n", py_literal(x, indent + 1))).collect();
             format!("[\n{}{close}]", inner.concat())
         }
         Value::Object(map) if map.is_empty() => "{}".into(),
         Value::Object(map) => {
-            let inner: Vec<String> =
-                map.iter().map(|(k, x)| format!("{pad}{}: {},\n", py_str(k), py_literal(x, indent + 1))).collect();
+            let inner: Vec<String> = map
+                .iter()
+                .map(|(k, x)| format!("{pad}{}: {},\n", py_str(k), py_literal(x, indent + 1)))
+                .collect();
             format!("{{\n{}{close}}}", inner.concat())
         }
     }

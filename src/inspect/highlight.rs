@@ -23,9 +23,34 @@ const KEYWORDS: &[&str] = &[
 ];
 
 const BUILTINS: &[&str] = &[
-    "abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len", "list", "map",
-    "max", "min", "print", "range", "round", "set", "sorted", "str", "sum", "tuple", "zip", "self",
-    "ValueError", "TypeError", "Exception", "ZeroDivisionError",
+    "abs",
+    "all",
+    "any",
+    "bool",
+    "dict",
+    "enumerate",
+    "float",
+    "int",
+    "isinstance",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "print",
+    "range",
+    "round",
+    "set",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+    "self",
+    "ValueError",
+    "TypeError",
+    "Exception",
+    "ZeroDivisionError",
 ];
 
 /// Splits Python source into coloured spans; concatenating the spans gives back the source.
@@ -192,7 +217,8 @@ mod tests {
     fn round_trips_and_classifies() {
         let tokens = tokenize(CODE);
         assert_eq!(tokens.iter().map(|(_, t)| *t).collect::<String>(), CODE);
-        let find = |kind: Kind| tokens.iter().filter(|(k, _)| *k == kind).map(|(_, t)| *t).collect::<Vec<_>>();
+        let find =
+            |kind: Kind| tokens.iter().filter(|(k, _)| *k == kind).map(|(_, t)| *t).collect::<Vec<_>>();
         assert_eq!(find(Kind::Keyword), ["import", "def", "return"]);
         assert_eq!(find(Kind::Definition), ["roots"]);
         assert_eq!(find(Kind::Decorator), ["@cache"]);

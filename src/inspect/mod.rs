@@ -25,7 +25,9 @@ pub enum Error {
     RunNotFound { reference: String, tried: Vec<PathBuf> },
     #[error("Bad epoch `{epoch}` in `{reference}`: expected a number (3 or 003) or `best`")]
     BadEpoch { reference: String, epoch: String },
-    #[error("Run `{run}` has no registry for epoch `{epoch}`: `{path}` does not exist (epochs present: {present})")]
+    #[error(
+        "Run `{run}` has no registry for epoch `{epoch}`: `{path}` does not exist (epochs present: {present})"
+    )]
     EpochNotFound { run: String, epoch: String, path: PathBuf, present: String },
     #[error("Failed to read `{path}`")]
     Read { path: PathBuf, source: std::io::Error },

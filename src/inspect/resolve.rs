@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(resolve_registry("r1@2", &runs).unwrap(), run.join("epochs/002/registry.json"));
         assert_eq!(resolve_registry("r1@000", &runs).unwrap(), run.join("epochs/000/registry.json"));
         let by_path = format!("{}@0", run.display());
-        assert_eq!(resolve_registry(&by_path, Path::new("elsewhere")).unwrap(), run.join("epochs/000/registry.json"));
+        assert_eq!(
+            resolve_registry(&by_path, Path::new("elsewhere")).unwrap(),
+            run.join("epochs/000/registry.json")
+        );
         let file = run.join("epochs/002/registry.json");
         assert_eq!(resolve_registry(file.to_str().unwrap(), &runs).unwrap(), file);
     }

@@ -65,7 +65,9 @@ impl Record {
         let text = |keys: &[&str]| keys.iter().find_map(|k| scalar_text(&v[*k]));
         let error = match (&v["errored"], &v["error"]) {
             (Value::Null | Value::Bool(false), Value::Null) => None,
-            (Value::Null | Value::Bool(false), e) | (e, _) => Some(scalar_text(e).unwrap_or_else(|| e.to_string())),
+            (Value::Null | Value::Bool(false), e) | (e, _) => {
+                Some(scalar_text(e).unwrap_or_else(|| e.to_string()))
+            }
         };
         let verdict = &v["verdict"];
         let correct = v["correct"]
@@ -198,17 +200,20 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
         let records: Vec<Record> = raw.iter().enumerate().map(|(i, v)| Record::from_json(v, i)).collect();
         let mut usage = Usage::default();
         records.iter().for_each(|r| usage.add(&r.usage));
-        epochs.insert(n, Epoch {
-            epoch: n,
-            score: Tally::of(&records).rate,
-            decision: None,
-            functions: registry.as_ref().map(Registry::names).unwrap_or_default(),
-            actions_applied: 0,
-            actions_rejected: 0,
-            usage,
-            registry,
-            records,
-        });
+        epochs.insert(
+            n,
+            Epoch {
+                epoch: n,
+                score: Tally::of(&records).rate,
+                decision: None,
+                functions: registry.as_ref().map(Registry::names).unwrap_or_default(),
+                actions_applied: 0,
+                actions_rejected: 0,
+                usage,
+                registry,
+                records,
+            },
+        );
     }
     let blank = |n: usize| Epoch {
         epoch: n,
@@ -229,7 +234,7 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
         e.score = h["score"].as_f64().or(e.score);
         e.decision = scalar_text(&h["decision"]).or(e.decision.take());
         if let Some(fs) = h["functions"].as_array() {
-            e.functions = fs.iter().filter_map(|f| scalar_text(f)).collect();
+            e.functions = fs.iter().filter_map(scalar_text).collect();
         }
     }
     for ev in &events {
@@ -294,7 +299,10 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
     let status = scalar_text(&run_json["status"])
         .or_else(|| scalar_text(&run_json["status"]["state"]))
         .unwrap_or_else(|| if summary.is_some() { "done".into() } else { "incomplete".into() });
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string());
     Ok(Run {
         name,
         dir: dir.to_path_buf(),
@@ -335,8 +343,11 @@ pub fn list_runs(runs_dir: &Path) -> Result<Vec<PathBuf>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(source) => return Err(Error::Read { path: runs_dir.into(), source }),
     };
-    let mut dirs: Vec<PathBuf> =
-        rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir() && super::resolve::is_run_dir(p)).collect();
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && super::resolve::is_run_dir(p))
+        .collect();
     dirs.sort();
     Ok(dirs)
 }
@@ -362,9 +373,11 @@ fn read_json_opt(path: &Path) -> Result<Option<Value>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(Error::Read { path: path.into(), source }),
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Json { path: path.into(), line: e.line(), message: e.to_string() })
+    serde_json::from_str(&text).map(Some).map_err(|e| Error::Json {
+        path: path.into(),
+        line: e.line(),
+        message: e.to_string(),
+    })
 }
 
 /// JSON lines; unparsable lines (a torn last line after a crash) are skipped with a warning.
@@ -407,7 +420,10 @@ mod tests {
 
     #[test]
     fn lenient_records() {
-        let r = Record::from_json(&json!({"id": 7, "question": "q", "verdict": {"equal": true}, "errored": null}), 0);
+        let r = Record::from_json(
+            &json!({"id": 7, "question": "q", "verdict": {"equal": true}, "errored": null}),
+            0,
+        );
         assert_eq!((r.id.as_str(), r.problem.as_str(), r.correct), ("7", "q", Some(true)));
         let r = Record::from_json(&json!({"correct": true, "errored": "timeout"}), 3);
         assert_eq!((r.id.as_str(), r.correct, r.error.as_deref()), ("#3", None, Some("timeout")));

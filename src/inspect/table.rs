@@ -38,7 +38,9 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.trim_end().to_string() + "\n"
     };
     let mut out = line(headers.to_vec());
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(|s| s.as_str()).collect()));
+    out.push_str(&line(
+        widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(|s| s.as_str()).collect(),
+    ));
     for row in rows {
         out.push_str(&line(row.iter().map(|s| s.as_str()).collect()));
     }
@@ -106,7 +108,10 @@ mod tests {
 
     #[test]
     fn aligned_columns() {
-        let t = render(&["name", "score"], &[vec!["a".into(), "0.5".into()], vec!["long".into(), "10.25".into()]]);
+        let t = render(
+            &["name", "score"],
+            &[vec!["a".into(), "0.5".into()], vec!["long".into(), "10.25".into()]],
+        );
         assert_eq!(t, "name  score\n----  -----\na       0.5\nlong  10.25\n");
     }
 }

@@ -27,7 +27,10 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        match after.find("}}").and_then(|end| values.iter().find(|(k, _)| *k == &after[..end]).map(|(_, v)| (end, v))) {
+        match after
+            .find("}}")
+            .and_then(|end| values.iter().find(|(k, _)| *k == &after[..end]).map(|(_, v)| (end, v)))
+        {
             Some((end, value)) => {
                 out.push_str(value);
                 rest = &after[end + 2..];
@@ -94,7 +97,10 @@ mod tests {
 
     #[test]
     fn escapes_everything() {
-        assert_eq!(escape("<script>alert('x&y')</script>\""), "&lt;script&gt;alert(&#39;x&amp;y&#39;)&lt;/script&gt;&quot;");
+        assert_eq!(
+            escape("<script>alert('x&y')</script>\""),
+            "&lt;script&gt;alert(&#39;x&amp;y&#39;)&lt;/script&gt;&quot;"
+        );
         let block = code_block("s = '</pre><script>'");
         assert!(!block.contains("<script>") && block.contains("&lt;/pre&gt;"));
     }

@@ -39,7 +39,10 @@ pub fn render(run: &Run) -> String {
     body.push_str(&function_changes_section(run));
     body.push_str(&learned_section(run));
     body.push_str(&usage_section(run));
-    fill(TEMPLATE, &[("title", &escape(&format!("agentopt run {}", run.name))), ("style", STYLE), ("body", &body)])
+    fill(
+        TEMPLATE,
+        &[("title", &escape(&format!("agentopt run {}", run.name))), ("style", STYLE), ("body", &body)],
+    )
 }
 
 fn pct(rate: Option<f64>) -> String {
@@ -52,7 +55,11 @@ fn header(run: &Run) -> String {
     let best = run.best_epoch.map_or("–".into(), |e| e.to_string());
     let stopped = if run.stopped_early == Some(true) { " · stopped early" } else { "" };
     let card = |value: &str, label: &str| {
-        format!("<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">{}</div></div>", escape(value), escape(label))
+        format!(
+            "<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">{}</div></div>",
+            escape(value),
+            escape(label)
+        )
     };
     let mut out = format!(
         "<h1>Run {}</h1>\n<p class=\"muted\">{} · {} epoch(s) · best epoch {}{}</p>\n<div class=\"cards\">",
@@ -70,7 +77,10 @@ fn header(run: &Run) -> String {
     out.push_str("</div>\n");
     if !run.config.is_null() {
         let pretty = serde_json::to_string_pretty(&run.config).unwrap_or_default();
-        out.push_str(&format!("<details><summary>Configuration (run.json)</summary><pre>{}</pre></details>\n", escape(&pretty)));
+        out.push_str(&format!(
+            "<details><summary>Configuration (run.json)</summary><pre>{}</pre></details>\n",
+            escape(&pretty)
+        ));
     }
     for w in &run.warnings {
         out.push_str(&format!("<p class=\"muted\">warning: {}</p>\n", escape(w)));
@@ -134,7 +144,8 @@ fn eval_section(run: &Run) -> String {
     };
     let before = by_subject(&run.before);
     let after = by_subject(&run.after);
-    let mut labels: Vec<String> = before.keys().chain(after.keys()).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut labels: Vec<String> =
+        before.keys().chain(after.keys()).cloned().collect::<BTreeSet<_>>().into_iter().collect();
     labels.retain(|l| l != "all");
     labels.insert(0, "all".into());
     // With a single subject, "all" says it already.
@@ -167,47 +178,62 @@ fn problem_item(r: &Record, class: &str) -> String {
     )
 }
 
-/// Problems whose verdict changed between consecutive epochs (errored ones are not compared).
-fn fixed_broke_section(run: &Run) -> String {
-    let mut out = String::from("<h2 id=\"changes\">Problems fixed and broken, epoch by epoch</h2>\n");
-    let mut any = false;
-    for pair in run.epochs.windows(2) {
-        let (prev, cur) = (&pair[0], &pair[1]);
-        let before: BTreeMap<&str, bool> =
-            prev.records.iter().filter_map(|r| Some((r.id.as_str(), r.correct?))).collect();
-        let mut fixed = String::new();
-        let mut broke = String::new();
-        let (mut n_fixed, mut n_broke) = (0, 0);
-        for r in &cur.records {
-            match (before.get(r.id.as_str()), r.correct) {
-                (Some(false), Some(true)) => {
-                    n_fixed += 1;
-                    fixed.push_str(&problem_item(r, "fixed"));
-                }
-                (Some(true), Some(false)) => {
-                    n_broke += 1;
-                    broke.push_str(&problem_item(r, "broke"));
-                }
-                _ => {}
+/// The problems that went from wrong to right (fixed) and right to wrong (broken), as list items.
+/// Errored problems are not compared: an outage says nothing about the functions.
+fn verdict_changes(prev: &[Record], cur: &[Record]) -> (usize, String, usize, String) {
+    let before: BTreeMap<&str, bool> =
+        prev.iter().filter_map(|r| Some((r.id.as_str(), r.correct?))).collect();
+    let (mut n_fixed, mut fixed, mut n_broke, mut broke) = (0, String::new(), 0, String::new());
+    for r in cur {
+        match (before.get(r.id.as_str()), r.correct) {
+            (Some(false), Some(true)) => {
+                n_fixed += 1;
+                fixed.push_str(&problem_item(r, "fixed"));
             }
-        }
-        if n_fixed + n_broke == 0 {
-            continue;
-        }
-        any = true;
-        out.push_str(&format!(
-            "<h3>Epoch {:03} vs {:03}: <span class=\"fixed\">{n_fixed} fixed</span>, <span class=\"broke\">{n_broke} broken</span></h3>\n",
-            cur.epoch, prev.epoch
-        ));
-        if n_fixed > 0 {
-            out.push_str(&format!("<ul class=\"problems\">{fixed}</ul>\n"));
-        }
-        if n_broke > 0 {
-            out.push_str(&format!("<ul class=\"problems\">{broke}</ul>\n"));
+            (Some(true), Some(false)) => {
+                n_broke += 1;
+                broke.push_str(&problem_item(r, "broke"));
+            }
+            _ => {}
         }
     }
+    (n_fixed, fixed, n_broke, broke)
+}
+
+fn changes_block(title: &str, prev: &[Record], cur: &[Record]) -> Option<String> {
+    let (n_fixed, fixed, n_broke, broke) = verdict_changes(prev, cur);
+    if n_fixed + n_broke == 0 {
+        return None;
+    }
+    let mut out = format!(
+        "<h3>{}: <span class=\"fixed\">{n_fixed} fixed</span>, <span class=\"broke\">{n_broke} broken</span></h3>\n",
+        escape(title)
+    );
+    for (n, items) in [(n_fixed, fixed), (n_broke, broke)] {
+        if n > 0 {
+            out.push_str(&format!("<ul class=\"problems\">{items}</ul>\n"));
+        }
+    }
+    Some(out)
+}
+
+/// Problems whose verdict changed between consecutive epochs, and on the test set before → after.
+fn fixed_broke_section(run: &Run) -> String {
+    let mut out = String::from("<h2 id=\"changes\">Problems fixed and broken</h2>\n");
+    let mut any = false;
+    for pair in run.epochs.windows(2) {
+        let title = format!("Epoch {:03} vs {:03}", pair[1].epoch, pair[0].epoch);
+        if let Some(block) = changes_block(&title, &pair[0].records, &pair[1].records) {
+            out.push_str(&block);
+            any = true;
+        }
+    }
+    if let Some(block) = changes_block("Test set, after vs before", &run.before, &run.after) {
+        out.push_str(&block);
+        any = true;
+    }
     if !any {
-        out.push_str("<p class=\"muted\">No problem changed verdict between epochs.</p>\n");
+        out.push_str("<p class=\"muted\">No problem changed verdict.</p>\n");
     }
     out
 }
@@ -257,18 +283,32 @@ fn epoch_diff(e: &Epoch, prev: &Registry, prev_epoch: usize, reg: &Registry) -> 
         out.push_str(&function_details(f, "added"));
     }
     for f in &diff.removed {
-        out.push_str(&format!("<p><span class=\"broke\">removed</span> <code>{}</code></p>\n", escape(&f.name)));
+        out.push_str(&format!(
+            "<p><span class=\"broke\">removed</span> <code>{}</code></p>\n",
+            escape(&f.name)
+        ));
     }
     for r in &diff.revised {
-        out.push_str(&format!("<details open><summary><span class=\"muted\">revised</span> <code>{}</code></summary>\n", escape(&signature(&r.new))));
+        out.push_str(&format!(
+            "<details open><summary><span class=\"muted\">revised</span> <code>{}</code></summary>\n",
+            escape(&signature(&r.new))
+        ));
         if r.old.description != r.new.description {
             out.push_str(&diff_block(&r.old.description, &r.new.description));
         }
         if r.parameters_changed {
-            out.push_str(&format!("<p>parameters: <code>{}</code> → <code>{}</code></p>", escape(&signature(&r.old)), escape(&signature(&r.new))));
+            out.push_str(&format!(
+                "<p>parameters: <code>{}</code> → <code>{}</code></p>",
+                escape(&signature(&r.old)),
+                escape(&signature(&r.new))
+            ));
         }
         if r.packages_changed {
-            out.push_str(&format!("<p>packages: {} → {}</p>", escape(&r.old.packages.join(", ")), escape(&r.new.packages.join(", "))));
+            out.push_str(&format!(
+                "<p>packages: {} → {}</p>",
+                escape(&r.old.packages.join(", ")),
+                escape(&r.new.packages.join(", "))
+            ));
         }
         if r.old.code != r.new.code {
             out.push_str(&diff_block(&r.old.code, &r.new.code));
@@ -279,7 +319,11 @@ fn epoch_diff(e: &Epoch, prev: &Registry, prev_epoch: usize, reg: &Registry) -> 
 }
 
 fn function_details(f: &crate::functions::FunctionDef, what: &str) -> String {
-    let packages = if f.packages.is_empty() { String::new() } else { format!(" · packages: {}", escape(&f.packages.join(", "))) };
+    let packages = if f.packages.is_empty() {
+        String::new()
+    } else {
+        format!(" · packages: {}", escape(&f.packages.join(", ")))
+    };
     format!(
         "<details><summary><span class=\"fixed\">{what}</span> <code>{}</code></summary><p>{}{packages}</p>{}</details>\n",
         escape(&signature(f)),
@@ -292,10 +336,16 @@ fn learned_section(run: &Run) -> String {
     let mut out = String::from("<h2 id=\"learned\">Learned functions (best registry)</h2>\n");
     match &run.best_registry {
         None => out.push_str("<p class=\"muted\">No best/registry.json yet.</p>\n"),
-        Some(reg) if reg.functions.is_empty() => out.push_str("<p class=\"muted\">No functions were kept.</p>\n"),
+        Some(reg) if reg.functions.is_empty() => {
+            out.push_str("<p class=\"muted\">No functions were kept.</p>\n")
+        }
         Some(reg) => {
             for f in &reg.functions {
-                out.push_str(&format!("<h3><code>{}</code></h3>\n<p>{}</p>\n", escape(&signature(f)), escape(&f.description)));
+                out.push_str(&format!(
+                    "<h3><code>{}</code></h3>\n<p>{}</p>\n",
+                    escape(&signature(f)),
+                    escape(&f.description)
+                ));
                 out.push_str(&code_block(&f.code));
             }
         }

@@ -60,9 +60,14 @@ pub fn score_plot(points: &[ScorePoint]) -> String {
             p.epoch
         ));
     }
-    out.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">epoch</text>\n", W / 2.0, H - 24.0));
+    out.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">epoch</text>\n",
+        W / 2.0,
+        H - 24.0
+    ));
     if points.len() > 1 {
-        let coords: Vec<String> = points.iter().map(|p| format!("{:.1},{:.1}", x_of(p.epoch), y_of(p.score))).collect();
+        let coords: Vec<String> =
+            points.iter().map(|p| format!("{:.1},{:.1}", x_of(p.epoch), y_of(p.score))).collect();
         out.push_str(&format!("<polyline class=\"score-line\" points=\"{}\"/>\n", coords.join(" ")));
     }
     // The best score so far, as a step function: what the trainer would keep at each point.
@@ -87,7 +92,9 @@ pub fn score_plot(points: &[ScorePoint]) -> String {
         let what = if p.accepted { "accepted" } else { "rolled back" };
         let title = format!("<title>epoch {}: {:.3} ({what})</title>", p.epoch, p.score);
         if p.accepted {
-            out.push_str(&format!("<circle class=\"pt-accept\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5.5\">{title}</circle>\n"));
+            out.push_str(&format!(
+                "<circle class=\"pt-accept\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5.5\">{title}</circle>\n"
+            ));
         } else {
             out.push_str(&format!(
                 "<g class=\"pt-rollback\">{title}<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>\
