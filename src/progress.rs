@@ -16,8 +16,8 @@ const LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// Live mode redraws at most this often: drawing is cheap, but a terminal flooded with redraws is not.
 const REDRAW_INTERVAL: Duration = Duration::from_millis(100);
 
-struct State<W> {
-    out: W,
+struct State {
+    out: Box<dyn Write + Send>,
     label: String,
     epoch: Option<usize>,
     total: usize,
@@ -32,30 +32,33 @@ struct State<W> {
 }
 
 /// A progress display; see the module documentation.
-pub struct Progress<W: Write = std::io::Stderr> {
+pub struct Progress {
     live: bool,
     log_every: usize,
     log_interval: Duration,
-    state: Mutex<State<W>>,
+    state: Mutex<State>,
 }
 
-impl Progress<std::io::Stderr> {
+impl Progress {
     /// Progress on stderr: a live line when stderr is a terminal, log lines otherwise.
     pub fn new(total: usize, label: &str) -> Self {
         let live = std::io::stderr().is_terminal();
         Progress::with_writer(std::io::stderr(), total, label, live)
     }
-}
 
-impl<W: Write> Progress<W> {
+    /// Progress that shows nothing (for `--json` runs whose caller wants a silent stderr, and tests).
+    pub fn hidden() -> Self {
+        Progress::with_writer(std::io::sink(), 0, "", false)
+    }
+
     /// Progress written to `out`; `live` redraws one line with `\r`, else plain lines are printed.
-    pub fn with_writer(out: W, total: usize, label: &str, live: bool) -> Self {
+    pub fn with_writer(out: impl Write + Send + 'static, total: usize, label: &str, live: bool) -> Self {
         Progress {
             live,
             log_every: LOG_EVERY,
             log_interval: LOG_INTERVAL,
             state: Mutex::new(State {
-                out,
+                out: Box::new(out),
                 label: label.to_string(),
                 epoch: None,
                 total,
@@ -133,12 +136,12 @@ impl<W: Write> Progress<W> {
         let _ = s.out.flush();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<W>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves only counters behind: keep using them.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn draw(&self, s: &mut State<W>, force: bool) {
+    fn draw(&self, s: &mut State, force: bool) {
         let now = Instant::now();
         let since = s.last_draw.map(|t| now.duration_since(t));
         if self.live {
@@ -169,7 +172,7 @@ impl<W: Write> Progress<W> {
     }
 }
 
-impl<W: Write> Drop for Progress<W> {
+impl Drop for Progress {
     fn drop(&mut self) {
         // A live line left without its newline would be overwritten by the next shell prompt.
         if self.live {
@@ -178,7 +181,7 @@ impl<W: Write> Drop for Progress<W> {
     }
 }
 
-impl<W> State<W> {
+impl State {
     fn reset(&mut self, total: usize) {
         self.total = total;
         self.done = 0;
@@ -257,6 +260,13 @@ mod tests {
         let text = out.text();
         assert!(text.starts_with("train: 1/1 done, 0 correct (-), 1 errored, $0.5000\n"), "{text}");
         assert!(text.ends_with("eval after: 1/2 done, 1 correct (100.0%), 0 errored, $0.7500\n"), "{text}");
+    }
+
+    #[test]
+    fn shareable_across_tasks() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Progress>();
+        Progress::hidden().conversation_done(Some(true), 1.0);
     }
 
     #[test]

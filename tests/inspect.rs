@@ -183,6 +183,7 @@ fn runs_list_and_show() {
     let v = json_of(agentopt().args(["runs", "show", "demo", "--json"]));
     assert_eq!(v["epochs"][1]["decision"], "rollback");
     assert_eq!(v["epochs"][0]["actions_applied"], 1);
+    assert_eq!(v["epochs"][0]["actions"][1]["function"], "foo");
     assert_eq!(v["usage"]["usd"], 0.0421);
 
     // A run killed mid-way: no summary, a torn last event line; still shown.
@@ -213,6 +214,7 @@ fn report_is_self_contained_and_escaped() {
         "Epoch 002 vs 001: <span class=\"fixed\">2 fixed</span>",
         "<span class=\"del\">-import math</span>",
         "$0.0421",
+        "<span class=\"broke\">rejected</span> add_function <code>foo</code> — code does not define `foo` &lt;img",
     ] {
         assert!(html.contains(needle), "report lacks {needle:?}");
     }
@@ -221,7 +223,7 @@ fn report_is_self_contained_and_escaped() {
     assert!(html.contains("Not &lt;/pre&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; markup."));
     // Nothing is fetched: no external references besides the SVG namespace.
     let stripped = html.replace("http://www.w3.org/2000/svg", "");
-    for bad in ["http://", "https://", " src=", "<link", "@import", "url("] {
+    for bad in ["http://", "https://", "src=\"", "href=\"", "<link", "<img", "<iframe", "@import", "url("] {
         assert!(!stripped.contains(bad), "report references {bad:?}");
     }
 

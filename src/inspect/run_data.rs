@@ -125,6 +125,35 @@ impl Tally {
     }
 }
 
+/// An optimizer action logged in `events.jsonl` (`action_applied` / `action_rejected`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub applied: bool,
+    /// `add_function`, `revise_function` or `remove_function`, when logged.
+    pub action: Option<String>,
+    /// The function it names, when logged.
+    pub function: Option<String>,
+    /// Why it was rejected, when logged.
+    pub reason: Option<String>,
+}
+
+impl Action {
+    /// Reads `{action: "add_function" | {name|kind, arguments: {name}}, function|name, error|reason}`.
+    fn from_event(ev: &Value, applied: bool) -> Action {
+        let action = &ev["action"];
+        let args = if action["arguments"].is_null() { &ev["arguments"] } else { &action["arguments"] };
+        // Arguments may be the raw JSON string the optimizer wrote.
+        let parsed: Value = args.as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or(Value::Null);
+        let first = |vs: &[&Value]| vs.iter().find_map(|v| scalar_text(v));
+        Action {
+            applied,
+            action: first(&[action, &action["name"], &action["kind"], &ev["tool"]]),
+            function: first(&[&ev["function"], &ev["name"], &args["name"], &parsed["name"]]),
+            reason: first(&[&ev["error"], &ev["reason"], &ev["message"]]),
+        }
+    }
+}
+
 /// One epoch: the registry tried, how it scored, what was decided.
 #[derive(Debug, Clone, Serialize)]
 pub struct Epoch {
@@ -136,6 +165,7 @@ pub struct Epoch {
     /// Optimizer actions logged in `events.jsonl` with this epoch number.
     pub actions_applied: usize,
     pub actions_rejected: usize,
+    pub actions: Vec<Action>,
     pub usage: Usage,
     #[serde(skip)]
     pub registry: Option<Registry>,
@@ -209,6 +239,7 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
                 functions: registry.as_ref().map(Registry::names).unwrap_or_default(),
                 actions_applied: 0,
                 actions_rejected: 0,
+                actions: vec![],
                 usage,
                 registry,
                 records,
@@ -222,6 +253,7 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
         functions: vec![],
         actions_applied: 0,
         actions_rejected: 0,
+        actions: vec![],
         usage: Usage::default(),
         registry: None,
         records: vec![],
@@ -240,8 +272,16 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
     for ev in &events {
         let Some(n) = ev["epoch"].as_u64().map(|n| n as usize) else { continue };
         match ev["type"].as_str().unwrap_or("") {
-            "action_applied" => epochs.entry(n).or_insert_with(|| blank(n)).actions_applied += 1,
-            "action_rejected" => epochs.entry(n).or_insert_with(|| blank(n)).actions_rejected += 1,
+            kind @ ("action_applied" | "action_rejected") => {
+                let e = epochs.entry(n).or_insert_with(|| blank(n));
+                let applied = kind == "action_applied";
+                if applied {
+                    e.actions_applied += 1;
+                } else {
+                    e.actions_rejected += 1;
+                }
+                e.actions.push(Action::from_event(ev, applied));
+            }
             "decision" => {
                 let e = epochs.entry(n).or_insert_with(|| blank(n));
                 if e.decision.is_none() {
@@ -429,6 +469,19 @@ mod tests {
         assert_eq!((r.id.as_str(), r.correct, r.error.as_deref()), ("#3", None, Some("timeout")));
         let r = Record::from_json(&json!({"verdict": false, "usage": {"prompt_tokens": 5, "usd": 0.5}}), 0);
         assert_eq!((r.correct, r.usage.input_tokens, r.usage.usd), (Some(false), 5, 0.5));
+    }
+
+    #[test]
+    fn lenient_actions() {
+        let a = Action::from_event(&json!({"action": "add_function", "name": "f"}), true);
+        assert_eq!((a.action.as_deref(), a.function.as_deref()), (Some("add_function"), Some("f")));
+        let ev =
+            json!({"action": {"name": "revise_function", "arguments": "{\"name\": \"g\"}"}, "error": "no g"});
+        let a = Action::from_event(&ev, false);
+        assert_eq!(
+            (a.action.as_deref(), a.function.as_deref(), a.reason.as_deref()),
+            (Some("revise_function"), Some("g"), Some("no g"))
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn render(run: &Run) -> String {
     body.push_str(&eval_section(run));
     body.push_str(&fixed_broke_section(run));
     body.push_str(&function_changes_section(run));
+    body.push_str(&actions_section(run));
     body.push_str(&learned_section(run));
     body.push_str(&usage_section(run));
     fill(
@@ -330,6 +331,30 @@ fn function_details(f: &crate::functions::FunctionDef, what: &str) -> String {
         escape(&f.description),
         code_block(&f.code)
     )
+}
+
+/// The optimizer's actions as logged, grouped by the epoch number their events carry.
+fn actions_section(run: &Run) -> String {
+    let mut out = String::from("<h2 id=\"actions\">Optimizer actions</h2>\n");
+    let mut any = false;
+    for e in run.epochs.iter().filter(|e| !e.actions.is_empty()) {
+        any = true;
+        out.push_str(&format!("<h3>Logged with epoch {:03}</h3>\n<ul class=\"problems\">\n", e.epoch));
+        for a in &e.actions {
+            let (class, verdict) = if a.applied { ("fixed", "applied") } else { ("broke", "rejected") };
+            let reason = a.reason.as_deref().map(|r| format!(" — {}", escape(r))).unwrap_or_default();
+            out.push_str(&format!(
+                "<li><span class=\"{class}\">{verdict}</span> {} <code>{}</code>{reason}</li>\n",
+                escape(a.action.as_deref().unwrap_or("action")),
+                escape(a.function.as_deref().unwrap_or("?"))
+            ));
+        }
+        out.push_str("</ul>\n");
+    }
+    if !any {
+        out.push_str("<p class=\"muted\">No optimizer action was logged.</p>\n");
+    }
+    out
 }
 
 fn learned_section(run: &Run) -> String {
