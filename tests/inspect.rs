@@ -169,27 +169,34 @@ fn export_python_imports_and_runs_each_functions_own_code() {
 #[test]
 fn runs_list_and_show() {
     let text = stdout_of(agentopt().args(["runs", "list"]));
-    assert!(text.contains("demo     done          3  0.750  0.400 -> 0.667"), "{text}");
-    assert!(text.contains("partial  running       1  0.500  -"), "{text}");
+    assert!(text.contains("demo     completed       3  0.750  0.400 -> 0.667   $0.0421"), "{text}");
+    assert!(text.contains("partial  running         2  0.500  -"), "{text}");
     let v = json_of(agentopt().args(["runs", "list", "--json"]));
     assert_eq!(v["runs"].as_array().unwrap().len(), 2);
     assert_eq!(v["runs"][0]["best_epoch"], 2);
     assert_eq!(v["runs"][0]["eval"]["after"]["correct"], 4);
 
     let text = stdout_of(agentopt().args(["runs", "show", "demo"]));
-    assert!(text.contains("001    0.333  rollback        1         1  $0.0040  quadratic_roots\n"), "{text}");
+    assert!(text.contains("3 epoch(s), best epoch 2, stopped: last_epoch"), "{text}");
+    // Epoch 1's cost: its conversations plus the optimizer step that built its registry.
+    assert!(text.contains("001    0.250  rollback        2         1  $0.0090  quadratic_roots\n"), "{text}");
     assert!(text.contains("002*   0.750  accept"), "{text}");
     assert!(text.contains("eval before: 2/5 correct (0.400), 1 errored"), "{text}");
     let v = json_of(agentopt().args(["runs", "show", "demo", "--json"]));
     assert_eq!(v["epochs"][1]["decision"], "rollback");
-    assert_eq!(v["epochs"][0]["actions_applied"], 1);
-    assert_eq!(v["epochs"][0]["actions"][1]["function"], "foo");
+    assert_eq!(v["epochs"][1]["actions_applied"], 2);
+    assert_eq!(v["epochs"][1]["actions"][2]["function"], "foo");
+    assert_eq!(v["epochs"][1]["actions"][2]["outcome"], "rejected");
+    assert_eq!(v["epochs"][2]["actions"][0]["action"], "add_function");
     assert_eq!(v["usage"]["usd"], 0.0421);
 
     // A run killed mid-way: no summary, a torn last event line; still shown.
     let v = json_of(agentopt().args(["runs", "show", "partial", "--json"]));
     assert_eq!(v["status"], "running");
     assert_eq!(v["epochs"][0]["score"], 0.5);
+    // Epoch 1 is under way: scored so far, not decided.
+    assert_eq!(v["epochs"][1]["decision"], Value::Null);
+    assert_eq!(v["epochs"][1]["actions_applied"], 1);
     assert_eq!(v["warnings"], serde_json::json!([]));
 }
 
@@ -208,7 +215,7 @@ fn report_is_self_contained_and_escaped() {
         "<svg class=\"score-plot\"",
         "<svg class=\"rate-bars\"",
         "class=\"pt-rollback\"",
-        "epoch 1: 0.333 (rolled back)",
+        "epoch 1: 0.250 (rolled back)",
         "Number Theory",
         "95% CI",
         "Epoch 002 vs 001: <span class=\"fixed\">2 fixed</span>",

@@ -82,6 +82,7 @@ fn summary_json(run: &Run) -> Value {
     json!({
         "run": run.name, "dir": run.dir, "status": run.status, "epochs_run": run.epochs.len(),
         "best_epoch": run.best_epoch, "best_score": run.best_score(), "stopped_early": run.stopped_early,
+        "stop_reason": run.stop_reason,
         "eval": {"before": run.eval_before, "after": run.eval_after}, "functions": run.best_functions,
         "usage": run.usage,
     })
@@ -97,9 +98,10 @@ fn show_json(run: &Run) -> Value {
 fn show_text(run: &Run) -> String {
     let mut out = format!("run {} ({}) in {}\n", run.name, run.status, run.dir.display());
     let best = run.best_epoch.map_or("-".to_string(), |e| e.to_string());
-    let stopped = match run.stopped_early {
-        Some(true) => ", stopped early",
-        _ => "",
+    let stopped = match (run.stopped_early, &run.stop_reason) {
+        (_, Some(reason)) => format!(", stopped: {reason}"),
+        (Some(true), None) => ", stopped early".to_string(),
+        _ => String::new(),
     };
     out.push_str(&format!("{} epoch(s), best epoch {best}{stopped}\n\n", run.epochs.len()));
     let rows: Vec<Vec<String>> = run
@@ -113,7 +115,7 @@ fn show_text(run: &Run) -> String {
                 e.decision.clone().unwrap_or_else(|| "-".into()),
                 e.actions_applied.to_string(),
                 e.actions_rejected.to_string(),
-                format!("${:.4}", e.usage.usd),
+                format!("${:.4}", e.cost()),
                 if e.functions.is_empty() { "(none)".into() } else { e.functions.join(", ") },
             ]
         })

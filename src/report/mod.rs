@@ -26,6 +26,8 @@ pub fn render(run: &Run) -> String {
     let points: Vec<ScorePoint> = run
         .epochs
         .iter()
+        // An undecided epoch is still running: its score so far is not a result yet.
+        .filter(|e| e.decision.is_some())
         .filter_map(|e| Some(ScorePoint { epoch: e.epoch, score: e.score?, accepted: e.accepted() }))
         .collect();
     if points.is_empty() {
@@ -54,7 +56,11 @@ fn header(run: &Run) -> String {
     let before = run.eval_before.and_then(|t| t.rate);
     let after = run.eval_after.and_then(|t| t.rate);
     let best = run.best_epoch.map_or("–".into(), |e| e.to_string());
-    let stopped = if run.stopped_early == Some(true) { " · stopped early" } else { "" };
+    let stopped = match (&run.stop_reason, run.stopped_early) {
+        (Some(reason), _) => format!(" · stopped: {}", escape(reason)),
+        (None, Some(true)) => " · stopped early".to_string(),
+        _ => String::new(),
+    };
     let card = |value: &str, label: &str| {
         format!(
             "<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">{}</div></div>",
@@ -95,17 +101,21 @@ fn epoch_table(run: &Run) -> String {
          <th>rejected</th><th>cost</th><th>functions</th></tr></thead><tbody>\n",
     );
     for e in &run.epochs {
-        let class = if e.accepted() { "accept" } else { "rollback" };
+        let class = match e.decision {
+            None => "muted",
+            Some(_) if e.accepted() => "accept",
+            Some(_) => "rollback",
+        };
         let best = if Some(e.epoch) == run.best_epoch { " ★" } else { "" };
         out.push_str(&format!(
             "<tr><td class=\"num\">{:03}{best}</td><td class=\"num\">{}</td><td class=\"{class}\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">${:.4}</td><td>{}</td></tr>\n",
             e.epoch,
             e.score.map_or("–".into(), |s| format!("{s:.3}")),
-            escape(e.decision.as_deref().unwrap_or("–")),
+            escape(e.decision.as_deref().unwrap_or("running")),
             e.actions_applied,
             e.actions_rejected,
-            e.usage.usd,
+            e.cost(),
             escape(&e.functions.join(", "))
         ));
     }
@@ -270,8 +280,12 @@ fn function_changes_section(run: &Run) -> String {
 }
 
 fn epoch_diff(e: &Epoch, prev: &Registry, prev_epoch: usize, reg: &Registry) -> String {
-    let decision = escape(e.decision.as_deref().unwrap_or("–"));
-    let class = if e.accepted() { "accept" } else { "rollback" };
+    let decision = escape(e.decision.as_deref().unwrap_or("running"));
+    let class = match e.decision {
+        None => "muted",
+        Some(_) if e.accepted() => "accept",
+        Some(_) => "rollback",
+    };
     let mut out = format!(
         "<h3>Epoch {:03} (<span class=\"{class}\">{decision}</span>) vs best epoch {:03}</h3>\n",
         e.epoch, prev_epoch
@@ -333,15 +347,16 @@ fn function_details(f: &crate::functions::FunctionDef, what: &str) -> String {
     )
 }
 
-/// The optimizer's actions as logged, grouped by the epoch number their events carry.
+/// The optimizer's actions as logged, grouped by the epoch whose registry their step built.
 fn actions_section(run: &Run) -> String {
     let mut out = String::from("<h2 id=\"actions\">Optimizer actions</h2>\n");
     let mut any = false;
     for e in run.epochs.iter().filter(|e| !e.actions.is_empty()) {
         any = true;
-        out.push_str(&format!("<h3>Logged with epoch {:03}</h3>\n<ul class=\"problems\">\n", e.epoch));
+        out.push_str(&format!("<h3>Step that built epoch {:03}</h3>\n<ul class=\"problems\">\n", e.epoch));
         for a in &e.actions {
-            let (class, verdict) = if a.applied { ("fixed", "applied") } else { ("broke", "rejected") };
+            let class = if a.outcome == "applied" { "fixed" } else { "broke" };
+            let verdict = &a.outcome;
             let reason = a.reason.as_deref().map(|r| format!(" — {}", escape(r))).unwrap_or_default();
             out.push_str(&format!(
                 "<li><span class=\"{class}\">{verdict}</span> {} <code>{}</code>{reason}</li>\n",
@@ -398,12 +413,16 @@ fn usage_section(run: &Run) -> String {
         rs.iter().for_each(|r| u.add(&r.usage));
         u
     };
-    let mut train = Usage::default();
-    run.epochs.iter().for_each(|e| train.add(&e.usage));
+    let (mut train, mut optimizer) = (Usage::default(), Usage::default());
+    run.epochs.iter().for_each(|e| {
+        train.add(&e.usage);
+        optimizer.add(&e.optimizer_usage);
+    });
     out.push_str(&row("training conversations", &train));
+    out.push_str(&row("optimizer steps", &optimizer));
     out.push_str(&row("evaluation before", &sum(&run.before)));
     out.push_str(&row("evaluation after", &sum(&run.after)));
-    out.push_str(&row("run total (incl. optimizer)", &run.usage));
+    out.push_str(&row("run total", &run.usage));
     out.push_str("</tbody></table>\n");
     out
 }
