@@ -167,6 +167,38 @@ fn export_python_imports_and_runs_each_functions_own_code() {
 }
 
 #[test]
+fn export_python_keeps_awkward_sources_intact() {
+    // Sources that cannot sit in a raw triple-quoted string: ''' inside, backslashes, CRLF endings.
+    let tmp = tempfile::tempdir().unwrap();
+    let code = "def tricky(s):\r\n    '''Doc with ''' + '''\\n'''\r\n    return s + '\\\\'\r\n";
+    let registry = serde_json::json!({"functions": [{"name": "tricky", "description": "x",
+        "parameters": {"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]},
+        "packages": [], "code": code}]});
+    let file = tmp.path().join("tricky.json");
+    std::fs::write(&file, registry.to_string()).unwrap();
+    let module = tmp.path().join("tricky_mod.py");
+    agentopt()
+        .args(["functions", "export", "--format", "python", "--out"])
+        .arg(&module)
+        .arg(&file)
+        .assert()
+        .success();
+    let out = match StdCommand::new(python())
+        .args(["-c", "import tricky_mod; print(tricky_mod.tricky('a'))"])
+        .current_dir(tmp.path())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIP: no Python interpreter ({e})");
+            return;
+        }
+    };
+    assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\\\n");
+}
+
+#[test]
 fn runs_list_and_show() {
     let text = stdout_of(agentopt().args(["runs", "list"]));
     assert!(text.contains("demo     completed       3  0.750  0.400 -> 0.667   $0.0421"), "{text}");

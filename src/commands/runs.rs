@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::bad_input;
 use crate::cli::{RunsAction, RunsArgs};
-use crate::inspect::run_data::{Run, Tally, list_runs, load_run};
+use crate::inspect::run_data::{Run, Tally, list_runs, load_run, load_run_overview};
 use crate::inspect::{resolve_run, table};
 
 pub async fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
@@ -49,7 +49,7 @@ fn load(reference: &str, args: &RunsArgs) -> anyhow::Result<Run> {
 fn list(args: &RunsArgs) -> anyhow::Result<String> {
     let mut runs = Vec::new();
     for dir in list_runs(&args.runs_dir).map_err(bad_input)? {
-        match load_run(&dir) {
+        match load_run_overview(&dir) {
             Ok(run) => runs.push(run),
             // One unreadable run should not hide the others.
             Err(e) => tracing::warn!("skipping `{}`: {e}", dir.display()),

@@ -45,22 +45,22 @@ pub fn to_python(registry: &Registry, source: &str) -> String {
         docstring_text(source)
     ));
     out.push_str("import linecache as _linecache\n\n");
-    out.push_str("_SOURCES = {}\n\n");
+    out.push_str("_AGENTOPT_SOURCES = {}\n\n");
     for f in &registry.functions {
-        out.push_str(&format!("_SOURCES[{}] = {}\n\n", py_str(&f.name), py_source_literal(&f.code)));
+        out.push_str(&format!("_AGENTOPT_SOURCES[{}] = {}\n\n", py_str(&f.name), py_source_literal(&f.code)));
     }
     out.push_str(
-        "\ndef _define(name):\n    \
+        "\ndef _agentopt_define(name):\n    \
          # Register the source with linecache so tracebacks show the function's real lines.\n    \
          filename = \"<agentopt:%s>\" % name\n    \
-         source = _SOURCES[name]\n    \
+         source = _AGENTOPT_SOURCES[name]\n    \
          _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)\n    \
          namespace = {\"__name__\": __name__, \"__builtins__\": __builtins__}\n    \
          exec(compile(source, filename, \"exec\"), namespace)\n    \
          return namespace[name]\n\n\n",
     );
     for f in &registry.functions {
-        out.push_str(&format!("{0} = _define({1})\n", f.name, py_str(&f.name)));
+        out.push_str(&format!("{0} = _agentopt_define({1})\n", f.name, py_str(&f.name)));
     }
     let obj = |pick: &dyn Fn(&crate::functions::FunctionDef) -> Value| {
         let map: serde_json::Map<String, Value> =

@@ -107,14 +107,27 @@ impl Run {
     }
 }
 
-/// Reads a run directory.
+/// Reads a run directory, every conversation record included.
 pub fn load_run(dir: &Path) -> Result<Run, Error> {
+    load(dir, true)
+}
+
+/// Reads what a listing needs. A finished run's summary has it all, so its conversation records
+/// (the bulk of a run) are not read; an unfinished run is read in full.
+pub fn load_run_overview(dir: &Path) -> Result<Run, Error> {
+    load(dir, !dir.join("summary.json").is_file())
+}
+
+fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
     let mut warnings = Vec::new();
     let run_json = read_json_opt(&dir.join("run.json"))?.unwrap_or(Value::Null);
     let summary = read_json_opt(&dir.join("summary.json"))?.unwrap_or(Value::Null);
     let events = events::read(&read_jsonl(&dir.join("events.jsonl"), &mut warnings)?);
-    let labels = records::dataset_labels(&run_json);
+    let labels = if with_records { records::dataset_labels(&run_json) } else { BTreeMap::new() };
     let read_records = |path: &Path, warnings: &mut Vec<String>| -> Result<Vec<Record>, Error> {
+        if !with_records {
+            return Ok(vec![]);
+        }
         let raw = read_jsonl(path, warnings)?;
         Ok(raw.iter().enumerate().map(|(i, v)| Record::from_json(v, i).labelled(&labels)).collect())
     };
