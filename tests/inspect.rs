@@ -97,6 +97,32 @@ fn functions_show_prints_code_and_details() {
 }
 
 #[test]
+fn functions_show_colours_only_a_terminal_without_no_color() {
+    // util-linux `script` gives the command a pseudo-terminal as stdout.
+    let bin = assert_cmd::cargo::cargo_bin("agentopt");
+    let command = format!("{} functions show registries/a.json count_divisors", bin.display());
+    let on_tty = |no_color: bool| {
+        let mut cmd = StdCommand::new("script");
+        cmd.args(["-qec", &command, "/dev/null"]).current_dir(fixtures()).env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(coloured) = on_tty(false) else {
+        eprintln!("SKIP: util-linux `script` is not available to provide a terminal");
+        return;
+    };
+    assert!(coloured.contains("\x1b[1;34mcount_divisors\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[2;37m# Trial division up to sqrt(n).\x1b[0m"), "{coloured:?}");
+    let plain = on_tty(true).unwrap();
+    assert!(!plain.contains('\x1b') && plain.contains("def count_divisors(n):"), "{plain:?}");
+}
+
+#[test]
 fn functions_diff_reports_added_removed_revised() {
     let text = stdout_of(agentopt().args(["functions", "diff", "registries/a.json", "registries/b.json"]));
     assert!(text.contains("added    gcd_list("), "{text}");
