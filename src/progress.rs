@@ -4,6 +4,16 @@
 //!
 //! `Progress` is shared across concurrent conversations (`&self` methods, a mutex inside): wrap it in an
 //! `Arc` and call `conversation_done` from every task.
+//!
+//! ```
+//! use agentopt::progress::Progress;
+//! let progress = Progress::hidden(); // `Progress::new(total, "train")` draws on stderr
+//! progress.set_epoch(0, 2);
+//! progress.already_done(Some(true)); // a record found on disk when resuming
+//! progress.conversation_done(None, 0.002); // errored: counted apart, not scored
+//! progress.set_phase("eval after", 10);
+//! progress.finish();
+//! ```
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -110,6 +120,19 @@ impl Progress {
         s.usd += usd;
         let last = s.done == s.total;
         self.draw(&mut s, last);
+    }
+
+    /// Counts a problem finished before this process started (a resumed phase), without drawing.
+    pub fn already_done(&self, correct: Option<bool>) {
+        let mut s = self.lock();
+        s.done += 1;
+        match correct {
+            Some(true) => s.correct += 1,
+            Some(false) => {}
+            None => s.errored += 1,
+        }
+        // Resumed work is not news: the next log line reports it with the first new result.
+        s.done_at_last_log = s.done;
     }
 
     /// Money spent outside conversations (the optimizer's calls).
@@ -260,6 +283,18 @@ mod tests {
         let text = out.text();
         assert!(text.starts_with("train: 1/1 done, 0 correct (-), 1 errored, $0.5000\n"), "{text}");
         assert!(text.ends_with("eval after: 1/2 done, 1 correct (100.0%), 0 errored, $0.7500\n"), "{text}");
+    }
+
+    #[test]
+    fn resumed_phase_starts_from_its_done_count() {
+        let out = Shared::default();
+        let p = Progress::with_writer(out.clone(), 3, "eval before", false)
+            .log_every(1, Duration::from_secs(3600));
+        p.already_done(Some(true));
+        p.already_done(None);
+        assert_eq!(out.text(), "");
+        p.conversation_done(Some(false), 0.5);
+        assert_eq!(out.text(), "eval before: 3/3 done, 1 correct (50.0%), 1 errored, $0.5000\n");
     }
 
     #[test]
