@@ -1,8 +1,8 @@
 //! Inspecting what was learned: resolving registry and run references, diffing and exporting
 //! registries, reading run directories leniently, and rendering terminal tables and highlighted code.
 //!
-//! Every field of a run record that this crate reads is read in `run_data`, so aligning with the
-//! trainer's record shapes touches one file.
+//! Every field of a run record that this crate reads is read in `run_data/` (records.rs, events.rs,
+//! mod.rs), so aligning with the trainer's record shapes touches that module only.
 
 pub mod diff;
 pub mod export;
@@ -33,8 +33,6 @@ pub enum Error {
     Read { path: PathBuf, source: std::io::Error },
     #[error("Invalid JSON in `{path}` at line {line}: {message}")]
     Json { path: PathBuf, line: usize, message: String },
-    #[error(transparent)]
-    Registry(#[from] crate::functions::Error),
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
