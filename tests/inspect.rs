@@ -158,6 +158,7 @@ fn export_json_and_autogen() {
     assert_eq!(v["tools"][2]["type"], "function");
     assert_eq!(v["tools"][2]["function"]["parameters"]["required"][0], "numbers");
     assert_eq!(v["functions"][2]["packages"], "functools");
+    assert_eq!(v["functions"][2]["arguments"]["numbers"]["type"], "array");
     assert!(v["functions"][1]["code"].as_str().unwrap().starts_with("def count_divisors"));
 }
 

@@ -5,8 +5,9 @@
 //!   `register_for_llm` is the list `AgentOptimizer.step()` returns (`{"func_sig", "is_remove"}`, fed to
 //!   `assistant.update_function_signature(**item)`); `tools` are the same signatures in the OpenAI tool
 //!   shape `{"type": "function", "function": {...}}` (for `update_tool_signature` or any OpenAI client);
-//!   `functions` are AgentOptimizer's own records `{name, description, arguments, packages, code}` (the
-//!   `add_function` arguments), from which the executor's `function_map` is built — or import the
+//!   `functions` are AgentOptimizer's own records `{name, description, arguments (the properties map),
+//!   packages (space-separated), code}` (the `add_function` arguments), from which the executor's
+//!   `function_map` is built with `exec` — or import the
 //!   `python` export and pass its functions to `register_function`.
 //! - `python`: an importable module. Each function's source is kept verbatim in a raw string and
 //!   executed in its own namespace, so every function keeps its own imports and helpers (two functions
@@ -28,7 +29,8 @@ pub fn to_autogen(registry: &Registry) -> Value {
         "functions": registry.functions.iter().map(|f| json!({
             "name": f.name,
             "description": f.description,
-            "arguments": f.parameters,
+            // AG2 keeps the properties map here and wraps it in an object schema itself.
+            "arguments": f.parameters.get("properties").cloned().unwrap_or_else(|| json!({})),
             "packages": f.packages.join(" "),
             "code": f.code,
         })).collect::<Vec<_>>(),
