@@ -10,6 +10,8 @@
 //! - `grading`, `dataset`    — answer checking and problem loading
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
+//! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
+//! - `progress`              — the live progress line of long jobs
 
 pub mod cli;
 pub mod commands;
@@ -17,4 +19,7 @@ pub mod env;
 pub mod exec;
 pub mod fsio;
 pub mod functions;
+pub mod inspect;
 pub mod llm;
+pub mod progress;
+pub mod report;
