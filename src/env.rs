@@ -10,6 +10,8 @@ pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
 pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY];
 /// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
+/// Any non-empty value turns off ANSI colours in terminal output (https://no-color.org).
+pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for `tracing` (e.g. `agentopt=debug`).
 pub const RUST_LOG: &str = "RUST_LOG";
 

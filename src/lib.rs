@@ -10,6 +10,8 @@
 //! - `grading`, `dataset`    — answer checking and problem loading
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
+//! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
+//! - `progress`              — the live progress line of long jobs
 
 pub mod agent;
 pub mod cli;
@@ -20,7 +22,10 @@ pub mod exec;
 pub mod fsio;
 pub mod functions;
 pub mod grading;
+pub mod inspect;
 pub mod llm;
 pub mod optimizer;
+pub mod progress;
+pub mod report;
 pub mod run_dir;
 pub mod trainer;

@@ -204,48 +204,6 @@ pub fn repair_tail(path: &Path) -> Result<(), Error> {
         .map_err(|source| Error::Write { path: path.into(), source })
 }
 
-/// Finds a registry file from what a user typed (`--functions`, `--run`): `RUN@EPOCH` / `RUN@best`;
-/// a path to a file; `functions/NAME` or `NAME` for `functions/NAME.json`; a run name or path (its
-/// best registry). `functions_dir` is the project's `functions/` folder.
-pub fn resolve_registry(spec: &str, runs_dir: &Path, functions_dir: &Path) -> Result<PathBuf, String> {
-    if let Some((run, epoch)) = spec.rsplit_once('@') {
-        let run = RunDir::open(runs_dir, run).map_err(|e| e.to_string())?;
-        let path = match epoch {
-            "best" | "" => run.best_registry(),
-            n => run.epoch_registry(
-                n.parse().map_err(|_| format!("`{n}` in `{spec}` is not an epoch number or `best`"))?,
-            ),
-        };
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("`{spec}`: no registry at `{}`", path.display()))
-        };
-    }
-    let direct = PathBuf::from(spec);
-    if direct.is_file() {
-        return Ok(direct);
-    }
-    let name = spec.strip_prefix("functions/").unwrap_or(spec);
-    let exported = functions_dir.join(format!("{name}.json"));
-    if exported.is_file() {
-        return Ok(exported);
-    }
-    if let Ok(run) = RunDir::open(runs_dir, spec) {
-        let best = run.best_registry();
-        return if best.is_file() {
-            Ok(best)
-        } else {
-            Err(format!("run `{spec}` has no best registry yet (`{}`)", best.display()))
-        };
-    }
-    Err(format!(
-        "no registry `{spec}`: not a file, not `{}`, and not a run under `{}`",
-        exported.display(),
-        runs_dir.display()
-    ))
-}
-
 /// Current UTC time, RFC 3339.
 pub fn now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
@@ -275,32 +233,6 @@ mod tests {
         assert_eq!(RunDir::open(d.path(), "r").unwrap().name(), "r");
         assert!(RunDir::open(d.path(), run.root().to_str().unwrap()).is_ok());
         assert!(RunDir::open(d.path(), "nope").is_err());
-    }
-
-    #[test]
-    fn resolves_registries() {
-        let d = tempfile::tempdir().unwrap();
-        let (runs, funcs) = (d.path().join("runs"), d.path().join("functions"));
-        let run = RunDir::create(&runs, "r").unwrap();
-        write_json(&run.run_json(), &serde_json::json!({})).unwrap();
-        let empty = serde_json::json!({"functions": []});
-        write_json(&run.epoch_registry(1), &empty).unwrap();
-        write_json(&funcs.join("algebra.json"), &empty).unwrap();
-        let resolve = |s: &str| resolve_registry(s, &runs, &funcs);
-        assert!(resolve("r").unwrap_err().contains("no best registry"));
-        write_json(&run.best_registry(), &empty).unwrap();
-        assert_eq!(resolve("r").unwrap(), run.best_registry());
-        assert_eq!(resolve("r@best").unwrap(), run.best_registry());
-        assert_eq!(resolve("r@1").unwrap(), run.epoch_registry(1));
-        assert_eq!(
-            resolve(run.root().join("epochs/001/registry.json").to_str().unwrap()).unwrap(),
-            run.epoch_registry(1)
-        );
-        assert!(resolve("r@2").is_err());
-        assert!(resolve("r@x").unwrap_err().contains("not an epoch number"));
-        assert_eq!(resolve("algebra").unwrap(), funcs.join("algebra.json"));
-        assert_eq!(resolve("functions/algebra").unwrap(), funcs.join("algebra.json"));
-        assert!(resolve("nothing").unwrap_err().contains("no registry `nothing`"));
     }
 
     #[test]

@@ -493,5 +493,5 @@ fn bad_input_exits_2() {
         .args(["eval", "--test", "t.jsonl", "--functions", "nothing"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("no registry `nothing`"));
+        .stderr(predicates::str::contains("nothing"));
 }

@@ -1,12 +1,11 @@
 //! `agentopt eval`: the success rate of a registry (a file, `functions/NAME`, a run's best, or
 //! RUN@EPOCH) on a test set. With `--json` the last line is `{"correct","total","errored","rate",...}`.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::bad_input;
-use super::train::{FUNCTIONS_DIR, connect, model_options, sandbox};
+use super::train::{connect, model_options, sandbox};
 use crate::agent::{Agent, AgentConfig, ConversationRecord};
 use crate::cli::EvalArgs;
 use crate::dataset;
@@ -29,8 +28,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let (registry, registry_path) = match &spec {
         Some(spec) => {
-            let path = run_dir::resolve_registry(spec, &args.model.runs_dir, Path::new(FUNCTIONS_DIR))
-                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
             (Registry::load(&path).map_err(bad_input)?, Some(path))
         }
         None => (Registry::default(), None),

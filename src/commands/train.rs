@@ -24,7 +24,7 @@ use crate::trainer::{Finished, Setup, Trainer};
 /// The dataset used when none is given.
 pub const DEFAULT_DATA: &str = "datasets/sample.jsonl";
 /// Where exported registries go (the project's top-level folder).
-pub const FUNCTIONS_DIR: &str = "functions";
+const FUNCTIONS_DIR: &str = "functions";
 
 pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 {
@@ -39,8 +39,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let initial = match &args.functions {
         Some(spec) => {
-            let path = run_dir::resolve_registry(spec, &args.model.runs_dir, Path::new(FUNCTIONS_DIR))
-                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
             Registry::load(&path).map_err(bad_input)?
         }
         None => Registry::default(),
