@@ -59,11 +59,16 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         crate::fsio::write_atomic(out, b"")?;
     }
     let out = args.out.clone();
-    let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| match &out {
-        Some(path) => run_dir::append_line(path, r),
-        None => Ok(()),
+    let display = crate::progress::Progress::new(problems.len(), "eval");
+    let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| {
+        display.conversation_done(r.errored.is_none().then_some(r.correct), r.usage.usd);
+        match &out {
+            Some(path) => run_dir::append_line(path, r),
+            None => Ok(()),
+        }
     })
     .await?;
+    display.finish();
     let interrupted = result.interrupted;
     let records: Vec<ConversationRecord> = result.slots.into_iter().flatten().collect();
     if let Some(path) = &args.out {

@@ -3,6 +3,7 @@
 //! hashes and split; completed conversations are read back from the run directory, not re-run.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -74,6 +75,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         runner,
         grader: Grader::new(exec::find_python()),
         cancel,
+        progress: Arc::new(crate::progress::Progress::new(0, "train")),
     };
     finish(setup, args.json).await
 }

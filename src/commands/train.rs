@@ -108,6 +108,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         runner,
         grader: Grader::new(exec::find_python()),
         cancel,
+        progress: Arc::new(crate::progress::Progress::new(0, "train")),
     };
     finish(setup, args.model.json).await
 }

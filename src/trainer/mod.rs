@@ -47,6 +47,8 @@ pub struct Setup {
     pub runner: Arc<dyn Runner>,
     pub grader: Grader,
     pub cancel: Cancel,
+    /// The live progress display (stderr).
+    pub progress: Arc<crate::progress::Progress>,
 }
 
 /// How `run` ended (errors aside).
@@ -66,6 +68,7 @@ pub struct Trainer {
     meter: Arc<Meter>,
     cancel: Cancel,
     progress: Progress,
+    display: Arc<crate::progress::Progress>,
 }
 
 impl Trainer {
@@ -97,6 +100,7 @@ impl Trainer {
             meter,
             cancel: setup.cancel,
             progress,
+            display: setup.progress,
         })
     }
 
@@ -110,7 +114,9 @@ impl Trainer {
         let resumed = !self.progress.history.is_empty() || self.progress.eval_before.is_some();
         self.run.append_event(&Event::RunStarted { resumed })?;
         self.set_status(Status::Running)?;
-        match self.drive().await {
+        let driven = self.drive().await;
+        self.display.finish();
+        match driven {
             Ok(Ok(())) => self.finish(Status::Completed),
             Ok(Err(why)) => {
                 self.run.append_event(&Event::Interrupted { reason: format!("{why:?}").to_lowercase() })?;
@@ -299,6 +305,7 @@ impl Trainer {
             }
             self.run.append_event(&value)?;
         }
+        self.display.add_usd(outcome.usage.usd);
         let functions = outcome.registry.names();
         self.run.append_event(&Event::StepDone {
             epoch,
@@ -320,6 +327,15 @@ impl Trainer {
         let path = self.run.conversations(phase);
         run_dir::repair_tail(&path)?;
         let done: Vec<ConversationRecord> = run_dir::read_lines(&path)?;
+        match phase {
+            Phase::Epoch(n) => self.display.set_epoch(n, problems.len()),
+            Phase::Before => self.display.set_phase("eval before", problems.len()),
+            Phase::After => self.display.set_phase("eval after", problems.len()),
+        }
+        for r in &done {
+            self.display.already_done(r.errored.is_none().then_some(r.correct));
+        }
+        let display = &self.display;
         let ctx = PhaseContext {
             agent: &self.agent,
             concurrency: self.info.training.concurrency,
@@ -329,6 +345,7 @@ impl Trainer {
         let run = &self.run;
         let result = phase::run(&ctx, registry, problems, done, |r: &ConversationRecord| {
             run_dir::append_line(&path, r)?;
+            display.conversation_done(r.errored.is_none().then_some(r.correct), r.usage.usd);
             run.append_event(&Event::ConversationDone {
                 phase,
                 index: r.index,

@@ -104,6 +104,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
         runner: Arc::new(FakeRunner),
         grader: Grader::new("python3".into()),
         cancel: Cancel::default(),
+        progress: Arc::new(crate::progress::Progress::hidden()),
     }
 }
 
