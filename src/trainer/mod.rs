@@ -326,7 +326,12 @@ impl Trainer {
     ) -> Result<Result<Vec<ConversationRecord>, Interruption>, Error> {
         let path = self.run.conversations(phase);
         run_dir::repair_tail(&path)?;
-        let done: Vec<ConversationRecord> = run_dir::read_lines(&path)?;
+        // Errored conversations of an unfinished phase are tried again: they failed for infrastructure
+        // reasons (a server outage, say), and resuming is how a user retries them.
+        let done: Vec<ConversationRecord> = run_dir::read_lines::<ConversationRecord>(&path)?
+            .into_iter()
+            .filter(|r| r.errored.is_none())
+            .collect();
         match phase {
             Phase::Epoch(n) => self.display.set_epoch(n, problems.len()),
             Phase::Before => self.display.set_phase("eval before", problems.len()),

@@ -54,6 +54,50 @@ impl PhaseResult {
     }
 }
 
+/// Adapts the number of conversations in flight to throttling (SPEC §10): halves it when the
+/// provider answered 429 since the last completion, and grows it back by one after a full round of
+/// completions without one, up to the configured limit.
+struct Limiter {
+    max: usize,
+    /// Permits the semaphore should hold in total.
+    target: usize,
+    /// Permits it does hold (forgetting only takes free permits, so it may lag behind).
+    actual: usize,
+    seen_429: u64,
+    calm: usize,
+}
+
+impl Limiter {
+    fn new(max: usize) -> Limiter {
+        Limiter { max, target: max, actual: max, seen_429: crate::llm::retry::rate_limited_count(), calm: 0 }
+    }
+
+    fn adapt(&mut self, semaphore: &Semaphore, count_429: u64) {
+        self.target = next_limit(self.target, self.max, count_429 > self.seen_429, &mut self.calm);
+        self.seen_429 = count_429;
+        if self.actual > self.target {
+            self.actual -= semaphore.forget_permits(self.actual - self.target);
+        } else if self.actual < self.target {
+            semaphore.add_permits(self.target - self.actual);
+            self.actual = self.target;
+        }
+    }
+}
+
+/// Multiplicative decrease on throttling, additive increase after `current` calm completions.
+fn next_limit(current: usize, max: usize, throttled: bool, calm: &mut usize) -> usize {
+    if throttled {
+        *calm = 0;
+        return (current / 2).max(1);
+    }
+    *calm += 1;
+    if *calm >= current && current < max {
+        *calm = 0;
+        return current + 1;
+    }
+    current
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error<E: std::error::Error + 'static> {
     #[error(transparent)]
@@ -115,6 +159,7 @@ pub async fn run<E: std::error::Error + 'static>(
         });
     }
     let mut interrupted = None;
+    let mut limiter = Limiter::new(ctx.concurrency.max(1));
     loop {
         let joined = tokio::select! {
             joined = set.join_next() => joined,
@@ -128,6 +173,7 @@ pub async fn run<E: std::error::Error + 'static>(
         match joined {
             None => break,
             Some(Ok(Launch::Done(record))) => {
+                limiter.adapt(&semaphore, crate::llm::retry::rate_limited_count());
                 sink(&record).map_err(Error::Sink)?;
                 let index = record.index;
                 slots[index] = Some(*record);
@@ -144,4 +190,35 @@ pub async fn run<E: std::error::Error + 'static>(
         }
     }
     Ok(PhaseResult { slots, interrupted })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrency_halves_on_429_and_recovers() {
+        let mut calm = 0;
+        assert_eq!(next_limit(8, 8, true, &mut calm), 4);
+        assert_eq!(next_limit(1, 8, true, &mut calm), 1);
+        let mut limit = 2;
+        for _ in 0..2 {
+            limit = next_limit(limit, 8, false, &mut calm);
+        }
+        assert_eq!(limit, 3);
+        let mut calm = 0;
+        assert_eq!(next_limit(8, 8, false, &mut calm), 8);
+    }
+
+    #[test]
+    fn limiter_forgets_only_free_permits() {
+        let semaphore = Semaphore::new(4);
+        let held = semaphore.try_acquire_many(3).unwrap();
+        let mut l = Limiter { max: 4, target: 4, actual: 4, seen_429: 0, calm: 0 };
+        l.adapt(&semaphore, 1);
+        assert_eq!((l.target, l.actual, semaphore.available_permits()), (2, 3, 0));
+        drop(held);
+        l.adapt(&semaphore, 1);
+        assert_eq!((l.target, l.actual, semaphore.available_permits()), (2, 2, 2));
+    }
 }
