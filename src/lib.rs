@@ -11,6 +11,7 @@
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod env;

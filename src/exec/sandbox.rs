@@ -121,7 +121,7 @@ impl Sandbox {
         let outcome = worker.request(&request, launcher.config.timeout).await;
         worker.kill().await;
         Ok(match outcome {
-            Ok(reply) => match reply.get("error").and_then(|e| e.as_str()) {
+            Ok((reply, _)) => match reply.get("error").and_then(|e| e.as_str()) {
                 Some(message) => Err(message.trim_end().to_string()),
                 None => Ok(()),
             },

@@ -100,7 +100,7 @@ impl Session {
         let outcome = worker.request(&request, self.launcher.config.timeout).await;
         let duration_ms = started.elapsed().as_millis() as u64;
         match outcome {
-            Ok(reply) => Execution::from_reply(shown, &reply, duration_ms, cap),
+            Ok((reply, ran)) => Execution::from_reply(shown, &reply, ran.as_millis() as u64, cap),
             Err(Failure::Timeout) => {
                 self.restart().await;
                 let message = format!(

@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import sys
+import threading
 import traceback
 import types
 
@@ -228,10 +229,23 @@ def define(name, code, packages):
 
 
 class Worker:
-    def __init__(self):
+    def __init__(self, send, preload):
+        self.send = send
         self.user = {"__name__": "__main__", "__builtins__": builtins}
         self.functions = {}
         self.cells = 0
+        # The common modules import in the background, so the session is ready at once and the
+        # import overlaps with the model's first reply; user code waits for it (see `begin`).
+        self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
+        self.preload.start()
+
+    def begin(self):
+        """Before running user code: finish the preload, then tell the Rust side that the execution
+        starts now (its wall-clock limit counts from here, not from a busy machine's import)."""
+        if self.preload is not None:
+            self.preload.join()
+            self.preload = None
+        self.send({"event": "started"})
 
     def op_define(self, req):
         errors = {}
@@ -246,6 +260,7 @@ class Worker:
         return {"errors": errors}
 
     def op_validate(self, req):
+        self.begin()
         fn, problem = define(req["name"], req["code"], req.get("packages") or [])
         return {"error": problem}
 
@@ -254,6 +269,7 @@ class Worker:
         self.cells += 1
         filename = "<cell %d>" % self.cells
         register_source(filename, code)
+        self.begin()
         set_cpu_budget()
         with Capture() as cap:
             try:
@@ -288,6 +304,7 @@ class Worker:
             return "error", None
 
     def op_call(self, req):
+        self.begin()
         set_cpu_budget()
         with Capture() as cap:
             status, value = self.call(req["name"], req["args"])
@@ -315,6 +332,14 @@ class Worker:
             return "error", None
 
 
+def import_all(modules):
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # a missing optional module only costs speed
+
+
 def main():
     proto_in, proto_out = take_protocol_fds()
 
@@ -324,12 +349,7 @@ def main():
 
     set_limits()
     os.chdir(CONFIG.get("workdir") or os.getcwd())
-    for module in CONFIG.get("preload") or []:
-        try:
-            importlib.import_module(module)
-        except Exception:
-            pass  # a missing optional module only costs speed
-    worker = Worker()
+    worker = Worker(send, CONFIG.get("preload") or [])
     send({"ready": True})
     handlers = {
         "define": worker.op_define,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::time::Instant;
 
 use super::Error;
 use super::sandbox::Launcher;
@@ -94,20 +95,31 @@ impl Worker {
         }
     }
 
-    /// Sends one request and waits at most `limit` for its reply.
-    pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<Value, Failure> {
+    /// Sends one request and waits for its reply: at most `limit` once the worker says the execution
+    /// started (it may first finish importing the preloaded modules). Returns the reply and the time
+    /// the execution itself took.
+    pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<(Value, Duration), Failure> {
         let mut line = request.to_string();
         line.push('\n');
-        if let Err(e) = self.stdin.write_all(line.as_bytes()).await {
+        let written = match self.stdin.write_all(line.as_bytes()).await {
+            Ok(()) => self.stdin.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             return Err(Failure::Died(format!("{} (writing the request: {e})", self.death_message().await)));
         }
-        if let Err(e) = self.stdin.flush().await {
-            return Err(Failure::Died(format!("{} (writing the request: {e})", self.death_message().await)));
-        }
-        match tokio::time::timeout(limit, self.read_reply()).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(message)) => Err(Failure::Died(message)),
-            Err(_) => Err(Failure::Timeout),
+        let mut started = Instant::now();
+        let mut deadline = started + STARTUP_TIMEOUT.max(limit);
+        loop {
+            match tokio::time::timeout_at(deadline, self.read_reply()).await {
+                Ok(Ok(reply)) if reply.get("event").and_then(Value::as_str) == Some("started") => {
+                    started = Instant::now();
+                    deadline = started + limit;
+                }
+                Ok(Ok(reply)) => return Ok((reply, started.elapsed())),
+                Ok(Err(message)) => return Err(Failure::Died(message)),
+                Err(_) => return Err(Failure::Timeout),
+            }
         }
     }
 
