@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     hidden: Vec<PathBuf>,
     /// Host root: workers drop to a uid of their own (RLIMIT_NPROC never binds uid 0).
     as_root: bool,
+    /// Size cap of the private /tmp (a tmpfs lives in RAM); `None` when this bwrap lacks `--size`.
+    tmp_size: Option<u64>,
 }
 
 /// One session's view of the sandbox: the limits in force when it started, and the plan.
@@ -74,6 +76,7 @@ impl Sandbox {
             hidden,
             // SAFETY: geteuid has no preconditions and cannot fail.
             as_root: unsafe { libc::geteuid() } == 0,
+            tmp_size: Some(config.file_size_bytes),
         };
         match probe_bwrap(&mut plan) {
             Ok(()) => {}
@@ -140,9 +143,10 @@ impl Sandbox {
 static NEXT_UID: AtomicU32 = AtomicU32::new(0);
 
 impl Launcher {
-    /// The uid the worker drops to (host root only).
+    /// The uid the worker drops to (host root under bwrap only: unsandboxed, the interpreter may live
+    /// in root's private home, and that mode promises no isolation anyway).
     pub fn worker_uid(&self) -> Option<u32> {
-        self.plan.as_root.then(|| {
+        (self.plan.as_root && self.plan.bwrap.is_some()).then(|| {
             let n = NEXT_UID.fetch_add(1, Ordering::Relaxed) % 1000;
             1_100_000 + (std::process::id() % 1000) * 1000 + n
         })
@@ -237,6 +241,10 @@ impl Plan {
             let dir = dir.to_string_lossy();
             push(&["--ro-bind", &dir, &dir]);
         }
+        let tmp_size = self.tmp_size.map(|size| size.to_string());
+        if let Some(size) = &tmp_size {
+            push(&["--size", size]);
+        }
         push(&["--perms", "1777", "--tmpfs", "/tmp"]);
         let workdir = workdir.to_string_lossy();
         push(&["--bind", &workdir, SANDBOX_HOME, "--chdir", SANDBOX_HOME]);
@@ -276,36 +284,97 @@ fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
     Ok(facts)
 }
 
-/// Finds bwrap and runs a trivial Python through the exact isolation a worker gets.
+/// Finds bwrap and runs a trivial Python through the exact isolation a worker gets (retrying without
+/// the /tmp size cap, which older bwraps lack).
 fn probe_bwrap(plan: &mut Plan) -> Result<(), String> {
     let bwrap = find_in_path("bwrap").ok_or("bubblewrap (`bwrap`) is not installed")?;
     plan.bwrap = Some(bwrap);
+    let first = probe_once(plan);
+    if first.is_ok() {
+        return Ok(());
+    }
+    plan.tmp_size = None;
+    if probe_once(plan).is_ok() {
+        tracing::warn!("this bwrap cannot cap the size of the sandbox's /tmp; it is limited by RAM only");
+        return Ok(());
+    }
+    plan.bwrap = None;
+    first
+}
+
+fn probe_once(plan: &Plan) -> Result<(), String> {
     let scratch = tempfile::Builder::new()
         .prefix("agentopt-probe-")
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let output = plan
+    let out = plan
         .command(scratch.path(), &["-I", "-c", "import os; print(os.getpid())"])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run bwrap: {e}"));
-    let failure = match output {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!(
+        .map_err(|e| format!("cannot run bwrap: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "bwrap failed its probe ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Some(e),
-    };
-    if let Some(reason) = failure {
-        plan.bwrap = None;
-        return Err(reason);
+        ))
     }
-    Ok(())
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            bwrap: Some("/usr/bin/bwrap".into()),
+            python: "/root/.pyenv/versions/3.11.7/bin/python3".into(),
+            python_dirs: vec!["/root/.pyenv/versions/3.11.7".into(), "/opt/venv".into()],
+            hidden: vec!["/root".into(), "/home".into()],
+            as_root: true,
+            tmp_size: Some(1024),
+        }
+    }
+
+    #[test]
+    fn only_agentopt_project_dirs_are_hidden() {
+        assert!(may_hide(Path::new("/work/project")));
+        assert!(!may_hide(Path::new("/")));
+        assert!(!may_hide(Path::new("/usr/local")));
+        assert!(!may_hide(Path::new("/tmp/x")));
+    }
+
+    #[test]
+    fn bwrap_isolates_and_re_exposes_the_interpreter() {
+        let args = plan().bwrap_args(Path::new("/tmp/agentopt-exec-1")).join(" ");
+        assert!(args.contains("--unshare-net") && args.contains("--unshare-pid"));
+        assert!(args.contains("--die-with-parent") && args.contains("--new-session"));
+        assert!(!args.contains("--unshare-user"), "root drops its uid instead: {args}");
+        assert!(args.contains("--tmpfs /root"));
+        // Parents made traversable, then the prefix bound over the hidden home.
+        let parents = args.find("--perms 0755 --dir /root/.pyenv --perms 0755 --dir /root/.pyenv/versions");
+        let bind = args.find("--ro-bind /root/.pyenv/versions/3.11.7 /root/.pyenv/versions/3.11.7");
+        assert!(parents.is_some() && bind.is_some() && parents < bind, "{args}");
+        assert!(!args.contains("--ro-bind /opt/venv"), "visible dirs need no bind: {args}");
+        assert!(args.contains("--size 1024 --perms 1777 --tmpfs /tmp"));
+        assert!(args.ends_with("--bind /tmp/agentopt-exec-1 /home/sandbox --chdir /home/sandbox"));
+    }
+
+    #[test]
+    fn environment_is_rebuilt() {
+        let cmd = plan().command(Path::new("/tmp/w"), &["-c", "pass"]);
+        let env: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_string_lossy().into(), v?.to_string_lossy().into())))
+            .collect();
+        assert!(env.iter().any(|(k, v)| k == "HOME" && v == SANDBOX_HOME));
+        assert!(env.iter().all(|(k, _)| !k.contains("KEY")));
+    }
 }
