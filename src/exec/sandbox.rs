@@ -108,7 +108,8 @@ impl Sandbox {
     }
 
     /// Checks a proposed function inside the sandbox: the code compiles, defines a callable named
-    /// `def.name`, and its declared packages import. `Err` holds the message shown to the optimizer.
+    /// `def.name`, its declared packages import, and its signature takes the parameters the schema
+    /// declares (and needs no undeclared one). `Err` holds the message shown to the optimizer.
     pub async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, Error> {
         if !is_identifier(&def.name) {
             return Ok(Err(format!(
@@ -120,6 +121,7 @@ impl Sandbox {
         let mut worker = Worker::start(&launcher, false).await?;
         let request = serde_json::json!({
             "op": "validate", "name": def.name, "code": def.code, "packages": def.packages,
+            "parameters": def.parameters,
         });
         let outcome = worker.request(&request, launcher.config.timeout).await;
         worker.kill().await;

@@ -228,6 +228,37 @@ def define(name, code, packages):
     return fn, None
 
 
+def check_signature(name, fn, schema):
+    """None when the JSON-schema parameters fit the function's signature (so the assistant's calls,
+    built from the schema, can work), else the mismatch."""
+    import inspect
+
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as e:
+            return "the parameters are not a valid JSON schema (%s)" % e
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return None  # nothing declared to compare against
+    declared = schema["properties"]
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None  # builtins and some C callables have no signature to compare
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    shown = "%s(%s)" % (name, ", ".join(p.name for p in params))
+    for prop in declared:
+        if prop not in accepted:
+            return "the parameters declare `%s` but the function is %s" % (prop, shown)
+    for p in params:
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            if p.name not in declared:
+                return "%s requires `%s`, which the parameters do not declare" % (shown, p.name)
+    return None
+
+
 class Worker:
     def __init__(self, send, preload):
         self.send = send
@@ -262,6 +293,8 @@ class Worker:
     def op_validate(self, req):
         self.begin()
         fn, problem = define(req["name"], req["code"], req.get("packages") or [])
+        if problem is None:
+            problem = check_signature(req["name"], fn, req.get("parameters"))
         return {"error": problem}
 
     def op_exec(self, req):
