@@ -340,3 +340,11 @@ async fn unsandboxed_fallback_when_allowed() {
     let mut s = sandbox.session(&Registry::default()).await.unwrap();
     assert_eq!(s.run_code("print(1+1)").await.stdout, "2\n");
 }
+
+#[test]
+fn sessions_can_move_between_tasks() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Session>();
+    assert_send_sync::<Sandbox>();
+}

@@ -5,6 +5,15 @@
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `reply`    — the assistant-facing text of an `Execution`, output truncation
 //! - `worker.py` — the embedded Python side of the protocol
+//!
+//! Isolation (SPEC §6): each worker runs under bubblewrap in its own PID, network, IPC and UTS
+//! namespaces, dies with agentopt, sees the file system read-only with `/root`, `/home` and agentopt's
+//! own cwd hidden (only the interpreter's prefixes re-exposed), a private `/tmp` (size-capped tmpfs)
+//! and a private writable work directory at `/home/sandbox` (a host temp dir removed with the session).
+//! The environment is rebuilt from scratch. The worker sets RLIMIT_AS/NPROC/FSIZE/CPU on itself before
+//! any user code; when agentopt runs as root it also drops to a uid of its own, since RLIMIT_NPROC
+//! never binds uid 0 (so bwrap gets no user namespace then: one would keep uid 0). Without a working
+//! bwrap, nothing runs unless `allow_unsandboxed` (`--unsafe-no-sandbox`), which warns loudly.
 
 use std::path::PathBuf;
 use std::time::Duration;

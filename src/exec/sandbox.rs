@@ -118,7 +118,9 @@ impl Sandbox {
             )));
         }
         let launcher = self.launcher();
-        let mut worker = Worker::start(&launcher, false).await?;
+        // Preloaded like a session's, so a proposed function's `import sympy` is not charged to its
+        // time limit (the worker finishes the preload before the clock starts).
+        let mut worker = Worker::start(&launcher).await?;
         let request = serde_json::json!({
             "op": "validate", "name": def.name, "code": def.code, "packages": def.packages,
             "parameters": def.parameters,

@@ -33,7 +33,7 @@ impl Session {
     }
 
     async fn fresh_worker(&self) -> Result<Worker, Error> {
-        let mut worker = Worker::start(&self.launcher, true).await?;
+        let mut worker = Worker::start(&self.launcher).await?;
         if !self.functions.is_empty() {
             let request = json!({"op": "define", "functions": self.functions});
             match worker.request(&request, self.launcher.config.timeout).await {

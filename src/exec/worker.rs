@@ -45,8 +45,9 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker and waits for its "ready" line. `preload` imports the common modules first.
-    pub async fn start(launcher: &Launcher, preload: bool) -> Result<Worker, Error> {
+    /// Starts a worker and waits for its "ready" line (the common modules keep importing in the
+    /// background; the worker finishes that before it runs any code).
+    pub async fn start(launcher: &Launcher) -> Result<Worker, Error> {
         let workdir = tempfile::Builder::new().prefix("agentopt-exec-").tempdir().map_err(Error::Workdir)?;
         let uid = launcher.worker_uid();
         if let Some(uid) = uid {
@@ -62,7 +63,7 @@ impl Worker {
             "cpu_seconds": config.timeout.as_secs() + 5,
             "drop_uid": uid,
             "workdir": launcher.inner_workdir(workdir.path()),
-            "preload": if preload { PRELOAD } else { &[] },
+            "preload": PRELOAD,
         });
         let mut cmd = tokio::process::Command::from(
             launcher.worker_command(workdir.path(), &worker_config.to_string()),
