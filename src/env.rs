@@ -8,6 +8,8 @@ pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
 /// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
+/// Searched for `bwrap` (the sandbox); executed code gets a fixed PATH of its own, never this one.
+pub const PATH: &str = "PATH";
 /// Log filter for `tracing` (e.g. `agentopt=debug`).
 pub const RUST_LOG: &str = "RUST_LOG";
 

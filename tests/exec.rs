@@ -222,9 +222,13 @@ async fn output_over_the_cap_is_truncated() {
 #[tokio::test]
 async fn subprocess_output_is_captured() {
     let mut s = session().await;
-    let e = s.run_code("import os\nos.system('echo from-shell')\nprint('from-python')").await;
+    let e = s
+        .run_code("import os, sys\nos.system('echo from-shell')\nprint('from-python')\nsys.stdout.buffer.write(b'bytes\\n')")
+        .await;
     assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
-    assert!(e.stdout.contains("from-shell") && e.stdout.contains("from-python"), "{e:?}");
+    for piece in ["from-shell", "from-python", "bytes"] {
+        assert!(e.stdout.contains(piece), "{piece}: {e:?}");
+    }
 }
 
 #[tokio::test]

@@ -20,7 +20,9 @@ pub(crate) const SANDBOX_HOME: &str = "/home/sandbox";
 const BOOTSTRAP: &str = "import sys;exec(compile(sys.argv[1],'<agentopt-worker>','exec'))";
 const WORKER_SOURCE: &str = include_str!("worker.py");
 
-/// Starts sessions; checks once whether isolation is available.
+/// Starts sessions; checks once whether isolation is available. Cheap to clone (sessions of clones
+/// share the probe's findings).
+#[derive(Debug, Clone)]
 pub struct Sandbox {
     pub config: SandboxConfig,
     plan: Arc<Plan>,
@@ -58,8 +60,9 @@ struct PythonFacts {
 }
 
 impl Sandbox {
-    /// Probes the interpreter and bubblewrap once. Without working isolation this fails with
-    /// `Error::NoSandbox` unless `config.allow_unsandboxed`, in which case it warns loudly.
+    /// Probes the interpreter and bubblewrap once (two short blocking subprocess runs: call it at
+    /// start-up, not per conversation). Without working isolation this fails with `Error::NoSandbox`
+    /// unless `config.allow_unsandboxed`, in which case it warns loudly.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, Error> {
         let facts = probe_python(&config.python)?;
         let mut hidden: Vec<PathBuf> =
@@ -328,7 +331,7 @@ fn probe_once(plan: &Plan) -> Result<(), String> {
 }
 
 fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 

@@ -63,8 +63,16 @@ class CappedWriter(io.TextIOBase):
         self.kept = 0
         self.omitted = 0
 
+    encoding = "utf-8"
+    errors = "replace"
+
     def writable(self):
         return True
+
+    @property
+    def buffer(self):
+        # For code writing bytes to sys.stdout.buffer.
+        return BytesToText(self)
 
     def write(self, s):
         if not isinstance(s, str):
@@ -81,6 +89,18 @@ class CappedWriter(io.TextIOBase):
 
     def text(self):
         return "".join(self.parts)
+
+
+class BytesToText:
+    def __init__(self, text):
+        self.text = text
+
+    def write(self, b):
+        self.text.write(bytes(b).decode("utf-8", "replace"))
+        return len(b)
+
+    def flush(self):
+        pass
 
 
 def read_fd_output():
