@@ -64,7 +64,7 @@ async fn timeout_kills_and_the_session_recovers() {
     s.run_code("y = 5").await;
     let t = s.run_code("while True: pass").await;
     assert_eq!(t.status, ExecStatus::Timeout, "{t:?}");
-    assert!(t.duration_ms < 4000, "{t:?}");
+    assert!(t.duration_ms < 10_000, "killed at the limit, not waited for: {t:?}");
     assert!(t.to_reply().contains("Timeout"));
     let after = s.run_code("print('alive'); print('y' in globals())").await;
     assert_eq!(after.stdout, "alive\nFalse\n", "fresh state after restart: {after:?}");
@@ -193,8 +193,13 @@ async fn each_function_runs_its_own_code() {
 
 #[tokio::test]
 async fn function_errors_come_back_as_data() {
-    let registry =
-        Registry { functions: vec![function("boom", "def boom(n):\n    raise ValueError(f'bad {n}')\n")] };
+    let broken = FunctionDef {
+        packages: vec!["no_such_pkg_abc".into()],
+        ..function("broken", "def broken():\n    pass\n")
+    };
+    let registry = Registry {
+        functions: vec![function("boom", "def boom(n):\n    raise ValueError(f'bad {n}')\n"), broken],
+    };
     let mut s = sandbox().session(&registry).await.unwrap();
     let e = s.call_function("boom", r#"{"n": 3}"#).await;
     assert_eq!(e.status, ExecStatus::Error);
@@ -205,6 +210,11 @@ async fn function_errors_come_back_as_data() {
     assert!(bad_json.stderr.contains("not valid JSON"), "{bad_json:?}");
     let missing = s.call_function("nope", "{}").await;
     assert!(missing.stderr.contains("no function named `nope`"), "{missing:?}");
+    let undefined = s.call_function("broken", "").await;
+    assert_eq!(undefined.status, ExecStatus::Error);
+    assert!(
+        undefined.stderr.contains("could not be defined") && undefined.stderr.contains("no_such_pkg_abc")
+    );
     let wrong_args = s.call_function("boom", r#"{"m": 1}"#).await;
     assert!(wrong_args.stderr.contains("unexpected keyword argument"), "{wrong_args:?}");
 }

@@ -37,8 +37,14 @@ impl Session {
         if !self.functions.is_empty() {
             let request = json!({"op": "define", "functions": self.functions});
             match worker.request(&request, self.launcher.config.timeout).await {
-                // A function that fails to define is reported when it is called.
-                Ok(_) => {}
+                // A function that fails to define is reported to the assistant when it is called.
+                Ok((reply, _)) => {
+                    if let Some(errors) = reply.get("errors").and_then(Value::as_object)
+                        && !errors.is_empty()
+                    {
+                        tracing::debug!("registry functions that failed to define: {errors:?}");
+                    }
+                }
                 Err(Failure::Timeout) => {
                     worker.kill().await;
                     return Err(Error::Protocol("defining the registry's functions timed out".into()));
