@@ -146,6 +146,18 @@ async fn writes_to_tmp_and_home_stay_private() {
     // Only the interpreter's own prefix is re-exposed under the hidden home directories.
     let hidden = s.run_code("import os; print(set(os.listdir('/root')) <= {'.pyenv'})").await;
     assert_eq!(hidden.stdout.trim(), "True", "the host's home is hidden: {hidden:?}");
+    let cwd = std::env::current_dir().unwrap();
+    let project = s.run_code(&format!("import os; print(os.listdir({:?}))", cwd.to_string_lossy())).await;
+    assert!(!project.stdout.contains("Cargo.toml"), "agentopt's cwd is hidden: {project:?}");
+}
+
+#[tokio::test]
+async fn worker_is_unprivileged_and_alone() {
+    let mut s = session().await;
+    let code = "import os\nstatus = open('/proc/self/status').read()\nprint('NoNewPrivs:\\t1' in status,                 'CapEff:\\t0000000000000000' in status, os.getuid() != 0)\n\
+                print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)";
+    let e = s.run_code(code).await;
+    assert_eq!(e.stdout, "True True True\nTrue\n", "no privileges, own PID namespace: {e:?}");
 }
 
 #[tokio::test]
@@ -236,9 +248,9 @@ async fn subprocess_output_is_captured() {
         .run_code("import os, sys\nos.system('echo from-shell')\nprint('from-python')\nsys.stdout.buffer.write(b'bytes\\n')")
         .await;
     assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
-    for piece in ["from-shell", "from-python", "bytes"] {
-        assert!(e.stdout.contains(piece), "{piece}: {e:?}");
-    }
+    assert_eq!(e.stdout, "from-shell\nfrom-python\nbytes\n", "in order: {e:?}");
+    let tail = s.run_code("import os\nprint('a')\nos.system('echo b')").await;
+    assert_eq!(tail.stdout, "a\nb\n", "{tail:?}");
 }
 
 #[tokio::test]

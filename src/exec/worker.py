@@ -58,10 +58,13 @@ def take_protocol_fds():
 class CappedWriter(io.TextIOBase):
     """A text stream keeping the first CAP characters and counting the rest."""
 
-    def __init__(self):
+    def __init__(self, collects_fd_output=False):
         self.parts = []
         self.kept = 0
         self.omitted = 0
+        # stdout first pulls in what subprocesses wrote to fd 1/2 so far, keeping the order of
+        # `os.system(...); print(...)` (one fstat per write).
+        self.collects_fd_output = collects_fd_output
 
     encoding = "utf-8"
     errors = "replace"
@@ -77,15 +80,25 @@ class CappedWriter(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not " + type(s).__name__)
+        if self.collects_fd_output:
+            self.collect_fd_output()
+        self.append(s)
+        return len(s)
+
+    def collect_fd_output(self):
+        try:
+            pending = os.fstat(1).st_size
+        except OSError:
+            return
+        if pending:
+            read_fd_output(self)
+
+    def append(self, s):
         room = CAP - self.kept
         if room > 0:
             self.parts.append(s[:room])
             self.kept += min(len(s), room)
         self.omitted += max(0, len(s) - max(room, 0))
-        return len(s)
-
-    def add(self, s):
-        self.write(s)
 
     def text(self):
         return "".join(self.parts)
@@ -103,12 +116,13 @@ class BytesToText:
         pass
 
 
-def read_fd_output():
-    # The memory file behind fd 1/2: read what landed there, then empty it.
+def read_fd_output(into):
+    """Moves what landed in the memory file behind fd 1/2 into the writer `into`, then empties it."""
     try:
         for stream in (sys.__stdout__, sys.__stderr__):
             if stream is not None:
                 stream.flush()
+        size = os.fstat(1).st_size
         os.lseek(1, 0, os.SEEK_SET)
         data = b""
         while len(data) <= CAP * 4:
@@ -118,9 +132,10 @@ def read_fd_output():
             data += chunk
         os.ftruncate(1, 0)
         os.lseek(1, 0, os.SEEK_SET)
-        return data.decode("utf-8", "replace")
     except (OSError, ValueError):
-        return ""
+        return
+    into.append(data.decode("utf-8", "replace"))
+    into.omitted += max(0, size - len(data))
 
 
 def format_exception(e):
@@ -147,14 +162,14 @@ class Capture:
     """Routes sys.stdout/sys.stderr into capped buffers for one execution."""
 
     def __enter__(self):
-        self.out, self.err = CappedWriter(), CappedWriter()
+        self.out, self.err = CappedWriter(collects_fd_output=True), CappedWriter()
         self.saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.out, self.err
         return self
 
     def __exit__(self, *exc):
         sys.stdout, sys.stderr = self.saved
-        self.out.add(read_fd_output())
+        read_fd_output(self.out)
         return False
 
     def reply(self, status, result=None):
