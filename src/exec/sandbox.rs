@@ -13,8 +13,10 @@ use super::worker::{Failure, Worker};
 use super::{Error, SandboxConfig};
 use crate::functions::{FunctionDef, Registry, is_identifier};
 
-/// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd).
+/// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd); under the
+/// private /tmp on systems without /home (bwrap cannot create mount points on the read-only root).
 pub(crate) const SANDBOX_HOME: &str = "/home/sandbox";
+const SANDBOX_HOME_FALLBACK: &str = "/tmp/home";
 
 /// Runs the embedded worker under a file name its tracebacks can be recognised (and hidden) by.
 const BOOTSTRAP: &str = "import sys;exec(compile(sys.argv[1],'<agentopt-worker>','exec'))";
@@ -44,6 +46,8 @@ pub(crate) struct Plan {
     as_root: bool,
     /// Size cap of the private /tmp (a tmpfs lives in RAM); `None` when this bwrap lacks `--size`.
     tmp_size: Option<u64>,
+    /// `SANDBOX_HOME`, or its fallback.
+    inner_home: &'static str,
 }
 
 /// One session's view of the sandbox: the limits in force when it started, and the plan.
@@ -80,6 +84,7 @@ impl Sandbox {
             // SAFETY: geteuid has no preconditions and cannot fail.
             as_root: unsafe { libc::geteuid() } == 0,
             tmp_size: Some(config.file_size_bytes),
+            inner_home: if Path::new("/home").is_dir() { SANDBOX_HOME } else { SANDBOX_HOME_FALLBACK },
         };
         match probe_bwrap(&mut plan) {
             Ok(()) => {}
@@ -161,7 +166,7 @@ impl Launcher {
 
     /// The worker's working directory as the worker sees it.
     pub fn inner_workdir(&self, host: &Path) -> PathBuf {
-        if self.plan.bwrap.is_some() { PathBuf::from(SANDBOX_HOME) } else { host.to_path_buf() }
+        if self.plan.bwrap.is_some() { PathBuf::from(self.plan.inner_home) } else { host.to_path_buf() }
     }
 
     /// The command starting a worker on `workdir` with the given JSON configuration.
@@ -178,7 +183,7 @@ impl Launcher {
 impl Plan {
     /// `python_args` run under bwrap (or bare, unsandboxed) with a scrubbed environment.
     fn command(&self, workdir: &Path, python_args: &[&str]) -> Command {
-        let inner_home = if self.bwrap.is_some() { Path::new(SANDBOX_HOME) } else { workdir };
+        let inner_home = if self.bwrap.is_some() { Path::new(self.inner_home) } else { workdir };
         let mut cmd = match &self.bwrap {
             Some(bwrap) => {
                 let mut cmd = Command::new(bwrap);
@@ -254,7 +259,7 @@ impl Plan {
         }
         push(&["--perms", "1777", "--tmpfs", "/tmp"]);
         let workdir = workdir.to_string_lossy();
-        push(&["--bind", &workdir, SANDBOX_HOME, "--chdir", SANDBOX_HOME]);
+        push(&["--bind", &workdir, self.inner_home, "--chdir", self.inner_home]);
         args
     }
 }
@@ -347,6 +352,7 @@ mod tests {
             hidden: vec!["/root".into(), "/home".into()],
             as_root: true,
             tmp_size: Some(1024),
+            inner_home: SANDBOX_HOME,
         }
     }
 
