@@ -13,6 +13,7 @@
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
 //! - `progress`              — the live progress line of long jobs
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod env;
