@@ -12,6 +12,8 @@ pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
 /// Any non-empty value turns off ANSI colours in terminal output (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Searched for `bwrap` (the sandbox); executed code gets a fixed PATH of its own, never this one.
+pub const PATH: &str = "PATH";
 /// Log filter for `tracing` (e.g. `agentopt=debug`).
 pub const RUST_LOG: &str = "RUST_LOG";
 

@@ -14,6 +14,7 @@
 //! - `progress`              — the live progress line of long jobs
 
 pub mod agent;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod dataset;
