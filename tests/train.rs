@@ -413,7 +413,7 @@ async fn resume_after_kill_equals_an_uninterrupted_run() {
             text("TERMINATE")
         }
     };
-    let server = Server::start(dir.path(), Duration::from_millis(60), handler).await;
+    let server = Server::start(dir.path(), Duration::from_millis(40), handler).await;
     let args = |name: &str| {
         let mut a = train_args(&server);
         a.extend(

@@ -333,7 +333,10 @@ impl Trainer {
             .filter(|r| r.errored.is_none())
             .collect();
         match phase {
-            Phase::Epoch(n) => self.display.set_epoch(n, problems.len()),
+            Phase::Epoch(n) => {
+                self.display.set_phase("train", problems.len());
+                self.display.set_epoch(n, problems.len());
+            }
             Phase::Before => self.display.set_phase("eval before", problems.len()),
             Phase::After => self.display.set_phase("eval after", problems.len()),
         }
