@@ -101,7 +101,9 @@ impl Cancel {
         let me = self.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: finishing in-flight work and saving state (Ctrl-C again to kill)");
+                eprintln!(
+                    "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
+                );
                 me.cancel();
                 let _ = tokio::signal::ctrl_c().await;
                 std::process::exit(130);
