@@ -193,7 +193,12 @@ async fn learns_a_function_that_fixes_the_test_split() {
     let bodies = server.bodies().await;
     let first_opt = bodies.iter().find(|b| support::is_optimizer(b)).unwrap();
     let state = first_opt["messages"][1]["content"].as_str().unwrap();
-    assert!(state.contains("What is 20+22?") && state.contains("| 2 | t2 | incorrect |"), "{state}");
+    assert!(
+        state.contains("What is 20+22?")
+            && state.contains("| 2 | t2 | incorrect | 0 |")
+            && !state.contains("42 |"),
+        "{state}"
+    );
     // No optimizer call after the last epoch: 2 steps (after epochs 0 and 1).
     assert_eq!(steps.load(Ordering::SeqCst), 2);
 

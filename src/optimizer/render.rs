@@ -42,9 +42,10 @@ pub fn registry(r: &Registry) -> String {
     out
 }
 
-/// `| # | id | result |` for every problem of the epoch.
+/// `| # | id | result | answer |` for every problem of the epoch. Reference answers are never shown:
+/// the optimizer is to learn functions, not an answer key.
 pub fn table(records: &[ConversationRecord]) -> String {
-    let mut out = String::from("| # | problem id | result | answer | reference |\n|---|---|---|---|---|\n");
+    let mut out = String::from("| # | problem id | result | final answer |\n|---|---|---|---|\n");
     for r in records {
         let result = if r.errored.is_some() {
             "errored (not scored)"
@@ -54,7 +55,7 @@ pub fn table(records: &[ConversationRecord]) -> String {
             "incorrect"
         };
         let answer = r.answer.as_deref().unwrap_or("-");
-        let _ = writeln!(out, "| {} | {} | {} | {} | {} |", r.index + 1, r.id, result, answer, r.reference);
+        let _ = writeln!(out, "| {} | {} | {} | {} |", r.index + 1, r.id, result, answer);
     }
     out
 }
@@ -87,10 +88,9 @@ fn clip(text: &str, max: usize) -> String {
 pub fn conversation(r: &ConversationRecord, budget: &Budget) -> String {
     let verdict = if r.correct { "correct" } else { "incorrect" };
     let mut out = format!(
-        "### Problem {} ({verdict}; answer {}, reference {})\n{}\n",
+        "### Problem {} ({verdict}; final answer {})\n{}\n",
         r.id,
         r.answer.as_deref().unwrap_or("none"),
-        r.reference,
         clip(&r.problem, budget.message_chars)
     );
     for m in r.messages.iter().skip(2) {
@@ -180,9 +180,13 @@ mod tests {
     }
 
     #[test]
-    fn table_marks_errored() {
+    fn table_marks_errored_and_hides_references() {
         let mut r = rec(0, false, 1);
         r.errored = Some("HTTP 400".into());
-        assert!(table(&[r, rec(1, true, 1)]).contains("| 1 | p0 | errored (not scored)"));
+        r.reference = "SECRET_REFERENCE".into();
+        let text = table(&[r.clone(), rec(1, true, 1)]);
+        assert!(text.contains("| 1 | p0 | errored (not scored)"));
+        assert!(!text.contains("SECRET_REFERENCE"));
+        assert!(!conversation(&r, &Budget::default()).contains("SECRET_REFERENCE"));
     }
 }
