@@ -474,6 +474,10 @@ async fn resume_after_kill_equals_an_uninterrupted_run() {
             support::normalized(&b.join(&file)),
             "{file} differs"
         );
+        if file.ends_with("registry.json") {
+            let (x, y) = (std::fs::read(a.join(&file)).unwrap(), std::fs::read(b.join(&file)).unwrap());
+            assert_eq!(x, y, "{file} is not byte-identical");
+        }
     }
     // Each conversation completed exactly once across the kill.
     let done: Vec<_> = read_lines(&b.join("events.jsonl"))
