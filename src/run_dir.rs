@@ -38,7 +38,9 @@ pub enum Error {
     Read { path: PathBuf, source: std::io::Error },
     #[error("Invalid JSON in `{path}` at line {line}: {message}")]
     Parse { path: PathBuf, line: usize, message: String },
-    #[error("Run `{path}` already exists (pick another --run name, or `agentopt resume` it)")]
+    #[error(
+        "Run directory `{path}` already exists and is not empty (pick another --run name, or `agentopt resume` it)"
+    )]
     Exists { path: PathBuf },
     #[error("No run at `{path}` (no run.json)")]
     NotFound { path: PathBuf },
@@ -54,7 +56,9 @@ impl RunDir {
     /// A new run directory `runs_dir/name`; refuses to reuse a run that has started.
     pub fn create(runs_dir: &Path, name: &str) -> Result<RunDir, Error> {
         let root = runs_dir.join(name);
-        if root.join("run.json").exists() {
+        // Any leftover (even without run.json) could be mistaken for this run's progress.
+        let occupied = std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_some());
+        if occupied {
             return Err(Error::Exists { path: root });
         }
         std::fs::create_dir_all(&root).map_err(|source| Error::Write { path: root.clone(), source })?;
@@ -228,6 +232,7 @@ mod tests {
         assert!(run.conversations(Phase::Before).ends_with("eval/before.jsonl"));
         assert!(run.conversations(Phase::After).ends_with("eval/after.jsonl"));
         assert!(run.best_registry().ends_with("best/registry.json"));
+        assert!(RunDir::create(d.path(), "r").is_ok(), "an empty directory may be reused");
         write_json(&run.run_json(), &serde_json::json!({})).unwrap();
         assert!(matches!(RunDir::create(d.path(), "r"), Err(Error::Exists { .. })));
         assert_eq!(RunDir::open(d.path(), "r").unwrap().name(), "r");

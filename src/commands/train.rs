@@ -93,8 +93,9 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             },
         },
     };
-    run_dir::write_json(&run.run_json(), &info)?;
+    // The initial registry first: run.json is what makes the directory a (resumable) run.
     initial.save(&run.epoch_registry(0))?;
+    run_dir::write_json(&run.run_json(), &info)?;
     let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
     let cancel = Cancel::default();
     cancel.on_ctrl_c();
