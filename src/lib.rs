@@ -13,8 +13,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod env;
 pub mod exec;
 pub mod fsio;
 pub mod functions;
+pub mod grading;
 pub mod llm;

@@ -1,0 +1,285 @@
+//! The fast, pure-Rust decision on two normalised answers: numbers (integers, decimals, fractions,
+//! mixed numbers), multiple-choice letters, and the shape of tuples, intervals, sets and lists.
+//! It answers only when sure; everything else goes to math-verify.
+
+use super::normalize::split_top_level;
+
+/// What the fast path concluded; the string says which rule decided (`Verdict::decided_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Equal(&'static str),
+    NotEqual(&'static str),
+    Unknown,
+}
+
+/// Relative tolerance when a decimal is involved (`0.3333333` vs `\frac{1}{3}`).
+const REL_TOL: f64 = 1e-6;
+
+/// Compares two normalised answers.
+pub fn compare(given: &str, reference: &str) -> Decision {
+    if given == reference {
+        return Decision::Equal("normalized");
+    }
+    match (shape(given), shape(reference)) {
+        (Shape::Atom(g), Shape::Atom(r)) => compare_atoms(g, r),
+        (Shape::Ordered(go, gc, gi), Shape::Ordered(ro, rc, ri)) => {
+            if go != ro || gc != rc || gi.len() != ri.len() {
+                return Decision::NotEqual("structure");
+            }
+            let mut all_equal = true;
+            for (g, r) in gi.iter().zip(&ri) {
+                match compare(g, r) {
+                    Decision::NotEqual(_) => return Decision::NotEqual("structure"),
+                    Decision::Unknown => all_equal = false,
+                    Decision::Equal(_) => {}
+                }
+            }
+            if all_equal { Decision::Equal("structure") } else { Decision::Unknown }
+        }
+        (Shape::Unordered(gi), Shape::Unordered(ri)) => compare_unordered(&gi, &ri),
+        _ => Decision::Unknown,
+    }
+}
+
+fn compare_atoms(g: &str, r: &str) -> Decision {
+    if let (Some(a), Some(b)) = (Number::parse(g), Number::parse(r)) {
+        return if a.equals(&b) { Decision::Equal("numeric") } else { Decision::NotEqual("numeric") };
+    }
+    if let (Some(a), Some(b)) = (choice_letter(g), choice_letter(r)) {
+        return if a == b { Decision::Equal("normalized") } else { Decision::NotEqual("normalized") };
+    }
+    Decision::Unknown
+}
+
+/// Sets and "all solutions" lists: every element matched once, in any order.
+fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
+    if given.len() != reference.len() {
+        return Decision::NotEqual("structure");
+    }
+    let mut used = vec![false; reference.len()];
+    let mut unsure = false;
+    for g in given {
+        let mut matched = false;
+        for (j, r) in reference.iter().enumerate() {
+            if used[j] {
+                continue;
+            }
+            match compare(g, r) {
+                Decision::Equal(_) => {
+                    used[j] = true;
+                    matched = true;
+                    break;
+                }
+                Decision::Unknown => unsure = true,
+                Decision::NotEqual(_) => {}
+            }
+        }
+        if !matched && !unsure {
+            return Decision::NotEqual("structure");
+        }
+    }
+    if used.iter().all(|u| *u) { Decision::Equal("structure") } else { Decision::Unknown }
+}
+
+/// `(A)`, `A` → `A`: a lone capital letter, as multiple-choice answers are written.
+fn choice_letter(s: &str) -> Option<char> {
+    let inner = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')).unwrap_or(s);
+    let mut chars = inner.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_uppercase() => Some(c),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+enum Shape<'a> {
+    Atom(&'a str),
+    /// A tuple or interval: opening and closing bracket matter, and so does order.
+    Ordered(char, char, Vec<&'a str>),
+    /// `\{..\}` or a bare comma list.
+    Unordered(Vec<&'a str>),
+}
+
+fn shape(s: &str) -> Shape<'_> {
+    if let Some(inner) = s.strip_prefix("\\{").and_then(|x| x.strip_suffix("\\}"))
+        && encloses(inner)
+    {
+        return Shape::Unordered(split_top_level(inner, ','));
+    }
+    let (first, last) = (s.chars().next(), s.chars().last());
+    if let (Some(open @ ('(' | '[')), Some(close @ (')' | ']'))) = (first, last)
+        && s.len() >= 2
+        && encloses(&s[1..s.len() - 1])
+    {
+        let inner = &s[1..s.len() - 1];
+        let items = split_top_level(inner, ',');
+        if items.len() >= 2 {
+            return Shape::Ordered(open, close, items);
+        }
+        if open == '(' && close == ')' {
+            return shape(inner); // `(5)` is `5`, `(A)` is `A`
+        }
+        return Shape::Atom(s);
+    }
+    let items = split_top_level(s, ',');
+    if items.len() >= 2 { Shape::Unordered(items) } else { Shape::Atom(s) }
+}
+
+/// True when `inner` never closes more brackets than it opened (so the outer pair really wraps it).
+fn encloses(inner: &str) -> bool {
+    let mut depth = 0i32;
+    let mut escaped = false;
+    for c in inner.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// A number written as an integer, decimal, `a/b`, `\frac{a}{b}` or mixed `2\frac{1}{2}`: kept exact
+/// (as a fraction) when it fits, with a float for the tolerant comparison.
+#[derive(Debug, Clone, Copy)]
+struct Number {
+    exact: Option<(i128, i128)>,
+    value: f64,
+    decimal: bool,
+}
+
+impl Number {
+    fn parse(s: &str) -> Option<Number> {
+        let (negative, body) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let n = Number::parse_unsigned(body)?;
+        Some(if negative { n.negate() } else { n })
+    }
+
+    fn parse_unsigned(s: &str) -> Option<Number> {
+        if let Some(at) = s.find("\\frac{") {
+            let whole = if at == 0 { None } else { Some(Number::decimal(&s[..at])?) };
+            let (num, den) = frac_args(&s[at + 5..])?;
+            let frac = Number::parse(num)?.divide(&Number::parse(den)?)?;
+            return match whole {
+                None => Some(frac),
+                // A mixed number: `2\frac{1}{2}` is 2½; both parts must be plain.
+                Some(w) if w.exact.is_some_and(|(_, d)| d == 1) && frac.value >= 0.0 => Some(w.add(&frac)),
+                Some(_) => None,
+            };
+        }
+        if let Some((a, b)) = s.split_once('/') {
+            return Number::parse(a)?.divide(&Number::parse(b)?);
+        }
+        Number::decimal(s)
+    }
+
+    fn decimal(s: &str) -> Option<Number> {
+        if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.') || s.matches('.').count() > 1 {
+            return None;
+        }
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let value: f64 = s.parse().ok()?;
+        let digits = format!("{int}{frac}");
+        let exact = digits.parse::<i128>().ok().zip(10i128.checked_pow(frac.len() as u32));
+        Some(Number { exact, value, decimal: !frac.is_empty() })
+    }
+
+    fn negate(self) -> Number {
+        Number { exact: self.exact.map(|(n, d)| (-n, d)), value: -self.value, ..self }
+    }
+
+    fn divide(&self, other: &Number) -> Option<Number> {
+        if other.value == 0.0 {
+            return None;
+        }
+        let exact = match (self.exact, other.exact) {
+            (Some((a, b)), Some((c, d))) => a.checked_mul(d).zip(b.checked_mul(c)),
+            _ => None,
+        };
+        Some(Number { exact, value: self.value / other.value, decimal: self.decimal || other.decimal })
+    }
+
+    fn add(&self, other: &Number) -> Number {
+        let exact = match (self.exact, other.exact) {
+            (Some((a, b)), Some((c, d))) => {
+                (|| Some((a.checked_mul(d)?.checked_add(c.checked_mul(b)?)?, b.checked_mul(d)?)))()
+            }
+            _ => None,
+        };
+        Number { exact, value: self.value + other.value, decimal: self.decimal || other.decimal }
+    }
+
+    fn equals(&self, other: &Number) -> bool {
+        if let (Some((a, b)), Some((c, d))) = (self.exact, other.exact)
+            && let (Some(l), Some(r)) = (a.checked_mul(d), c.checked_mul(b))
+        {
+            // a/b = c/d  ⇔  a·d = c·b for non-zero b, d, whatever their signs.
+            let same = l == r;
+            if same || !(self.decimal || other.decimal) {
+                return same;
+            }
+        }
+        let scale = self.value.abs().max(other.value.abs());
+        (self.value - other.value).abs() <= REL_TOL * scale
+    }
+}
+
+/// `{a}{b}` after `\frac`, and nothing after it.
+fn frac_args(s: &str) -> Option<(&str, &str)> {
+    let a = super::extract::balanced(s.strip_prefix('{')?)?;
+    let rest = &s[a.len() + 2..];
+    let b = super::extract::balanced(rest.strip_prefix('{')?)?;
+    if rest.len() != b.len() + 2 {
+        return None;
+    }
+    Some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse() {
+        let v = |s: &str| Number::parse(s).map(|n| n.value);
+        assert_eq!(v("2\\frac{1}{2}"), Some(2.5));
+        assert_eq!(v("-\\frac{3}{4}"), Some(-0.75));
+        assert_eq!(v("\\frac{-3}{4}"), Some(-0.75));
+        assert_eq!(v("6/4"), Some(1.5));
+        assert_eq!(v("0.125"), Some(0.125));
+        assert_eq!(v("\\frac{\\pi}{2}"), None);
+        assert_eq!(v("x"), None);
+        assert_eq!(v("1/0"), None);
+        assert_eq!(v("\\frac{1}{2}x"), None);
+    }
+
+    #[test]
+    fn big_integers_compare_exactly() {
+        assert_eq!(compare("123456789012345678", "123456789012345679"), Decision::NotEqual("numeric"));
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(matches!(shape("(1,2)"), Shape::Ordered('(', ')', _)));
+        assert!(matches!(shape("(1,2)\\cup(3,4)"), Shape::Atom(_)));
+        assert!(matches!(shape("(x+1)(x-1)"), Shape::Atom(_)));
+        assert!(matches!(shape("\\{1,2\\}"), Shape::Unordered(_)));
+        assert!(matches!(shape("1,2,3"), Shape::Unordered(_)));
+    }
+}
