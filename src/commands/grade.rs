@@ -47,13 +47,14 @@ async fn grade_cases(grader: &Grader, path: &Path) -> anyhow::Result<ExitCode> {
         }
         cases.push(parse_case(path, index + 1, line).map_err(bad_input)?);
     }
-    let mut verdicts = futures::stream::iter(cases.into_iter().map(|(mut obj, given, reference)| async move {
-        let verdict = grader.check(&given, &reference).await;
-        obj.insert("equal".into(), Value::Bool(verdict.equal));
-        obj.insert("decided_by".into(), Value::String(verdict.decided_by));
-        obj
-    }))
-    .buffered(IN_FLIGHT);
+    let mut verdicts =
+        futures::stream::iter(cases.into_iter().map(|(mut obj, given, reference)| async move {
+            let verdict = grader.check(&given, &reference).await;
+            obj.insert("equal".into(), Value::Bool(verdict.equal));
+            obj.insert("decided_by".into(), Value::String(verdict.decided_by));
+            obj
+        }))
+        .buffered(IN_FLIGHT);
     let (mut total, mut equal) = (0usize, 0usize);
     while let Some(obj) = verdicts.next().await {
         total += 1;

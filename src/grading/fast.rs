@@ -37,6 +37,13 @@ pub fn compare(given: &str, reference: &str) -> Decision {
             if all_equal { Decision::Equal("structure") } else { Decision::Unknown }
         }
         (Shape::Unordered(gi), Shape::Unordered(ri)) => compare_unordered(&gi, &ri),
+        // A plain number is never a tuple, interval, set or list of two or more.
+        (Shape::Atom(a), Shape::Ordered(..) | Shape::Unordered(_))
+        | (Shape::Ordered(..) | Shape::Unordered(_), Shape::Atom(a))
+            if Number::parse(a).is_some() =>
+        {
+            Decision::NotEqual("structure")
+        }
         _ => Decision::Unknown,
     }
 }
