@@ -30,7 +30,7 @@ const TEXT_COMMANDS: &[&str] = &[
 
 /// Normalises one answer (already extracted from its box).
 pub fn normalize(answer: &str) -> String {
-    let mut s = strip_delimiters(answer.trim()).to_string();
+    let mut s = drop_spacing_commands(strip_delimiters(answer.trim()));
     s = s.replace('\n', " ");
     // Commands whose spelling varies but whose meaning does not.
     for (from, to) in [
@@ -38,11 +38,6 @@ pub fn normalize(answer: &str) -> String {
         ("\\tfrac", "\\frac"),
         ("\\displaystyle", ""),
         ("{,}", ""), // `1{,}000`
-        ("\\!", ""),
-        ("\\,", ""),
-        ("\\;", ""),
-        ("\\:", ""),
-        ("\\ ", " "),
         ("\\qquad", " "),
         ("\\quad", " "),
         ("~", " "),
@@ -77,6 +72,9 @@ pub fn normalize(answer: &str) -> String {
         s = s.replace(',', "");
     }
     s = strip_variable_prefixes(&s);
+    if is_thousands_number(&s) {
+        s = s.replace(',', ""); // `x = 10,080`
+    }
     s
 }
 
@@ -92,6 +90,28 @@ fn strip_delimiters(mut s: &str) -> &str {
             None => return t,
         }
     }
+}
+
+/// `\!`, `\,`, `\;`, `\:` vanish and `\ ` is a space; `\\` (a matrix row break) is kept whole.
+fn drop_spacing_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('!' | ',' | ';' | ':') => {}
+            Some(' ') => out.push(' '),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// `\left(` → `(`, `\right.` → nothing; `\leftarrow` and friends are left alone.
@@ -140,7 +160,9 @@ fn unwrap_text(s: &str) -> String {
         let power = ["^2", "^3", "^{2}", "^{3}"].into_iter().find(|p| after.starts_with(p));
         let trailing = after[power.map_or(0, str::len)..].trim().trim_end_matches('.').is_empty();
         let alphabetic = content.trim().chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.');
-        let is_unit = trailing && alphabetic && !s[..at].trim().is_empty() && !content.trim().is_empty();
+        // Only after a quantity (`5`, `\frac{1}{2}`, `(3)`): `x = \text{east}` names an answer, not a unit.
+        let after_quantity = s[..at].trim_end().ends_with(|c: char| c.is_ascii_digit() || matches!(c, '}' | ')' | ']'));
+        let is_unit = trailing && alphabetic && after_quantity && !content.trim().is_empty();
         if is_unit {
             end += power.map_or(0, str::len);
             s = format!("{}{}", &s[..at], &s[end..]);
@@ -353,6 +375,10 @@ mod tests {
         n("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})");
         n("\\left\\{1,2\\right\\}", "\\{1,2\\}");
         n("\\pi r^2", "\\pi r^2");
+        n("\\begin{pmatrix} -1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix}-1\\\\2\\end{pmatrix}");
+        n("10,\\!080", "10080");
+        n("x = 10,\\!080", "10080");
+        n("x = \\text{east}", "east");
     }
 
     #[test]
