@@ -72,17 +72,16 @@ async fn fast_path_decides_without_python() {
 
 #[tokio::test]
 async fn a_hung_case_is_killed_and_the_next_one_still_works() {
-    let grader = Grader::with_timeout(python(), Duration::from_secs(1));
+    let grader = Grader::with_timeout(python(), Duration::from_secs(3));
+    let symbolic = Verdict { equal: true, decided_by: "math_verify".into() };
     // Warm a worker so the deadline measures the case, not Python's start-up.
-    assert!(grader.check("\\sqrt{4}", "2").await.equal);
+    assert_eq!(grader.check("2x+1", "1+2x").await, symbolic);
     let start = Instant::now();
+    // sympy grinds on this factorial forever; only the kill ends it.
     let v = grader.check("(10^{10^{8}})!", "\\sqrt{7}").await;
     assert_eq!(v, Verdict { equal: false, decided_by: "timeout".into() });
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
-    assert_eq!(
-        grader.check("\\sqrt{9}", "3").await,
-        Verdict { equal: true, decided_by: "math_verify".into() }
-    );
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    assert_eq!(grader.check("x^2", "x \\cdot x").await, symbolic);
 }
 
 fn agentopt() -> Command {

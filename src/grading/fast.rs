@@ -52,6 +52,23 @@ fn compare_atoms(g: &str, r: &str) -> Decision {
     if let (Some(a), Some(b)) = (Number::parse(g), Number::parse(r)) {
         return if a.equals(&b) { Decision::Equal("numeric") } else { Decision::NotEqual("numeric") };
     }
+    if let (Some(a), Some(b)) = (super::evaluate::evaluate(g), super::evaluate::evaluate(r)) {
+        // Floats: clearly equal or clearly different decide; a near miss goes to math-verify.
+        let (diff, scale) = ((a - b).abs(), a.abs().max(b.abs()).max(1e-300));
+        // Beyond 1e6 a float cannot tell `10^{15}+1` from `10^{15}`: only a clear difference decides.
+        if diff <= 1e-12 * scale && scale < 1e6 {
+            return Decision::Equal("numeric");
+        }
+        if diff > REL_TOL * scale {
+            return Decision::NotEqual("numeric");
+        }
+        return Decision::Unknown;
+    }
+    // A number never equals an expression in a free variable, a word, or a matrix.
+    let is_number = |s: &str| Number::parse(s).is_some() || super::evaluate::evaluate(s).is_some();
+    if (is_number(g) && has_free_letter(r)) || (is_number(r) && has_free_letter(g)) {
+        return Decision::NotEqual("numeric");
+    }
     if let (Some(a), Some(b)) = (choice_letter(g), choice_letter(r)) {
         return if a == b { Decision::Equal("normalized") } else { Decision::NotEqual("normalized") };
     }
@@ -86,6 +103,21 @@ fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
         }
     }
     if used.iter().all(|u| *u) { Decision::Equal("structure") } else { Decision::Unknown }
+}
+
+/// A letter outside any `\command`, other than `e` and `i` (which may be constants).
+fn has_free_letter(s: &str) -> bool {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            while chars.peek().is_some_and(char::is_ascii_alphabetic) {
+                chars.next();
+            }
+        } else if c.is_alphabetic() && c != 'e' && c != 'i' {
+            return true;
+        }
+    }
+    false
 }
 
 /// `(A)`, `A` → `A`: a lone capital letter, as multiple-choice answers are written.
@@ -279,6 +311,21 @@ mod tests {
     #[test]
     fn big_integers_compare_exactly() {
         assert_eq!(compare("123456789012345678", "123456789012345679"), Decision::NotEqual("numeric"));
+    }
+
+    #[test]
+    fn closed_forms_compare_by_value() {
+        assert_eq!(compare("\\sqrt{18}", "3\\sqrt{2}"), Decision::Equal("numeric"));
+        assert_eq!(compare("\\sqrt{13}", "20"), Decision::NotEqual("numeric"));
+        assert_eq!(compare("10^{15}+1", "10^{15}"), Decision::Unknown);
+        assert_eq!(compare("9c+6", "24"), Decision::NotEqual("numeric"));
+        assert_eq!(
+            compare("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\sqrt{5}"),
+            Decision::NotEqual("numeric")
+        );
+        assert_eq!(compare("e^2", "7.389"), Decision::Unknown);
+        assert_eq!(compare("\\infty", "5"), Decision::Unknown);
+        assert_eq!(compare("2\\frac{1}{2}", "\\frac{5}{2}"), Decision::Equal("numeric"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 """agentopt's math-verify worker: one JSON request a line on stdin, one JSON reply a line on stdout.
 
-Request: {"id": N, "given": "...", "reference": "...", "timeout": seconds}
+Request: {"id": N, "given": "...", "reference": "...", "timeout": seconds (0 = none)}
 Reply:   {"id": N, "equal": true|false} or {"id": N, "equal": false, "error": "..."}
 The first line written is {"ready": true} once math_verify is imported and warmed up, or
 {"ready": false, "error": "..."} when it cannot be imported. Answers are wrapped in \\boxed{} because
@@ -32,7 +32,8 @@ def main():
         if not line.strip():
             continue
         req = json.loads(line)
-        seconds = max(1, int(req.get("timeout", 3)))
+        # 0 disables math_verify's SIGALRM timeouts; the Rust side enforces its own deadline by killing us.
+        seconds = max(0, int(req.get("timeout", 0)))
         try:
             gold = parse("\\boxed{" + req["reference"] + "}", parsing_timeout=seconds)
             target = parse("\\boxed{" + req["given"] + "}", parsing_timeout=seconds)

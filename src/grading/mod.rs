@@ -10,6 +10,7 @@
 //! degree signs are dropped; `x = 3` equals `3`; tuples and intervals compare in order with their
 //! brackets, sets and comma lists of solutions in any order.
 
+mod evaluate;
 mod extract;
 mod fast;
 mod normalize;
@@ -42,7 +43,7 @@ impl Verdict {
 /// A bare answer longer than this (or spanning lines) without a box is prose, not an answer.
 const MAX_BARE_ANSWER: usize = 120;
 /// Default hard deadline per math-verify case.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(8);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The answer checker. Cheap to clone; clones share one worker pool and one verdict cache.
 #[derive(Clone)]

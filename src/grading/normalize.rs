@@ -161,7 +161,8 @@ fn unwrap_text(s: &str) -> String {
         let trailing = after[power.map_or(0, str::len)..].trim().trim_end_matches('.').is_empty();
         let alphabetic = content.trim().chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.');
         // Only after a quantity (`5`, `\frac{1}{2}`, `(3)`): `x = \text{east}` names an answer, not a unit.
-        let after_quantity = s[..at].trim_end().ends_with(|c: char| c.is_ascii_digit() || matches!(c, '}' | ')' | ']'));
+        let after_quantity =
+            s[..at].trim_end().ends_with(|c: char| c.is_ascii_digit() || matches!(c, '}' | ')' | ']'));
         let is_unit = trailing && alphabetic && after_quantity && !content.trim().is_empty();
         if is_unit {
             end += power.map_or(0, str::len);
