@@ -2,7 +2,7 @@
 //! mixed numbers), multiple-choice letters, and the shape of tuples, intervals, sets and lists.
 //! It answers only when sure; everything else goes to math-verify.
 
-use super::normalize::split_top_level;
+use super::normalize::{has_free_letter, split_top_level};
 
 /// What the fast path concluded; the string says which rule decided (`Verdict::decided_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,21 +103,6 @@ fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
         }
     }
     if used.iter().all(|u| *u) { Decision::Equal("structure") } else { Decision::Unknown }
-}
-
-/// A letter outside any `\command`, other than `e` and `i` (which may be constants).
-fn has_free_letter(s: &str) -> bool {
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            while chars.peek().is_some_and(char::is_ascii_alphabetic) {
-                chars.next();
-            }
-        } else if c.is_alphabetic() && c != 'e' && c != 'i' {
-            return true;
-        }
-    }
-    false
 }
 
 /// `(A)`, `A` → `A`: a lone capital letter, as multiple-choice answers are written.

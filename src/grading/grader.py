@@ -19,6 +19,29 @@ def reply(obj):
     sys.stdout.flush()
 
 
+def same(gold, target, seconds):
+    """verify(gold, target) takes the reference first and is not symmetric (`x \\le 3` as gold accepts
+    `(-\\infty, 3]`, not the other way round); an answer checker should be, so both orders are tried.
+    Equations that are multiples of each other (`x+2=0`, `2x+4=0`) are also the same relation."""
+    from math_verify import verify
+
+    if verify(gold, target, timeout_seconds=seconds) or verify(target, gold, timeout_seconds=seconds):
+        return True
+    return any(proportional_equations(g, t) for g in gold for t in target)
+
+
+def proportional_equations(a, b):
+    import sympy
+
+    if not (isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq)):
+        return False
+    da, db = a.lhs - a.rhs, b.lhs - b.rhs
+    if da == 0 or db == 0:
+        return False
+    ratio = sympy.simplify(da / db)
+    return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+
+
 def main():
     try:
         from math_verify import parse, verify
@@ -37,8 +60,7 @@ def main():
         try:
             gold = parse("\\boxed{" + req["reference"] + "}", parsing_timeout=seconds)
             target = parse("\\boxed{" + req["given"] + "}", parsing_timeout=seconds)
-            # verify(gold, target): the reference goes first (the comparison is not symmetric).
-            equal = bool(gold) and bool(target) and bool(verify(gold, target, timeout_seconds=seconds))
+            equal = bool(gold) and bool(target) and same(gold, target, seconds)
             reply({"id": req["id"], "equal": equal})
         except BaseException as e:  # noqa: BLE001 - a bad case must not end the worker
             if isinstance(e, KeyboardInterrupt):

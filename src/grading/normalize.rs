@@ -173,9 +173,19 @@ fn unwrap_text(s: &str) -> String {
     }
 }
 
-/// `18 square units` → `18` when what precedes the words holds a digit.
+/// `18 square units` → `18` when what precedes the words holds a digit; after a lone number any
+/// lowercase words go (`5 apples`, GSM8K style).
 fn drop_trailing_units(s: &str) -> String {
     let mut words: Vec<&str> = s.trim().split(' ').filter(|w| !w.is_empty()).collect();
+    let lone_number = words.first().is_some_and(|w| {
+        w.contains(|c: char| c.is_ascii_digit())
+            && w.chars().all(|c| c.is_ascii_digit() || ".,-/".contains(c))
+    });
+    let lowercase_words = words.len() > 1
+        && words[1..].iter().all(|w| w.trim_end_matches('.').chars().all(|c| c.is_ascii_lowercase()));
+    if lone_number && lowercase_words {
+        words.truncate(1);
+    }
     while words.len() > 1 {
         let last = words[words.len() - 1].trim_end_matches('.').to_lowercase();
         let rest_has_digit =
@@ -305,11 +315,30 @@ fn strip_one_prefix(s: &str) -> &str {
         if rhs.is_empty() || rhs.contains(['=', '<', '>']) || rhs.contains("\\le") || rhs.contains("\\ge") {
             continue;
         }
-        if is_lone_variable(lhs) && !(op == "\\in" && rhs.starts_with(|c: char| c.is_ascii_alphabetic())) {
+        // `y = 2x + 1` stays an equation (a line is not the expression `2x + 1`); `x = 3` and
+        // `x = east` name their answer.
+        let is_word = rhs.len() >= 2 && rhs.chars().all(|c| c.is_alphabetic());
+        let names_value = !has_free_letter(rhs) || (is_word && op == "=");
+        if is_lone_variable(lhs) && names_value {
             return rhs;
         }
     }
     s
+}
+
+/// A letter outside any `\command`, other than `e` and `i` (which may be constants).
+pub(crate) fn has_free_letter(s: &str) -> bool {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            while chars.peek().is_some_and(char::is_ascii_alphabetic) {
+                chars.next();
+            }
+        } else if c.is_alphabetic() && c != 'e' && c != 'i' {
+            return true;
+        }
+    }
+    false
 }
 
 /// `x`, `k`, `x_1`, `x_{2}`, `\theta`.
@@ -391,6 +420,9 @@ mod tests {
         n("10\\%", "10");
         n("5\\text{ cm}^2", "5");
         n("18 square units", "18");
+        n("5 apples", "5");
+        n("2 or 3", "2,3");
+        n("x apples", "xapples");
         n("\\text{(B)}", "(B)");
         n("\\text{Sunday}", "Sunday");
         n("\\mbox{ inches}", "inches");
@@ -409,7 +441,8 @@ mod tests {
         n("k=1, k=2", "1,2");
         n("x_1 = 4", "4");
         n("x \\in [1,2]", "[1,2]");
-        n("y = 2x + 1", "2x+1");
+        n("y = 2x + 1", "y=2x+1");
+        n("x = \\frac{\\pi}{2}", "\\frac{\\pi}{2}");
         n("x+y=3", "x+y=3");
         n("x<3", "x<3");
         n("2 \\text{ or } 3", "2,3");
