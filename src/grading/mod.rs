@@ -73,7 +73,9 @@ impl Grader {
 
     /// Checks `given` (a whole response with a `\boxed{}`, or a bare answer) against `reference`.
     pub async fn check(&self, given: &str, reference: &str) -> Verdict {
-        let (Some(g), Some(r)) = (answer_of(given), answer_of(reference)) else {
+        // A reference is an answer even when it spans lines (`90\text{ square\nunits}` in MATH).
+        let reference = extract_boxed(reference).unwrap_or_else(|| reference.trim().to_string());
+        let (Some(g), Some(r)) = (answer_of(given), Some(reference).filter(|r| !r.is_empty())) else {
             return Verdict::new(false, "no_answer");
         };
         if g == r {
@@ -113,7 +115,8 @@ impl Grader {
     }
 }
 
-/// The answer in `text`: its last box, else the text itself when it is short enough to be an answer.
+/// The answer in a response: its last box, else the text itself when it is short and on one line
+/// (longer box-less text is prose that never committed to an answer).
 fn answer_of(text: &str) -> Option<String> {
     if let Some(boxed) = extract_boxed(text) {
         return Some(boxed);

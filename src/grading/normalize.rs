@@ -182,7 +182,11 @@ fn drop_trailing_units(s: &str) -> String {
             && w.chars().all(|c| c.is_ascii_digit() || ".,-/".contains(c))
     });
     let lowercase_words = words.len() > 1
-        && words[1..].iter().all(|w| w.trim_end_matches('.').chars().all(|c| c.is_ascii_lowercase()));
+        // Whole words only: a lone letter after a number is a variable or `i` (`2 i`), not a unit.
+        && words[1..].iter().all(|w| {
+            let w = w.trim_end_matches('.');
+            w.len() >= 2 && w.chars().all(|c| c.is_ascii_lowercase())
+        });
     if lone_number && lowercase_words {
         words.truncate(1);
     }
@@ -421,6 +425,7 @@ mod tests {
         n("5\\text{ cm}^2", "5");
         n("18 square units", "18");
         n("5 apples", "5");
+        n("2 i", "2i");
         n("2 or 3", "2,3");
         n("x apples", "xapples");
         n("\\text{(B)}", "(B)");
