@@ -73,6 +73,9 @@ impl Grader {
 
     /// Checks `given` (a whole response with a `\boxed{}`, or a bare answer) against `reference`.
     pub async fn check(&self, given: &str, reference: &str) -> Verdict {
+        if !given.trim().is_empty() && given.trim() == reference.trim() {
+            return Verdict::new(true, "exact");
+        }
         // A reference is an answer even when it spans lines (`90\text{ square\nunits}` in MATH).
         let reference = extract_boxed(reference).unwrap_or_else(|| reference.trim().to_string());
         let (Some(g), Some(r)) = (answer_of(given), Some(reference).filter(|r| !r.is_empty())) else {
