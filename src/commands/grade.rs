@@ -1,5 +1,6 @@
 //! `agentopt grade`: the answer checker on its own, for one pair or a JSON Lines file of cases.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -45,24 +46,42 @@ async fn grade_cases(grader: &Grader, path: &Path) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        cases.push(parse_case(path, index + 1, line).map_err(bad_input)?);
+        let (obj, given, reference) = parse_case(path, index + 1, line).map_err(bad_input)?;
+        cases.push((line, obj, given, reference));
     }
-    let mut verdicts =
-        futures::stream::iter(cases.into_iter().map(|(mut obj, given, reference)| async move {
+    let mut graded =
+        futures::stream::iter(cases.into_iter().map(|(line, obj, given, reference)| async move {
             let verdict = grader.check(&given, &reference).await;
-            obj.insert("equal".into(), Value::Bool(verdict.equal));
-            obj.insert("decided_by".into(), Value::String(verdict.decided_by));
-            obj
+            (with_verdict(line, obj, verdict.equal, &verdict.decided_by), verdict.equal)
         }))
         .buffered(IN_FLIGHT);
     let (mut total, mut equal) = (0usize, 0usize);
-    while let Some(obj) = verdicts.next().await {
+    while let Some((line, is_equal)) = graded.next().await {
         total += 1;
-        equal += usize::from(obj.get("equal") == Some(&Value::Bool(true)));
-        println!("{}", Value::Object(obj));
+        equal += usize::from(is_equal);
+        if let Err(e) = writeln!(std::io::stdout(), "{line}") {
+            // `agentopt grade --cases f | head` closes the pipe early: that is not a failure.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(anyhow::Error::new(e).context("Failed to write to stdout"));
+        }
     }
     tracing::info!("{equal} of {total} cases equal");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The input line with the verdict appended, so its fields keep their order and spelling; a line that
+/// already has `equal` or `decided_by` (an expectations file) is re-serialised with them replaced.
+fn with_verdict(line: &str, mut obj: Map<String, Value>, equal: bool, decided_by: &str) -> String {
+    let trimmed = line.trim();
+    if !obj.contains_key("equal") && !obj.contains_key("decided_by") && trimmed.ends_with('}') {
+        let decided_by = Value::String(decided_by.to_string());
+        return format!("{},\"equal\":{equal},\"decided_by\":{decided_by}}}", &trimmed[..trimmed.len() - 1]);
+    }
+    obj.insert("equal".into(), Value::Bool(equal));
+    obj.insert("decided_by".into(), Value::String(decided_by.to_string()));
+    Value::Object(obj).to_string()
 }
 
 fn parse_case(path: &Path, line: usize, raw: &str) -> anyhow::Result<(Map<String, Value>, String, String)> {

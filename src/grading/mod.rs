@@ -55,6 +55,8 @@ struct Inner {
     pool: verify::Pool,
     /// math-verify verdicts by (given, reference), normalised: training regrades the same pairs often.
     cache: Mutex<HashMap<(String, String), bool>>,
+    /// Whether the "math-verify unavailable" warning was given.
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl Grader {
@@ -68,7 +70,9 @@ impl Grader {
     pub fn with_timeout(python: PathBuf, timeout: Duration) -> Grader {
         let size = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
         let pool = verify::Pool::new(python, timeout, size);
-        Grader { inner: Arc::new(Inner { pool, cache: Mutex::new(HashMap::new()) }) }
+        Grader {
+            inner: Arc::new(Inner { pool, cache: Mutex::new(HashMap::new()), warned: Default::default() }),
+        }
     }
 
     /// Checks `given` (a whole response with a `\boxed{}`, or a bare answer) against `reference`.
@@ -111,7 +115,12 @@ impl Grader {
                 Verdict::new(false, "timeout")
             }
             Err(e) => {
-                tracing::warn!("{e}; {:?} vs {:?} counted not equal", key.0, key.1);
+                // Said once loudly: every later case would repeat the same cause.
+                if !self.inner.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+                    tracing::warn!("{e}{cause}; cases the fast path cannot decide are counted not equal");
+                }
+                tracing::debug!("{e}; {:?} vs {:?} counted not equal", key.0, key.1);
                 Verdict::new(false, "unavailable")
             }
         }
