@@ -113,8 +113,13 @@ fn cli_grades_a_file_of_cases_in_order() {
     lines.insert(3, String::new()); // blank lines are skipped
     std::fs::write(&path, lines.join("\n")).unwrap();
     let out = agentopt().args(["grade", "--cases"]).arg(&path).assert().success().get_output().stdout.clone();
-    let rows: Vec<Value> =
-        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = String::from_utf8(out).unwrap();
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Each line comes back as written, with the verdict appended.
+    let inputs: Vec<&String> = lines.iter().filter(|l| !l.is_empty()).collect();
+    for (input, output) in inputs.iter().zip(out.lines()) {
+        assert!(output.starts_with(&input[..input.len() - 1]), "{input} -> {output}");
+    }
     let want = table();
     assert_eq!(rows.len(), want.len());
     for (i, (row, (g, r, equal))) in rows.iter().zip(want).enumerate() {
