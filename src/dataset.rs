@@ -40,7 +40,7 @@ pub enum Error {
 ///
 /// Fields: `problem` (alias `question`), `answer` (a GSM8K worked answer ending in `#### N` yields `N`;
 /// when absent, the last `\boxed{}` of `solution`), and optional `id` (default `<file stem>:<line>`),
-/// `subject`, `level` (`3`, `"Level 3"` or null).
+/// `subject` (alias `type`, as in the original MATH release), `level` (`3`, `"Level 3"` or null).
 pub fn load(path: &Path) -> Result<Vec<Problem>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -80,6 +80,7 @@ fn parse_line(path: &Path, stem: &str, line: usize, raw: &str) -> Result<Problem
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Null) | None => match obj.get("solution") {
             Some(Value::String(s)) => crate::grading::extract_boxed(s)
+                .or_else(|| gsm8k_final(s))
                 .ok_or_else(|| missing("answer", " (and `solution` has no \\boxed{})"))?,
             _ => return Err(missing("answer", " (and no `solution` with \\boxed{})")),
         },
@@ -94,7 +95,8 @@ fn parse_line(path: &Path, stem: &str, line: usize, raw: &str) -> Result<Problem
         Some(Value::Null) | None => format!("{stem}:{line}"),
         Some(_) => return Err(bad("id", "a non-empty string or a number")),
     };
-    let subject = match obj.get("subject") {
+    // The original MATH release calls the subject `type`.
+    let subject = match obj.get("subject").or_else(|| obj.get("type")) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::String(_)) | Some(Value::Null) | None => None,
         Some(_) => return Err(bad("subject", "a string")),

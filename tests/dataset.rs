@@ -72,6 +72,7 @@ fn fields_aliases_and_defaults() {
             "{\"question\": \"p2\", \"answer\": \"She earns 1,000.\\n#### 1,000\", \"extra\": [1, 2]}\n",
             "{\"id\": 17, \"problem\": \"p3\", \"solution\": \"so $\\\\boxed{\\\\frac{1}{2}}$.\", \"level\": null}\n",
             "{\"id\": \"x\", \"problem\": \"p4\", \"answer\": 42, \"level\": \"Level ?\"}\n",
+            "{\"problem\": \"p5\", \"type\": \"Geometry\", \"level\": \"Level 4\", \"solution\": \"$\\\\fbox{7}$\"}\n",
         ),
     );
     let got = dataset::load(&path).unwrap();
@@ -89,6 +90,7 @@ fn fields_aliases_and_defaults() {
             want("mix:4", "p2", "1000", None, None),
             want("17", "p3", "\\frac{1}{2}", None, None),
             want("x", "p4", "42", None, None),
+            want("mix:7", "p5", "7", Some("Geometry"), Some(4)),
         ]
     );
 }
