@@ -2,13 +2,17 @@
 //! path when it is sure, and ask math-verify (a Python worker pool) only when it is not.
 //!
 //! `Verdict::decided_by` records the path: `exact` (identical strings), `normalized` (identical after
-//! normalisation, or two multiple-choice letters), `numeric` (two numbers), `structure` (tuples,
-//! intervals, sets, lists decided element by element), `math_verify`, `timeout` (the worker was killed;
-//! counted not equal), `unavailable` (math-verify could not run; not equal), `no_answer`.
+//! normalisation, or two multiple-choice letters), `numeric` (numbers and closed forms such as
+//! `3\sqrt{2}` compared by value, or a number against an expression in a free variable), `structure`
+//! (tuples, intervals, sets, lists decided element by element), `math_verify`, `timeout` (the worker
+//! was killed; counted not equal), `unavailable` (math-verify could not run; not equal), `no_answer`.
 //!
-//! Conventions, following MATH's: a percent sign is dropped (`10\%` equals `10`, not `0.1`); units and
-//! degree signs are dropped; `x = 3` equals `3`; tuples and intervals compare in order with their
-//! brackets, sets and comma lists of solutions in any order.
+//! Conventions, following MATH's: a percent sign is dropped (`10\%` equals `10`, not `0.1`); units,
+//! `\$` and degree signs are dropped (`90^\circ` is `90`, not `\frac{\pi}{2}`); `x = 3` equals `3`, but
+//! `y = 2x + 1` stays an equation (equal to `2x - y + 1 = 0`: equations that are multiples of each
+//! other are the same relation); tuples and intervals compare in order with their brackets, sets and
+//! comma lists of solutions (`1 or 2`) in any order; `(A)`, `A` and `\text{(A)}` are one choice.
+//! math-verify is asked both ways round because its `verify(gold, target)` is not symmetric.
 
 mod evaluate;
 mod extract;
