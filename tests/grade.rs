@@ -1,7 +1,7 @@
 //! The answer checker end to end: the equivalence table (both directions), the math-verify timeout,
 //! and the `agentopt grade` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agentopt::grading::{Grader, Verdict};
@@ -141,4 +141,40 @@ fn cli_names_the_bad_line() {
     std::fs::write(&path, "not json\n").unwrap();
     let out = agentopt().args(["grade", "--cases"]).arg(&path).assert().code(2).get_output().clone();
     assert!(String::from_utf8(out.stderr).unwrap().contains("line 1: not valid JSON"));
+}
+
+/// Every MATH500 reference against its own solution's last box and against re-spellings of itself
+/// (inside a sentence, `\dfrac`, no spaces): all must be equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn math500_references_equal_their_respellings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/math/test.jsonl");
+    let path = if path.exists() { path } else { PathBuf::from("/work/shared/datasets/math/test.jsonl") };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipping: MATH500 is not available");
+        return;
+    };
+    let grader = Grader::new(python());
+    let mut checks = tokio::task::JoinSet::new();
+    for line in text.lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let answer = row["answer"].as_str().unwrap().to_string();
+        let variants = [
+            row["solution"].as_str().unwrap().to_string(),
+            format!("The final answer is $\\boxed{{{answer}}}$."),
+            answer.replace("\\frac", "\\dfrac"),
+            answer.replace(' ', ""),
+        ];
+        for given in variants {
+            let (grader, reference) = (grader.clone(), answer.clone());
+            checks.spawn(async move { (grader.check(&given, &reference).await, given, reference) });
+        }
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = checks.join_next().await {
+        let (verdict, given, reference) = done.unwrap();
+        if !verdict.equal {
+            failures.push(format!("{given:?} vs {reference:?}: {verdict:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
