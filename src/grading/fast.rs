@@ -193,6 +193,9 @@ impl Number {
     }
 
     fn parse_unsigned(s: &str) -> Option<Number> {
+        if let Some((head, repeat)) = s.strip_suffix('}').and_then(|x| x.split_once("\\overline{")) {
+            return Number::repeating(head, repeat);
+        }
         if let Some(at) = s.find("\\frac{") {
             let whole = if at == 0 { None } else { Some(Number::decimal(&s[..at])?) };
             let (num, den) = frac_args(&s[at + 5..])?;
@@ -208,6 +211,25 @@ impl Number {
             return Number::parse(a)?.divide(&Number::parse(b)?);
         }
         Number::decimal(s)
+    }
+
+    /// `0.1\overline{6}` = 0.1666… = 1/6: the fixed part plus the repeating digits over `9…9·10^k`.
+    fn repeating(head: &str, repeat: &str) -> Option<Number> {
+        // Normalisation turns `0.\overline{3}` into `0\overline{3}`: no point means no fixed digits.
+        let (int, fixed) = head.split_once('.').unwrap_or((head, ""));
+        if repeat.is_empty() || !repeat.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let base = Number::decimal(&format!("{}.{fixed}0", if int.is_empty() { "0" } else { int }))?;
+        let nines = 10i128.checked_pow(repeat.len() as u32)? - 1;
+        let den = nines.checked_mul(10i128.checked_pow(fixed.len() as u32)?)?;
+        let tail = Number {
+            exact: Some((repeat.parse().ok()?, den)),
+            value: repeat.parse::<f64>().ok()? / den as f64,
+            decimal: false,
+        };
+        let sum = base.add(&tail);
+        Some(Number { decimal: false, ..sum })
     }
 
     fn decimal(s: &str) -> Option<Number> {
@@ -291,6 +313,10 @@ mod tests {
         assert_eq!(v("x"), None);
         assert_eq!(v("1/0"), None);
         assert_eq!(v("\\frac{1}{2}x"), None);
+        assert_eq!(compare("0.\\overline{3}", "\\frac{1}{3}"), Decision::Equal("numeric"));
+        assert_eq!(compare("0.1\\overline{6}", "\\frac{1}{6}"), Decision::Equal("numeric"));
+        assert_eq!(compare("1.\\overline{27}", "\\frac{14}{11}"), Decision::Equal("numeric"));
+        assert_eq!(compare("0.\\overline{3}", "0.3"), Decision::NotEqual("numeric"));
     }
 
     #[test]

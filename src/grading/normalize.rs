@@ -67,6 +67,10 @@ pub fn normalize(answer: &str) -> String {
     s = squeeze_spaces(&s);
     s = brace_short_arguments(&s);
     s = s.trim_end_matches(['.', ',', ';']).to_string();
+    // `\approx 3.14` commits to 3.14.
+    if let Some(rest) = s.strip_prefix("\\approx").or_else(|| s.strip_prefix("\\sim")) {
+        s = rest.trim_start().to_string();
+    }
     s = fix_numbers(&s);
     if is_thousands_number(&s) {
         s = s.replace(',', "");
@@ -243,7 +247,10 @@ fn brace_short_arguments(s: &str) -> String {
             rest = rest.trim_start_matches(' ');
             if rest.starts_with('{') {
                 let Some(inner) = balanced(&rest[1..]) else { break };
-                out.push_str(&rest[..inner.len() + 2]);
+                // Arguments may hold short forms themselves: `\frac{\sqrt2}{2}`.
+                out.push('{');
+                out.push_str(&brace_short_arguments(inner));
+                out.push('}');
                 rest = &rest[inner.len() + 2..];
             } else if rest.starts_with('[') {
                 break; // `\sqrt[3]{x}`: leave as written
@@ -406,6 +413,8 @@ mod tests {
         n("\\frac1{10}", "\\frac{1}{10}");
         n("\\sqrt2", "\\sqrt{2}");
         n("\\sqrt[3]{2}", "\\sqrt[3]{2}");
+        n("\\frac{\\sqrt2}2", "\\frac{\\sqrt{2}}{2}");
+        n("\\approx 3.14", "3.14");
         n("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})");
         n("\\left\\{1,2\\right\\}", "\\{1,2\\}");
         n("\\pi r^2", "\\pi r^2");
