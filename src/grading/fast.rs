@@ -49,6 +49,15 @@ pub fn compare(given: &str, reference: &str) -> Decision {
 }
 
 fn compare_atoms(g: &str, r: &str) -> Decision {
+    // Base numerals (`4210_{5}`): math-verify reads the subscript as an index and ignores it.
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    match (base_numeral(g), base_numeral(r)) {
+        (Some(a), Some(b)) => return decide(a == b, "normalized"),
+        // The base is stated in the problem, so `1011` answers `1011_2`.
+        (Some((digits, _)), None) if plain(r) => return decide(digits == r, "normalized"),
+        (None, Some((digits, _))) if plain(g) => return decide(digits == g, "normalized"),
+        _ => {}
+    }
     if let (Some(a), Some(b)) = (Number::parse(g), Number::parse(r)) {
         return if a.equals(&b) { Decision::Equal("numeric") } else { Decision::NotEqual("numeric") };
     }
@@ -103,6 +112,19 @@ fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
         }
     }
     if used.iter().all(|u| *u) { Decision::Equal("structure") } else { Decision::Unknown }
+}
+
+fn decide(equal: bool, by: &'static str) -> Decision {
+    if equal { Decision::Equal(by) } else { Decision::NotEqual(by) }
+}
+
+/// `4210_{5}`, `1011_2`, `A3_{16}` → (digits, base).
+fn base_numeral(s: &str) -> Option<(&str, u32)> {
+    let (digits, base) = s.split_once('_')?;
+    let base = base.strip_prefix('{').and_then(|b| b.strip_suffix('}')).unwrap_or(base);
+    let valid = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+    valid.then_some(())?;
+    Some((digits, base.parse().ok().filter(|b| (2..=36).contains(b))?))
 }
 
 /// `(A)`, `A` → `A`: a lone capital letter, as multiple-choice answers are written.
@@ -337,6 +359,14 @@ mod tests {
         assert_eq!(compare("e^2", "7.389"), Decision::Unknown);
         assert_eq!(compare("\\infty", "5"), Decision::Unknown);
         assert_eq!(compare("2\\frac{1}{2}", "\\frac{5}{2}"), Decision::Equal("numeric"));
+    }
+
+    #[test]
+    fn base_numerals() {
+        assert_eq!(compare("4210_{5}", "4210_{7}"), Decision::NotEqual("normalized"));
+        assert_eq!(compare("1011_{2}", "1011_2"), Decision::Equal("normalized"));
+        assert_eq!(compare("1011", "1011_2"), Decision::Equal("normalized"));
+        assert_eq!(compare("11", "1011_2"), Decision::NotEqual("normalized"));
     }
 
     #[test]
