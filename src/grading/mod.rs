@@ -44,7 +44,7 @@ impl Verdict {
     }
 }
 
-/// A bare answer longer than this (or spanning lines) without a box is prose, not an answer.
+/// A box-less text longer than this is prose, not an answer.
 const MAX_BARE_ANSWER: usize = 120;
 /// Default hard deadline per math-verify case.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -131,12 +131,14 @@ impl Grader {
     }
 }
 
-/// The answer in a response: its last box, else the text itself when it is short and on one line
-/// (longer box-less text is prose that never committed to an answer).
+/// The answer in a response: its last box, else the text itself when it is short enough to be an
+/// answer (longer box-less text is prose that never committed to one).
 fn answer_of(text: &str) -> Option<String> {
     if let Some(boxed) = extract_boxed(text) {
         return Some(boxed);
     }
     let t = text.trim();
-    (!t.is_empty() && !t.contains('\n') && t.chars().count() <= MAX_BARE_ANSWER).then(|| t.to_string())
+    // An empty or unclosed box is an attempt at a box that failed, not a bare answer.
+    let failed_box = t.contains("\\boxed") || t.contains("\\fbox");
+    (!t.is_empty() && !failed_box && t.chars().count() <= MAX_BARE_ANSWER).then(|| t.to_string())
 }
