@@ -1,5 +1,6 @@
 //! The fast, pure-Rust decision on two normalised answers: numbers (integers, decimals, fractions,
-//! mixed numbers), multiple-choice letters, and the shape of tuples, intervals, sets and lists.
+//! mixed numbers, repeating decimals; exact where they fit), closed forms by value (`3\sqrt{2}`), base
+//! numerals, multiple-choice letters, and the shape of tuples, intervals, sets and lists.
 //! It answers only when sure; everything else goes to math-verify.
 
 use super::normalize::{has_free_letter, split_top_level};
@@ -229,7 +230,7 @@ impl Number {
                 Some(_) => None,
             };
         }
-        if let Some((a, b)) = s.split_once('/') {
+        if let Some((a, b)) = s.split_once('/').filter(|(_, b)| !b.contains('/')) {
             return Number::parse(a)?.divide(&Number::parse(b)?);
         }
         Number::decimal(s)
