@@ -50,6 +50,14 @@ pub fn normalize(answer: &str) -> String {
         ("\\circ", ""),
         ("\\degree", ""),
         ("°", ""),
+        // Unicode spellings models sometimes emit.
+        ("\u{2212}", "-"),
+        ("π", "\\pi "),
+        ("∞", "\\infty "),
+        ("·", "\\cdot "),
+        ("×", "\\times "),
+        ("≤", "\\le "),
+        ("≥", "\\ge "),
         ("\\leqslant", "\\le"),
         ("\\geqslant", "\\ge"),
         ("\\leq", "\\le"),
@@ -415,6 +423,8 @@ mod tests {
         n("\\sqrt[3]{2}", "\\sqrt[3]{2}");
         n("\\frac{\\sqrt2}2", "\\frac{\\sqrt{2}}{2}");
         n("\\approx 3.14", "3.14");
+        n("\u{2212}5", "-5");
+        n("2π", "2\\pi");
         n("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})");
         n("\\left\\{1,2\\right\\}", "\\{1,2\\}");
         n("\\pi r^2", "\\pi r^2");
