@@ -16,10 +16,12 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod env;
 pub mod exec;
 pub mod fsio;
 pub mod functions;
+pub mod grading;
 pub mod inspect;
 pub mod llm;
 pub mod progress;
