@@ -3,6 +3,7 @@
 //! so the same `run` continues a run interrupted at any point (`agentopt resume`): completed
 //! conversations are read back, never re-run.
 
+pub mod limiter;
 pub mod meter;
 pub mod phase;
 pub mod rule;

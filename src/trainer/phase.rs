@@ -1,14 +1,14 @@
-//! One set of conversations (a training epoch or an evaluation): concurrent with `JoinSet` +
-//! `Semaphore`, each completed record handed to a sink at once (so a kill loses nothing completed),
+//! One set of conversations (a training epoch or an evaluation): concurrent with `JoinSet` and the
+//! adaptive semaphore of `limiter`, each completed record handed to a sink at once (so a kill loses nothing completed),
 //! results kept in problem order whatever the completion order. Stops launching on Ctrl-C or when the
 //! budget is exhausted.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::limiter::Limiter;
 use super::meter::{Cancel, Meter};
 use crate::agent::{self, Agent, ConversationRecord};
 use crate::dataset::Problem;
@@ -54,50 +54,6 @@ impl PhaseResult {
     }
 }
 
-/// Adapts the number of conversations in flight to throttling (SPEC §10): halves it when the
-/// provider answered 429 since the last completion, and grows it back by one after a full round of
-/// completions without one, up to the configured limit.
-struct Limiter {
-    max: usize,
-    /// Permits the semaphore should hold in total.
-    target: usize,
-    /// Permits it does hold (forgetting only takes free permits, so it may lag behind).
-    actual: usize,
-    seen_429: u64,
-    calm: usize,
-}
-
-impl Limiter {
-    fn new(max: usize) -> Limiter {
-        Limiter { max, target: max, actual: max, seen_429: crate::llm::retry::rate_limited_count(), calm: 0 }
-    }
-
-    fn adapt(&mut self, semaphore: &Semaphore, count_429: u64) {
-        self.target = next_limit(self.target, self.max, count_429 > self.seen_429, &mut self.calm);
-        self.seen_429 = count_429;
-        if self.actual > self.target {
-            self.actual -= semaphore.forget_permits(self.actual - self.target);
-        } else if self.actual < self.target {
-            semaphore.add_permits(self.target - self.actual);
-            self.actual = self.target;
-        }
-    }
-}
-
-/// Multiplicative decrease on throttling, additive increase after `current` calm completions.
-fn next_limit(current: usize, max: usize, throttled: bool, calm: &mut usize) -> usize {
-    if throttled {
-        *calm = 0;
-        return (current / 2).max(1);
-    }
-    *calm += 1;
-    if *calm >= current && current < max {
-        *calm = 0;
-        return current + 1;
-    }
-    current
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error<E: std::error::Error + 'static> {
     #[error(transparent)]
@@ -138,13 +94,13 @@ pub async fn run<E: std::error::Error + 'static>(
         }
     }
     let registry = Arc::new(registry.clone());
-    let semaphore = Arc::new(Semaphore::new(ctx.concurrency.max(1)));
+    let limiter = Limiter::new(ctx.concurrency);
     let mut set = JoinSet::new();
     for (index, problem) in problems.iter().enumerate().filter(|(i, _)| slots[*i].is_none()) {
         let (agent, registry, problem) = (ctx.agent.clone(), registry.clone(), problem.clone());
-        let (semaphore, meter, cancel) = (semaphore.clone(), ctx.meter.clone(), ctx.cancel.clone());
+        let (limiter, meter, cancel) = (limiter.clone(), ctx.meter.clone(), ctx.cancel.clone());
         set.spawn(async move {
-            let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
+            let slot = limiter.acquire().await;
             if cancel.is_cancelled() {
                 return Launch::Skipped(Interruption::Cancelled);
             }
@@ -152,14 +108,16 @@ pub async fn run<E: std::error::Error + 'static>(
                 return Launch::Skipped(Interruption::Budget);
             }
             match agent.solve(&registry, index, &problem).await {
-                Ok(record) => Launch::Done(Box::new(record)),
+                Ok(record) => {
+                    slot.done();
+                    Launch::Done(Box::new(record))
+                }
                 Err(agent::Error::Budget) => Launch::Skipped(Interruption::Budget),
                 Err(e) => Launch::Failed(e),
             }
         });
     }
     let mut interrupted = None;
-    let mut limiter = Limiter::new(ctx.concurrency.max(1));
     loop {
         let joined = tokio::select! {
             joined = set.join_next() => joined,
@@ -173,7 +131,6 @@ pub async fn run<E: std::error::Error + 'static>(
         match joined {
             None => break,
             Some(Ok(Launch::Done(record))) => {
-                limiter.adapt(&semaphore, crate::llm::retry::rate_limited_count());
                 sink(&record).map_err(Error::Sink)?;
                 let index = record.index;
                 slots[index] = Some(*record);
@@ -190,35 +147,4 @@ pub async fn run<E: std::error::Error + 'static>(
         }
     }
     Ok(PhaseResult { slots, interrupted })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn concurrency_halves_on_429_and_recovers() {
-        let mut calm = 0;
-        assert_eq!(next_limit(8, 8, true, &mut calm), 4);
-        assert_eq!(next_limit(1, 8, true, &mut calm), 1);
-        let mut limit = 2;
-        for _ in 0..2 {
-            limit = next_limit(limit, 8, false, &mut calm);
-        }
-        assert_eq!(limit, 3);
-        let mut calm = 0;
-        assert_eq!(next_limit(8, 8, false, &mut calm), 8);
-    }
-
-    #[test]
-    fn limiter_forgets_only_free_permits() {
-        let semaphore = Semaphore::new(4);
-        let held = semaphore.try_acquire_many(3).unwrap();
-        let mut l = Limiter { max: 4, target: 4, actual: 4, seen_429: 0, calm: 0 };
-        l.adapt(&semaphore, 1);
-        assert_eq!((l.target, l.actual, semaphore.available_permits()), (2, 3, 0));
-        drop(held);
-        l.adapt(&semaphore, 1);
-        assert_eq!((l.target, l.actual, semaphore.available_permits()), (2, 2, 2));
-    }
 }
