@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
+pub mod eval;
 pub mod exec;
+mod harness;
+pub mod server;
 
 /// One section's figures: `{"name": {...figures...}}` once collected.
 #[derive(Debug, Clone)]
@@ -16,7 +19,30 @@ pub struct Section {
 
 /// Runs every section in turn (they share the machine; running them in parallel would skew them).
 pub async fn run_all(quick: bool) -> Vec<Section> {
-    vec![Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await }]
+    vec![
+        Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await },
+        Section {
+            name: "eval_latency",
+            title: "`agentopt eval` wall time vs the floor (200 ms per model call; 3 calls per problem, \
+                    `code_*`: 2 Python blocks each)",
+            figures: eval::latency(quick).await,
+        },
+        Section {
+            name: "turn_overhead",
+            title: "framework work per assistant turn (instant server, code-free replies)",
+            figures: eval::overhead(quick).await,
+        },
+        Section {
+            name: "memory",
+            title: "peak RSS of `agentopt eval` (code-free replies) and of one Python worker",
+            figures: eval::memory().await,
+        },
+        Section {
+            name: "cache",
+            title: "model calls avoided by the reply cache on a re-run",
+            figures: eval::cache(quick).await,
+        },
+    ]
 }
 
 /// Summary statistics of latencies in milliseconds.

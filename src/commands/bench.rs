@@ -31,12 +31,16 @@ fn print_figures(figures: &Value) {
         return;
     };
     for (key, value) in map {
-        match value.get("p50_ms") {
-            Some(p50) => println!(
+        match (value.get("p50_ms"), value.get("floor_s")) {
+            (Some(p50), _) => println!(
                 "  {key:<24} p50 {p50} ms   p95 {} ms   mean {} ms   (n={})",
                 value["p95_ms"], value["mean_ms"], value["n"]
             ),
-            None => println!("  {key:<24} {value}"),
+            (None, Some(floor)) if value.get("ratio").is_some() => println!(
+                "  {key:<24} wall {} s   floor {floor} s   ratio {}   ({} problems at concurrency {})",
+                value["wall_s"], value["ratio"], value["problems"], value["concurrency"]
+            ),
+            _ => println!("  {key:<24} {value}"),
         }
     }
 }

@@ -1,0 +1,217 @@
+//! Benchmark sections that run the real `agentopt eval` against the scripted latency server: wall time
+//! against the latency floor, framework work per assistant turn, peak memory with 1,000 conversations
+//! in flight, and the model calls a cache re-run avoids.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::harness::{Outcome, Workspace};
+use super::round3;
+use super::server::{LatencyServer, Script};
+
+/// Model calls per benchmark conversation (both scripts).
+const CALLS: usize = 3;
+/// A benchmark eval that takes longer than this is hung.
+const LIMIT: Duration = Duration::from_secs(300);
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn secs(d: Duration) -> f64 {
+    round3(d.as_secs_f64())
+}
+
+/// The best any scheduler can do: one conversation's calls in sequence, or all calls spread over
+/// `concurrency` lanes, whichever is longer.
+pub fn floor(problems: usize, concurrency: usize, latency: Duration) -> Duration {
+    let sequential = latency * CALLS as u32;
+    let spread = latency.mul_f64((problems * CALLS) as f64 / concurrency.max(1) as f64);
+    sequential.max(spread)
+}
+
+/// Starts a server and a workspace of `n` problems, runs `eval` once.
+async fn one_run(
+    latency: Duration,
+    script: Script,
+    n: usize,
+    concurrency: usize,
+) -> Result<(Outcome, u64), String> {
+    let server = LatencyServer::start(latency, script, (n * CALLS * 2) as u64 + 16)
+        .await
+        .map_err(|e| format!("cannot start the benchmark server: {e}"))?;
+    let workspace = Workspace::new(&server, n)?;
+    let outcome = workspace.eval(concurrency, &["--no-cache"], LIMIT).await?;
+    check_all_correct(&outcome, n)?;
+    Ok((outcome, server.calls()))
+}
+
+fn check_all_correct(outcome: &Outcome, n: usize) -> Result<(), String> {
+    let correct = outcome.summary["correct"].as_u64().unwrap_or(0) as usize;
+    if correct != n {
+        return Err(format!("expected {n} correct answers, got {}", outcome.summary));
+    }
+    Ok(())
+}
+
+/// Wall time of `eval` at several concurrencies, 200 ms per model call, against the floor.
+pub async fn latency(quick: bool) -> Value {
+    let latency = Duration::from_millis(200);
+    // (label, script, problems, concurrency)
+    let mut plan = vec![
+        ("code_c1", Script::Code, if quick { 8 } else { 64 }, 1),
+        ("code_c8", Script::Code, 64, 8),
+        ("code_c32", Script::Code, 64, 32),
+        ("plain_c32", Script::Plain, 64, 32),
+    ];
+    if !quick {
+        plan.push(("plain_c8", Script::Plain, 64, 8));
+    }
+    let mut figures = Map::new();
+    for (label, script, n, concurrency) in plan {
+        let row = match one_run(latency, script, n, concurrency).await {
+            Ok((outcome, calls)) => {
+                let floor = floor(n, concurrency, latency);
+                json!({
+                    "problems": n, "concurrency": concurrency, "model_calls": calls,
+                    "wall_s": secs(outcome.wall), "floor_s": secs(floor),
+                    "ratio": round3(outcome.wall.as_secs_f64() / floor.as_secs_f64()),
+                    "cpu_s": secs(outcome.cpu),
+                })
+            }
+            Err(e) => json!({"error": e}),
+        };
+        figures.insert(label.into(), row);
+    }
+    Value::Object(figures)
+}
+
+/// Framework work per assistant turn with a server that answers at once: the difference between a
+/// small and a large run (start-up cancels out), per extra turn, one conversation at a time.
+pub async fn overhead(quick: bool) -> Value {
+    let (small, large) = if quick { (10, 110) } else { (10, 410) };
+    let run = |n| one_run(Duration::ZERO, Script::Plain, n, 1);
+    match (run(small).await, run(large).await) {
+        (Ok((a, _)), Ok((b, _))) => {
+            let turns = ((large - small) * CALLS) as f64;
+            let per_turn = |x: Duration, y: Duration| round3(y.saturating_sub(x).as_secs_f64() * 1e6 / turns);
+            json!({
+                "extra_turns": turns,
+                "cpu_us_per_turn": per_turn(a.cpu, b.cpu),
+                "wall_us_per_turn": per_turn(a.wall, b.wall),
+                "startup_wall_s": secs(a.wall),
+            })
+        }
+        (Err(e), _) | (_, Err(e)) => json!({"error": e}),
+    }
+}
+
+/// Peak RSS of `eval` with 1,000 conversations in flight at once (code-free replies, 200 ms per
+/// call so they overlap), next to a one-problem run; and what one warm Python worker costs.
+pub async fn memory() -> Value {
+    let latency = Duration::from_millis(200);
+    let mut figures = Map::new();
+    for (label, n) in [("one_conversation", 1), ("concurrent_1000", 1000)] {
+        let row = match one_run(latency, Script::Plain, n, n).await {
+            Ok((outcome, _)) => json!({
+                "conversations": n, "peak_rss_mb": round3(outcome.max_rss as f64 / MIB),
+                "wall_s": secs(outcome.wall), "floor_s": secs(floor(n, n, latency)),
+            }),
+            Err(e) => json!({"error": e}),
+        };
+        figures.insert(label.into(), row);
+    }
+    figures.insert("python_worker".into(), python_worker().await);
+    figures.insert("bench_process_peak_rss_mb".into(), json!(round3(own_peak_rss() as f64 / MIB)));
+    Value::Object(figures)
+}
+
+/// Peak RSS of one sandboxed worker after its preload (what each conversation running code adds).
+async fn python_worker() -> Value {
+    let sandbox = match crate::exec::Sandbox::new(crate::exec::SandboxConfig::default()) {
+        Ok(s) => s,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let registry = crate::functions::Registry::default();
+    let mut session = match sandbox.session(&registry).await {
+        Ok(s) => s,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let code = "import resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
+    let execution = session.run_code(code).await;
+    session.close().await;
+    match execution.stdout.trim().parse::<f64>() {
+        Ok(kib) => json!({"peak_rss_mb": round3(kib / 1024.0)}),
+        Err(_) => json!({"error": format!("unexpected output: {execution:?}")}),
+    }
+}
+
+/// This process's own peak RSS (`VmHWM`), in bytes.
+pub fn own_peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The same eval twice with the reply cache on: the second run must make no model call.
+pub async fn cache(quick: bool) -> Value {
+    let n = if quick { 16 } else { 64 };
+    let result: Result<Value, String> = async {
+        let server = LatencyServer::start(Duration::ZERO, Script::Code, (n * CALLS * 3) as u64)
+            .await
+            .map_err(|e| format!("cannot start the benchmark server: {e}"))?;
+        let workspace = Workspace::new(&server, n)?;
+        let first = workspace.eval(8, &["--out", "first.jsonl"], LIMIT).await?;
+        let calls_first = server.calls();
+        let second = workspace.eval(8, &["--out", "second.jsonl"], LIMIT).await?;
+        let calls_second = server.calls() - calls_first;
+        check_all_correct(&second, n)?;
+        let same = records(&workspace, "first.jsonl") == records(&workspace, "second.jsonl");
+        Ok(json!({
+            "problems": n,
+            "calls_first_run": calls_first, "calls_second_run": calls_second,
+            "calls_avoided": calls_first - calls_second,
+            "wall_first_s": secs(first.wall), "wall_second_s": secs(second.wall),
+            "same_records": same,
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|e| json!({"error": e}))
+}
+
+/// A run's records without their timings (which legitimately differ between runs).
+fn records(workspace: &Workspace, name: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(workspace.path().join(name)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|mut v| {
+            strip_timings(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn strip_timings(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("duration_ms");
+            map.values_mut().for_each(strip_timings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_timings),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_is_the_longer_of_sequence_and_spread() {
+        let ms = Duration::from_millis(200);
+        assert_eq!(floor(64, 32, ms), Duration::from_millis(1200));
+        assert_eq!(floor(4, 32, ms), Duration::from_millis(600));
+        assert_eq!(floor(64, 1, ms), Duration::from_millis(38400));
+    }
+}
