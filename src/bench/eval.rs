@@ -180,7 +180,7 @@ pub async fn cache(quick: bool) -> Value {
     result.unwrap_or_else(|e| json!({"error": e}))
 }
 
-/// A run's records without their timings (which legitimately differ between runs).
+/// A run's records without timings and usage (which legitimately differ: cached replies cost nothing).
 fn records(workspace: &Workspace, name: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(workspace.path().join(name)).unwrap_or_default();
     text.lines()
@@ -195,7 +195,9 @@ fn records(workspace: &Workspace, name: &str) -> Vec<Value> {
 fn strip_timings(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            map.remove("duration_ms");
+            for key in ["duration_ms", "usage", "cached"] {
+                map.remove(key);
+            }
             map.values_mut().for_each(strip_timings);
         }
         Value::Array(items) => items.iter_mut().for_each(strip_timings),
