@@ -56,10 +56,12 @@ fn check_all_correct(outcome: &Outcome, n: usize) -> Result<(), String> {
 pub async fn latency(quick: bool) -> Value {
     let latency = Duration::from_millis(200);
     // (label, script, problems, concurrency)
+    // Quick mode runs fewer code problems: each starts a Python worker, which dominates on few cores.
+    let code = |full: usize| if quick { full / 4 } else { full };
     let mut plan = vec![
-        ("code_c1", Script::Code, if quick { 8 } else { 64 }, 1),
-        ("code_c8", Script::Code, 64, 8),
-        ("code_c32", Script::Code, 64, 32),
+        ("code_c1", Script::Code, code(16), 1),
+        ("code_c8", Script::Code, code(64), 8),
+        ("code_c32", Script::Code, code(64), 32),
         ("plain_c32", Script::Plain, 64, 32),
     ];
     if !quick {

@@ -1,7 +1,7 @@
-//! One set of conversations (a training epoch or an evaluation): concurrent with `JoinSet` and the
-//! adaptive semaphore of `limiter`, each completed record handed to a sink at once (so a kill loses nothing completed),
-//! results kept in problem order whatever the completion order. Stops launching on Ctrl-C or when the
-//! budget is exhausted.
+//! One set of conversations (a training epoch or an evaluation): concurrent under the adaptive limit
+//! of `limiter` (`JoinSet` + semaphore), each completed record handed to a sink at once (so a kill
+//! loses nothing completed), results kept in problem order whatever the completion order. Stops
+//! launching on Ctrl-C or when the budget is exhausted.
 
 use std::sync::Arc;
 
