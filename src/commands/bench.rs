@@ -37,8 +37,8 @@ fn print_figures(figures: &Value) {
                 value["p95_ms"], value["mean_ms"], value["n"]
             ),
             (None, Some(floor)) if value.get("ratio").is_some() => println!(
-                "  {key:<24} wall {} s   floor {floor} s   ratio {}   ({} problems at concurrency {})",
-                value["wall_s"], value["ratio"], value["problems"], value["concurrency"]
+                "  {key:<24} wall {} s   floor {floor} s   ratio {}   cpu {} s   ({} problems at concurrency {})",
+                value["wall_s"], value["ratio"], value["cpu_s"], value["problems"], value["concurrency"]
             ),
             _ => println!("  {key:<24} {value}"),
         }

@@ -301,14 +301,20 @@ class Worker:
         self.functions = {}
         self.cells = 0
         # The common modules import in the background, so the session is ready at once and the
-        # import overlaps with the model's first reply; user code waits for it (see `begin`).
+        # import overlaps with the model's first reply; code that needs them waits (see `begin`).
         self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
         self.preload.start()
+        self.preloaded = re.compile(r"\b(%s)\b" % "|".join(re.escape(m) for m in preload)) if preload else None
 
-    def begin(self):
-        """Before running user code: finish the preload, then tell the Rust side that the execution
-        starts now (its wall-clock limit counts from here, not from a busy machine's import)."""
-        if self.preload is not None:
+    def begin(self, code=None):
+        """Before running user code: tell the Rust side that the execution starts now (its wall-clock
+        limit counts from here). Function calls, validation and code naming a preloaded module first
+        finish the preload, so a busy machine's import is not charged to them. Other code runs at once:
+        a short conversation should not wait for (nor, once killed, pay for) a whole sympy import it
+        never uses, and an import racing the preload just waits on Python's per-module import lock."""
+        if self.preload is not None and not self.preload.is_alive():
+            self.preload = None
+        if self.preload is not None and (code is None or not self.preloaded or self.preloaded.search(code)):
             self.preload.join()
             self.preload = None
         self.send({"event": "started"})
@@ -337,7 +343,7 @@ class Worker:
         self.cells += 1
         filename = "<cell %d>" % self.cells
         register_source(filename, code)
-        self.begin()
+        self.begin(code)
         set_cpu_budget()
         with Capture() as cap:
             try:
