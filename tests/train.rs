@@ -504,3 +504,33 @@ fn bad_input_exits_2() {
         .code(2)
         .stderr(predicates::str::contains("nothing"));
 }
+
+/// `--max-usd` stops before the budget is exceeded, leaves a resumable run, and `resume --max-usd`
+/// raises the limit and finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn budget_stops_cleanly_and_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    datasets(dir.path());
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { assistant_with_code(body) }
+    })
+    .await;
+    // Each call costs 100 input + 20 output tokens at [0.001, 0.002] per 1k: $0.00014.
+    let out = agentopt(dir.path())
+        .args(train_args(&server))
+        .args(["--run", "b", "--epochs", "2", "--no-cache", "--max-usd", "0.001", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "budget");
+    assert!(summary["usage"]["usd"].as_f64().unwrap() <= 0.001, "{}", summary["usage"]);
+    assert_eq!(read(&dir.path().join("runs/b/run.json"))["status"], "budget");
+
+    let out = agentopt(dir.path()).args(["resume", "b", "--max-usd", "1", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["epochs_run"], 2);
+    assert!(summary["eval"]["after"]["total"] == 3);
+}
