@@ -63,6 +63,8 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         assistant: llm::describe(&assistant_opts).unwrap_or_default(),
         optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
     };
+    // Everything that can refuse to start does so before the run directory exists.
+    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -96,7 +98,6 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     // The initial registry first: run.json is what makes the directory a (resumable) run.
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
-    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
     let cancel = Cancel::default();
     cancel.on_ctrl_c();
     let setup = Setup {
