@@ -32,6 +32,9 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             "--epochs, --concurrency and --actions-per-step must be at least 1"
         )));
     }
+    if let Some(name) = &args.export {
+        check_export_name(name)?;
+    }
     let data = data_spec(&args)?;
     let (train, test) = select_problems(&data).map_err(bad_input)?;
     if train.is_empty() {
@@ -125,10 +128,20 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
         .run()
         .await
         .with_context(|| format!("Training failed; the run at `{}` can be resumed", root.display()))?;
+    report(&run, &finished, export.as_deref(), json)
+}
+
+/// Exports (when asked and completed), prints the outcome, and picks the exit code.
+pub(super) fn report(
+    run: &RunDir,
+    finished: &Finished,
+    export: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let root = run.root();
     let mut exported = None;
-    if let (Status::Completed, Some(name)) = (finished.status, &export) {
-        let path = export_registry(&run, name)?;
-        exported = Some(path);
+    if let (Status::Completed, Some(name)) = (finished.status, export) {
+        exported = Some(export_registry(run, name)?);
     }
     if json {
         let mut value = serde_json::to_value(&finished.summary)?;
@@ -136,7 +149,7 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
         value["exported"] = serde_json::to_value(&exported)?;
         println!("{value}");
     } else {
-        print_human(&root, &finished, exported.as_deref());
+        print_human(root, finished, exported.as_deref());
     }
     Ok(match finished.status {
         Status::Completed | Status::Budget => ExitCode::SUCCESS,
@@ -145,12 +158,18 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
     })
 }
 
-/// Copies the learned registry to `functions/NAME.json`.
-fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+/// `--export NAME` must make a file name under functions/.
+fn check_export_name(name: &str) -> anyhow::Result<&str> {
     let name = name.strip_suffix(".json").unwrap_or(name);
     if !crate::functions::is_identifier(&name.replace('-', "_")) {
         return Err(bad_input(anyhow::anyhow!("--export `{name}`: use letters, digits, `_` and `-`")));
     }
+    Ok(name)
+}
+
+/// Copies the learned registry to `functions/NAME.json`.
+fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+    let name = check_export_name(name)?;
     let registry = Registry::load(&run.best_registry())?;
     let path = Path::new(FUNCTIONS_DIR).join(format!("{name}.json"));
     registry.save(&path)?;
