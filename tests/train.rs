@@ -229,6 +229,13 @@ async fn learns_a_function_that_fixes_the_test_split() {
         .unwrap();
     assert_eq!(run_json(&out)["correct"], 3);
 
+    // Resuming a completed run only reports it.
+    let events_before = std::fs::read(run.join("events.jsonl")).unwrap();
+    let out = agentopt(dir.path()).args(["resume", "learn", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(run_json(&out)["best_epoch"], 1);
+    assert_eq!(std::fs::read(run.join("events.jsonl")).unwrap(), events_before);
+
     // Secrets: nowhere under runs/, functions/ or the reply cache.
     let written: Vec<PathBuf> =
         ["runs", "functions", ".cache"].iter().flat_map(|d| support::files(&dir.path().join(d))).collect();
