@@ -47,7 +47,10 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         None => Registry::default(),
     };
-    let assistant_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
+    // Absolute, so that `resume` finds the same config and cache from any directory.
+    let mut assistant_opts =
+        model_options(&args.model, args.model.config.as_deref().map(absolute), args.model.model.clone());
+    assistant_opts.cache_dir = absolute(&assistant_opts.cache_dir);
     let optimizer_opts = ModelOptions {
         model: args.optimizer_model.clone().or_else(|| args.model.model.clone()),
         ..assistant_opts.clone()
@@ -55,7 +58,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let assistant = connect(&assistant_opts)?;
     let optimizer = connect(&optimizer_opts)?;
     let models = ModelsSpec {
-        config: args.model.config.clone(),
+        config: assistant_opts.config.clone(),
         model: args.model.model.clone(),
         optimizer_model: args.optimizer_model.clone(),
         cache_seed: match assistant_opts.cache {
@@ -225,10 +228,16 @@ fn ids(problems: &[Problem]) -> Vec<String> {
     problems.iter().map(|p| p.id.clone()).collect()
 }
 
+/// A data file by absolute path (so `resume` works from any directory) with its hash.
 fn file_ref(path: &Path) -> anyhow::Result<FileRef> {
     let sha256 =
         dataset::file_sha256(path).with_context(|| format!("Failed to read `{}`", path.display()))?;
-    Ok(FileRef { path: path.to_path_buf(), sha256 })
+    Ok(FileRef { path: absolute(path), sha256 })
+}
+
+/// `path` made absolute against the working directory (unchanged if that fails).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn data_spec(args: &TrainArgs) -> anyhow::Result<DataSpec> {
