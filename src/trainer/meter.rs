@@ -163,18 +163,28 @@ impl Cancel {
         }
     }
 
-    /// Cancels on Ctrl-C (the first one; a second one kills the process as usual).
+    /// Cancels on Ctrl-C or SIGTERM (the first one; a second Ctrl-C kills the process as usual).
     pub fn on_ctrl_c(&self) {
         let me = self.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
-                );
-                me.cancel();
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                () = term => {}
             }
+            eprintln!(
+                "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
+            );
+            me.cancel();
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
         });
     }
 }
