@@ -541,3 +541,41 @@ async fn budget_stops_cleanly_and_resume_continues() {
     assert_eq!(summary["epochs_run"], 2);
     assert!(summary["eval"]["after"]["total"] == 3);
 }
+
+/// Ctrl-C (SIGINT) stops launching work, saves state and exits 130; `resume` then completes the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_leaves_a_resumable_run() {
+    let dir = tempfile::tempdir().unwrap();
+    datasets(dir.path());
+    let server = Server::start(dir.path(), Duration::from_millis(150), |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { assistant_with_code(body) }
+    })
+    .await;
+    let mut args = train_args(&server);
+    args.extend(["--run", "c", "--epochs", "2", "--concurrency", "1", "--no-cache"].map(String::from));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"))
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = dir.path().join("runs/c/events.jsonl");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&events).unwrap_or_default().contains("conversation_done") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no conversation completed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child process we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(read(&dir.path().join("runs/c/run.json"))["status"], "stopped");
+    let out = agentopt(dir.path()).args(["resume", "c", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["epochs_run"], 2);
+}
