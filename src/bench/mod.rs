@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+pub mod agent;
 pub mod exec;
 
 /// One section's figures: `{"name": {...figures...}}` once collected.
@@ -16,7 +17,14 @@ pub struct Section {
 
 /// Runs every section in turn (they share the machine; running them in parallel would skew them).
 pub async fn run_all(quick: bool) -> Vec<Section> {
-    vec![Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await }]
+    vec![
+        Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await },
+        Section {
+            name: "agent",
+            title: "conversation loop overhead per assistant turn (instant model and executor)",
+            figures: agent::run(quick).await,
+        },
+    ]
 }
 
 /// Summary statistics of latencies in milliseconds.
