@@ -579,3 +579,71 @@ async fn ctrl_c_leaves_a_resumable_run() {
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["epochs_run"], 2);
 }
+
+/// DATA is split deterministically by seed and recorded in run.json; `resume` refuses a dataset that
+/// changed since the run started.
+#[tokio::test(flavor = "multi_thread")]
+async fn split_is_recorded_and_resume_checks_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems: Vec<(String, String, String)> =
+        (1..=10).map(|i| (format!("p{i}"), format!("What is {i}+1?"), format!("{}", i + 1))).collect();
+    let refs: Vec<(&str, &str, &str)> =
+        problems.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    support::dataset(&dir.path().join("all.jsonl"), &refs);
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { assistant(body) }
+    })
+    .await;
+    let run = |name: &str, seed: &str| {
+        agentopt(dir.path())
+            .args([
+                "train",
+                "all.jsonl",
+                "--train-size",
+                "4",
+                "--test-size",
+                "3",
+                "--epochs",
+                "1",
+                "--no-eval",
+            ])
+            .args(["--seed", seed, "--run", name, "--json", "--config"])
+            .arg(&server.config)
+            .output()
+            .unwrap()
+    };
+    for (name, seed) in [("a", "7"), ("b", "7"), ("c", "8")] {
+        let out = run(name, seed);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let split = |name: &str| read(&dir.path().join(format!("runs/{name}/run.json")))["split"].clone();
+    assert_eq!(split("a")["train"].as_array().unwrap().len(), 4);
+    assert_eq!(split("a")["test"].as_array().unwrap().len(), 3);
+    assert_eq!(split("a"), split("b"), "same seed, same split");
+    assert_ne!(split("a"), split("c"), "another seed, another split");
+    let info = read(&dir.path().join("runs/a/run.json"));
+    assert!(Path::new(info["data"]["data"]["path"].as_str().unwrap()).is_absolute());
+    assert_eq!(info["data"]["data"]["sha256"].as_str().unwrap().len(), 64);
+
+    // A run stopped at its budget, then its data edited: resume refuses.
+    let out = agentopt(dir.path())
+        .args([
+            "train",
+            "all.jsonl",
+            "--epochs",
+            "1",
+            "--run",
+            "d",
+            "--no-cache",
+            "--max-usd",
+            "0.0001",
+            "--json",
+            "--config",
+        ])
+        .arg(&server.config)
+        .output()
+        .unwrap();
+    assert_eq!(run_json(&out)["status"], "budget");
+    std::fs::write(dir.path().join("all.jsonl"), "{\"problem\": \"changed\", \"answer\": \"1\"}\n").unwrap();
+    agentopt(dir.path()).args(["resume", "d"]).assert().code(2).stderr(predicates::str::contains("changed"));
+}
