@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+pub mod agent;
 pub mod eval;
 pub mod exec;
 mod harness;
@@ -21,6 +22,11 @@ pub struct Section {
 pub async fn run_all(quick: bool) -> Vec<Section> {
     vec![
         Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await },
+        Section {
+            name: "agent",
+            title: "conversation loop overhead per assistant turn (instant model and executor)",
+            figures: agent::run(quick).await,
+        },
         Section {
             name: "eval_latency",
             title: "`agentopt eval` wall time vs the floor (200 ms per model call; 3 calls per problem, \

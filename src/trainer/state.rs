@@ -227,3 +227,44 @@ impl Progress {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(epoch: usize, rate: f64, decision: Decision, best: usize) -> Value {
+        let score = Score { correct: 1, total: 2, errored: 0, rate };
+        let state = RuleState { best_epoch: Some(best), best_score: 0.5, stale: 0 };
+        serde_json::to_value(Event::Decision { epoch, score, decision, state, functions: vec![] }).unwrap()
+    }
+
+    #[test]
+    fn replay_rebuilds_progress_and_ignores_repeats_and_strangers() {
+        let usage = Usage { calls: 2, input_tokens: 1, output_tokens: 1, usd: 0.5 };
+        let step = |epoch| {
+            serde_json::to_value(Event::StepDone { epoch, applied: 1, functions: vec![], usage }).unwrap()
+        };
+        let events = vec![
+            serde_json::json!({"event": "run_started", "resumed": false}),
+            serde_json::to_value(Event::EvalDone {
+                phase: Phase::Before,
+                score: Score { correct: 1, total: 1, errored: 0, rate: 1.0 },
+            })
+            .unwrap(),
+            decision(0, 0.5, Decision::Accept, 0),
+            serde_json::json!({"event": "action_applied", "epoch": 1, "action": {"action": "remove", "name": "f"}}),
+            step(1),
+            step(1), // a step re-run after a kill is counted once
+            decision(1, 0.5, Decision::Rollback, 0),
+            decision(1, 0.5, Decision::Rollback, 0), // logged again by a resumed run
+            serde_json::json!({"event": "something_new"}),
+        ];
+        let p = Progress::replay(&events);
+        assert_eq!(p.history.len(), 2);
+        assert_eq!(p.history[1].decision, Decision::Rollback);
+        assert_eq!(p.steps_done, vec![1]);
+        assert_eq!(p.step_usage.calls, 2);
+        assert_eq!(p.eval_before.unwrap().rate, 1.0);
+        assert!(p.eval_after.is_none() && p.stopped.is_none());
+    }
+}
