@@ -137,7 +137,7 @@ async fn python_worker() -> Value {
         Ok(s) => s,
         Err(e) => return json!({"error": e.to_string()}),
     };
-    let code = "import resource\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
+    let code = "import resource, sympy, numpy\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
     let execution = session.run_code(code).await;
     session.close().await;
     match execution.stdout.trim().parse::<f64>() {
@@ -148,7 +148,12 @@ async fn python_worker() -> Value {
 
 /// This process's own peak RSS (`VmHWM`), in bytes.
 pub fn own_peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    peak_rss_of("/proc/self/status")
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file, in bytes (0 when unreadable).
+pub fn peak_rss_of(status_file: &str) -> u64 {
+    let status = std::fs::read_to_string(status_file).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))

@@ -1,6 +1,6 @@
 //! Runs the real `agentopt eval` binary (this executable) against a benchmark server, in a scratch
-//! directory, and measures the process from outside: wall time, CPU time and peak RSS (from `wait4`'s
-//! rusage, which also covers the descendants it reaped, such as Python workers).
+//! directory, and measures the process from outside: wall time and CPU time (from `wait4`'s rusage)
+//! and peak RSS (its `VmHWM`, sampled while it runs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,7 +16,7 @@ pub struct Outcome {
     pub wall: Duration,
     /// User + system CPU time of the process and the descendants it reaped.
     pub cpu: Duration,
-    /// Peak resident set of the process (or of its largest reaped descendant, if larger), in bytes.
+    /// Peak resident set of agentopt itself (its `VmHWM`, sampled while it runs), in bytes.
     pub max_rss: u64,
     /// The last line of `--json` output.
     pub summary: Value,
@@ -103,7 +103,12 @@ fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
     // SAFETY: rusage is plain data; zeroed is a valid value for it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let mut killed = false;
+    let status_file = format!("/proc/{pid}/status");
+    let mut own_peak = 0;
     loop {
+        // VmHWM only grows, so the last reading before exit is the process's own peak (`wait4`'s
+        // ru_maxrss would also take in the largest child it reaped, such as a Python probe).
+        own_peak = own_peak.max(super::eval::peak_rss_of(&status_file));
         // SAFETY: `pid` is our unreaped child (std's `Child` never waits unless asked); the out
         // pointers are valid for the call.
         let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
@@ -131,7 +136,7 @@ fn measure(mut cmd: Command, limit: Duration) -> Result<Measured, String> {
         outcome: Outcome {
             wall,
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            max_rss: usage.ru_maxrss as u64 * 1024,
+            max_rss: own_peak,
             summary: Value::Null,
         },
         exit_ok,

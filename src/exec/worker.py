@@ -407,6 +407,12 @@ class Worker:
 
 
 def import_all(modules):
+    # Lowest CPU priority for this thread only (Linux nice is per thread): on a busy machine the
+    # preload of many sessions must not starve the code that is actually waiting to run.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
     for module in modules:
         try:
             importlib.import_module(module)
