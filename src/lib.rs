@@ -2,8 +2,7 @@
 //!
 //! Layout (dependencies point downwards):
 //! - `cli`, `commands/`      — flag structs and one file per subcommand (the only users of `anyhow`)
-//! - `trainer`               — epochs, roll-back, early stop, resume; concurrent phases with an
-//!                             adaptive (429-aware) limit
+//! - `trainer`               — epochs, roll-back, early stop, resume; phases under an adaptive limit
 //! - `agent/`, `optimizer/`  — the assistant/math-proxy conversation and the function optimizer
 //! - `llm/`                  — the `ChatModel` trait, backends, retry, cache, usage accounting
 //! - `exec/`                 — sandboxed, long-lived Python sessions for LLM-written code
@@ -13,8 +12,7 @@
 //! - `env`                   — every environment variable the program reads
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
 //! - `progress`              — the live progress line of long jobs
-//! - `bench`                 — `agentopt bench`: sandbox latency, and `eval` against a scripted
-//!                             latency server (wall vs floor, per-turn work, memory, cache)
+//! - `bench`                 — `agentopt bench`: sandbox, loop and `eval` figures (scripted server)
 
 pub mod agent;
 pub mod bench;
