@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod runner;
 #[cfg(test)]
 pub mod testing;
+pub mod warm;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -42,7 +42,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
     let agent = Agent {
         model: Arc::new(Metered { inner: model, meter: meter.clone() }),
-        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?,
+        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency)?,
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
     };

@@ -63,8 +63,11 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     };
     let assistant = connect(&base)?;
     let optimizer = connect(&optimizer_opts)?;
-    let runner =
-        sandbox(info.training.exec_timeout, info.training.unsafe_no_sandbox || args.unsafe_no_sandbox)?;
+    let runner = sandbox(
+        info.training.exec_timeout,
+        info.training.unsafe_no_sandbox || args.unsafe_no_sandbox,
+        info.training.concurrency,
+    )?;
     let cancel = Cancel::default();
     cancel.on_ctrl_c();
     let setup = Setup {

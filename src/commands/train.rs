@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use super::bad_input;
+use crate::agent::warm::Warm;
 use crate::agent::{AgentConfig, Runner};
 use crate::cli::{ModelArgs, TrainArgs};
 use crate::dataset::{self, Problem};
@@ -70,7 +71,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
     };
     // Everything that can refuse to start does so before the run directory exists.
-    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
+    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency)?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -310,7 +311,13 @@ pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatMode
     })
 }
 
-pub(super) fn sandbox(exec_timeout: f64, allow_unsandboxed: bool) -> anyhow::Result<Arc<dyn Runner>> {
+/// The sandbox behind a warm pool sized for `concurrency` (`agent::warm`: a conversation's first
+/// code block does not wait for a worker to start).
+pub(super) fn sandbox(
+    exec_timeout: f64,
+    allow_unsandboxed: bool,
+    concurrency: usize,
+) -> anyhow::Result<Arc<dyn Runner>> {
     if !(exec_timeout.is_finite() && exec_timeout > 0.0) {
         return Err(bad_input(anyhow::anyhow!("--exec-timeout must be a positive number of seconds")));
     }
@@ -319,5 +326,6 @@ pub(super) fn sandbox(exec_timeout: f64, allow_unsandboxed: bool) -> anyhow::Res
         allow_unsandboxed,
         ..SandboxConfig::default()
     };
-    Ok(Arc::new(exec::Sandbox::new(config)?))
+    let sandbox: Arc<dyn Runner> = Arc::new(exec::Sandbox::new(config)?);
+    Ok(Arc::new(Warm::new(sandbox, Warm::size_for(concurrency))))
 }
