@@ -236,12 +236,20 @@ impl Plan {
             let dir = dir.to_string_lossy();
             push(&["--tmpfs", &dir]);
         }
+        // The private /tmp goes up before the interpreter is re-exposed: a checkout (and its .venv)
+        // may itself live under /tmp.
+        let tmp_size = self.tmp_size.map(|size| size.to_string());
+        if let Some(size) = &tmp_size {
+            push(&["--size", size]);
+        }
+        push(&["--perms", "1777", "--tmpfs", "/tmp"]);
+        let covered: Vec<&Path> =
+            self.hidden.iter().map(PathBuf::as_path).chain(std::iter::once(Path::new("/tmp"))).collect();
         let mut made: Vec<&Path> = Vec::new();
         for dir in &self.python_dirs {
-            let Some(hidden) = self.hidden.iter().find(|h| dir.starts_with(h)) else { continue };
+            let Some(hidden) = covered.iter().find(|h| dir.starts_with(h)) else { continue };
             // bwrap would create the missing parents as 0700, unreadable after the uid drop.
-            let mut parents: Vec<&Path> =
-                dir.ancestors().skip(1).take_while(|a| *a != hidden.as_path()).collect();
+            let mut parents: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a != hidden).collect();
             parents.reverse();
             for parent in parents {
                 if !made.contains(&parent) {
@@ -253,11 +261,6 @@ impl Plan {
             let dir = dir.to_string_lossy();
             push(&["--ro-bind", &dir, &dir]);
         }
-        let tmp_size = self.tmp_size.map(|size| size.to_string());
-        if let Some(size) = &tmp_size {
-            push(&["--size", size]);
-        }
-        push(&["--perms", "1777", "--tmpfs", "/tmp"]);
         let workdir = workdir.to_string_lossy();
         push(&["--bind", &workdir, self.inner_home, "--chdir", self.inner_home]);
         args
