@@ -172,6 +172,7 @@ pub fn show_reply(reply: &Message) -> String {
 /// What ran (status and time of each execution) and the proxy's answer, as the assistant sees it.
 pub fn show_after(executions: &[Execution], replies: &[Message]) -> String {
     let mut out = String::new();
+    let mut outputs = Vec::new();
     for e in executions {
         let status = match e.status {
             ExecStatus::Ok => "ok",
@@ -184,8 +185,14 @@ pub fn show_after(executions: &[Execution], replies: &[Message]) -> String {
         let (text, _) = proxy::format_execution(e);
         out.push('\n');
         out.push_str(&text);
+        outputs.push(text);
     }
-    for m in replies {
+    let joined = outputs.join("\n");
+    // Replies that only repeat an output above are not shown twice; nudges and "continue" are.
+    for m in replies.iter().filter(|m| {
+        let t = m.text().trim();
+        t != joined.trim() && !outputs.iter().any(|o| o.trim() == t)
+    }) {
         let who = match (m.role, &m.name) {
             (Role::Tool, Some(name)) => format!("tool result ({name})"),
             (Role::Tool, None) => "tool result".to_string(),
@@ -280,7 +287,10 @@ mod tests {
             duration_ms: 3,
             truncated: false,
         };
-        let text = show_after(&[e], &[Message::user("4")]);
-        assert!(text.contains("ran: ok in 3 ms") && text.contains("proxy → assistant ──\n4"));
+        let text = show_after(&[e.clone()], &[Message::user("4")]);
+        assert!(text.contains("ran: ok in 3 ms ──\n4") && !text.contains("proxy"), "{text}");
+        let text = show_after(&[e], &[Message::user(prompts::REVISIT)]);
+        assert!(text.contains(&format!("proxy → assistant ──\n{}", prompts::REVISIT)), "{text}");
+        assert!(show_after(&[], &[Message::user("Continue.")]).contains("Continue."));
     }
 }
