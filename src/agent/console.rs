@@ -287,7 +287,7 @@ mod tests {
             duration_ms: 3,
             truncated: false,
         };
-        let text = show_after(&[e.clone()], &[Message::user("4")]);
+        let text = show_after(std::slice::from_ref(&e), &[Message::user("4")]);
         assert!(text.contains("ran: ok in 3 ms ──\n4") && !text.contains("proxy"), "{text}");
         let text = show_after(&[e], &[Message::user(prompts::REVISIT)]);
         assert!(text.contains(&format!("proxy → assistant ──\n{}", prompts::REVISIT)), "{text}");
