@@ -194,3 +194,71 @@ async fn never_runs_unattended_with_functions_and_grades() {
     let saved = dir.path().join(value["saved"].as_str().unwrap());
     assert_eq!(serde_json::to_value(record(&saved)).unwrap()["answer"], "42");
 }
+
+/// The first Ctrl-C while the chat waits for the human ends it, and the conversation is still saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_ends_the_chat_and_saves_it() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentopt"))
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(["chat", "What is 6*7?", "--save", "c.json", "--no-cache", "--config"])
+        .arg(&server.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first question's prompt, keeping stdin open so only the signal can end the wait.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\n> ") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "no question before the end of output: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    stdout.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {}", String::from_utf8_lossy(&seen));
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.executions.len()), (End::Exited, 0));
+    assert!(String::from_utf8_lossy(&seen).contains("saved:"));
+}
+
+/// Through a pseudo-terminal (util-linux `script`), where the program sees a terminal on stdin.
+#[tokio::test(flavor = "multi_thread")]
+async fn works_through_a_pseudo_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let command = format!(
+        "'{}' chat 'What is 6*7?' --save c.json --no-cache --config '{}'",
+        env!("CARGO_BIN_EXE_agentopt"),
+        server.config.display()
+    );
+    let mut cmd = assert_cmd::Command::new("script");
+    cmd.current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(["-qec", &command, "/dev/null"])
+        .timeout(Duration::from_secs(120))
+        .write_stdin("FEEDBACK: check it\n\n");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The terminal echoes the human's lines; the program must not echo them a second time.
+    assert_eq!(stdout(&out).matches("FEEDBACK: check it").count(), 2, "{}", stdout(&out));
+    let bodies = server.bodies().await;
+    assert_eq!(last_text(&bodies[1]), "FEEDBACK: check it");
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.executions.len()), (End::Answered, 0));
+}

@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::End;
 use super::general;
@@ -94,6 +94,8 @@ pub struct Console {
     /// Echo what was read, so a transcript from piped input shows the human's lines (a terminal
     /// echoes them itself).
     echo: bool,
+    /// Turns true on an interrupt (Ctrl-C): the chat ends at the next question or reply, and is saved.
+    interrupt: watch::Receiver<bool>,
 }
 
 impl Console {
@@ -104,7 +106,18 @@ impl Console {
         out: Box<dyn Write + Send>,
         echo: bool,
     ) -> Console {
-        Console { mode, style, input, out, echo }
+        let (_, interrupt) = watch::channel(false);
+        Console { mode, style, input, out, echo, interrupt }
+    }
+
+    /// Ends the chat when `interrupt` turns true.
+    pub fn with_interrupt(mut self, interrupt: watch::Receiver<bool>) -> Console {
+        self.interrupt = interrupt;
+        self
+    }
+
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
     }
 
     /// A console on stdin, writing the transcript to `out`.
@@ -121,7 +134,15 @@ impl Console {
     async fn ask(&mut self, question: &str) -> Input {
         let _ = write!(self.out, "{question}\n> ");
         let _ = self.out.flush();
-        let line = self.input.recv().await;
+        let mut interrupt = self.interrupt.clone();
+        let line = tokio::select! {
+            line = self.input.recv() => line,
+            // A dropped sender means no interrupt can come: wait for input alone.
+            _ = async { if interrupt.wait_for(|&i| i).await.is_err() { std::future::pending::<()>().await } } => {
+                self.say("(interrupted)");
+                return Input::Exit;
+            }
+        };
         match &line {
             Some(l) if self.echo => self.say(l),
             Some(_) => {}
@@ -139,6 +160,9 @@ impl HumanGate for Console {
 
     async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step {
         self.say(&show_reply(reply));
+        if self.interrupted() {
+            return Step::End(End::Exited);
+        }
         let wants_end = self.style.wants_end(reply, kind);
         let auto = self.style.auto(kind, wants_end);
         if !self.mode.asks(wants_end) {
@@ -274,6 +298,26 @@ mod tests {
         let (m, k) = code();
         assert_eq!(c.decide(&m, &k).await, Step::Auto);
         assert_eq!(Style::General.opening("hi")[1].text(), "hi");
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_ends_the_chat_even_while_waiting_for_input() {
+        let (tx, rx) = watch::channel(false);
+        let (c, _) = console(Mode::Always, Style::Math, &[]);
+        let (_keep_input_open, input) = mpsc::unbounded_channel();
+        let mut c = Console { input, ..c.with_interrupt(rx) };
+        let (m, k) = code();
+        let waiting = tokio::spawn(async move { c.decide(&m, &k).await });
+        tokio::task::yield_now().await;
+        tx.send(true).unwrap();
+        assert_eq!(waiting.await.unwrap(), Step::End(End::Exited));
+        // Once interrupted, even a chat that never asks ends at the next reply.
+        let (c, _) = console(Mode::Never, Style::Math, &[]);
+        let (tx, rx) = watch::channel(true);
+        let mut c = c.with_interrupt(rx);
+        let (m, k) = code();
+        assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
+        drop(tx);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     // With --json, stdout carries the record alone; the transcript (and questions) go to stderr.
     let transcript: Box<dyn Write + Send> =
         if args.model.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
-    let mut console = Console::stdio(mode, style, transcript);
+    let mut console = Console::stdio(mode, style, transcript).with_interrupt(on_ctrl_c());
     let task = Problem {
         id: "chat".into(),
         problem: args.task.clone(),
@@ -77,6 +77,22 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         print_summary(&record, args.answer.is_some(), &path);
     }
     Ok(if record.end == End::Errored { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Turns true on the first Ctrl-C (the chat ends at its next step and is saved); a second one quits.
+fn on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: the chat ends after the current step and is saved (Ctrl-C again to quit)"
+            );
+            let _ = tx.send(true);
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        }
+    });
+    rx
 }
 
 /// `runs/chat/<UTC time>.json`, with a suffix when a chat already saved there in the same second.
