@@ -262,3 +262,35 @@ async fn works_through_a_pseudo_terminal() {
     let r = record(&dir.path().join("c.json"));
     assert_eq!((r.end, r.executions.len()), (End::Answered, 0));
 }
+
+/// NEVER stops at --max-turns; a failed model call ends the chat as errored (exit 1), still saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn turn_limit_and_model_failure_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::problem(body).contains("BROKEN") || last_text(body).contains("BROKEN") {
+            return support::Reply::Status(400, r#"{"error": {"message": "bad request"}}"#.into());
+        }
+        text(format!("```python\nprint({})\n```", support::messages(body).len()))
+    })
+    .await;
+    let args = ["What is 6*7?", "--math", "--human-input", "never", "--max-turns", "3", "--save", "c.json"];
+    chat(dir.path(), &server, &args, "");
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.turns, r.executions.len()), (End::MaxTurns, 3, 3));
+
+    let mut cmd = assert_cmd::Command::cargo_bin("agentopt").unwrap();
+    let out = cmd
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(["chat", "BROKEN", "--save", "e.json", "--no-cache", "--config"])
+        .arg(&server.config)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let r = record(&dir.path().join("e.json"));
+    assert_eq!(r.end, End::Errored);
+    assert!(r.errored.is_some() && stdout(&out).contains("error:"));
+}
