@@ -44,6 +44,15 @@ pub enum Error {
     Exists { path: PathBuf },
     #[error("No run at `{path}` (no run.json)")]
     NotFound { path: PathBuf },
+    #[error("Run `{path}` is in use by another agentopt process")]
+    Busy { path: PathBuf },
+}
+
+/// Held while a process works on a run; released when dropped or when the process dies (even by
+/// kill -9), so a crashed run never stays locked.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
 }
 
 /// One run's directory.
@@ -107,6 +116,21 @@ impl RunDir {
             Phase::Before => self.root.join("eval").join("before.jsonl"),
             Phase::After => self.root.join("eval").join("after.jsonl"),
         }
+    }
+
+    /// Takes the run's lock (`.lock`, an advisory `flock`): two processes never write one run.
+    pub fn lock(&self) -> Result<RunLock, Error> {
+        use std::os::fd::AsRawFd;
+        let path = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Write { path: path.clone(), source })?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if locked { Ok(RunLock { _file: file }) } else { Err(Error::Busy { path: self.root.clone() }) }
     }
 
     /// Appends one event (with a UTC timestamp) to events.jsonl and fsyncs it.
@@ -238,6 +262,17 @@ mod tests {
         assert_eq!(RunDir::open(d.path(), "r").unwrap().name(), "r");
         assert!(RunDir::open(d.path(), run.root().to_str().unwrap()).is_ok());
         assert!(RunDir::open(d.path(), "nope").is_err());
+    }
+
+    #[test]
+    fn one_process_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let run = RunDir::create(d.path(), "r").unwrap();
+        let held = run.lock().unwrap();
+        // flock locks belong to open file descriptions: a second open conflicts even in-process.
+        assert!(matches!(run.lock(), Err(Error::Busy { .. })));
+        drop(held);
+        run.lock().unwrap();
     }
 
     #[test]

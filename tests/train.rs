@@ -229,6 +229,13 @@ async fn learns_a_function_that_fixes_the_test_split() {
         .unwrap();
     assert_eq!(run_json(&out)["correct"], 3);
 
+    // Resuming a completed run only reports it.
+    let events_before = std::fs::read(run.join("events.jsonl")).unwrap();
+    let out = agentopt(dir.path()).args(["resume", "learn", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(run_json(&out)["best_epoch"], 1);
+    assert_eq!(std::fs::read(run.join("events.jsonl")).unwrap(), events_before);
+
     // Secrets: nowhere under runs/, functions/ or the reply cache.
     let written: Vec<PathBuf> =
         ["runs", "functions", ".cache"].iter().flat_map(|d| support::files(&dir.path().join(d))).collect();
@@ -503,4 +510,72 @@ fn bad_input_exits_2() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("nothing"));
+}
+
+/// `--max-usd` stops before the budget is exceeded, leaves a resumable run, and `resume --max-usd`
+/// raises the limit and finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn budget_stops_cleanly_and_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    datasets(dir.path());
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { assistant_with_code(body) }
+    })
+    .await;
+    // Each call costs 100 input + 20 output tokens at [0.001, 0.002] per 1k: $0.00014.
+    let out = agentopt(dir.path())
+        .args(train_args(&server))
+        .args(["--run", "b", "--epochs", "2", "--no-cache", "--max-usd", "0.001", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "budget");
+    assert!(summary["usage"]["usd"].as_f64().unwrap() <= 0.001, "{}", summary["usage"]);
+    assert_eq!(read(&dir.path().join("runs/b/run.json"))["status"], "budget");
+
+    let out = agentopt(dir.path()).args(["resume", "b", "--max-usd", "1", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["epochs_run"], 2);
+    assert!(summary["eval"]["after"]["total"] == 3);
+}
+
+/// Ctrl-C (SIGINT) stops launching work, saves state and exits 130; `resume` then completes the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_leaves_a_resumable_run() {
+    let dir = tempfile::tempdir().unwrap();
+    datasets(dir.path());
+    let server = Server::start(dir.path(), Duration::from_millis(150), |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { assistant_with_code(body) }
+    })
+    .await;
+    let mut args = train_args(&server);
+    args.extend(["--run", "c", "--epochs", "2", "--concurrency", "1", "--no-cache"].map(String::from));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"))
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = dir.path().join("runs/c/events.jsonl");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&events).unwrap_or_default().contains("conversation_done") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no conversation completed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child process we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(read(&dir.path().join("runs/c/run.json"))["status"], "stopped");
+    let out = agentopt(dir.path()).args(["resume", "c", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = run_json(&out);
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["epochs_run"], 2);
 }

@@ -8,22 +8,24 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::bad_input;
-use super::train::{connect, finish, sandbox, select_problems};
+use super::train::{connect, finish, report, sandbox, select_problems};
 use crate::cli::ResumeArgs;
 use crate::dataset;
 use crate::exec;
 use crate::grading::Grader;
 use crate::llm::{CacheMode, ModelOptions};
 use crate::run_dir::{self, RunDir};
-use crate::trainer::Setup;
 use crate::trainer::meter::Cancel;
 use crate::trainer::state::{RunInfo, Status};
+use crate::trainer::{Finished, Setup};
 
 pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(&args.runs_dir, &args.run).map_err(bad_input)?;
     let mut info: RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
     if info.status == Status::Completed {
         eprintln!("run `{}` is already complete", run.name());
+        let summary = run_dir::read_json(&run.summary())?;
+        return report(&run, &Finished { status: Status::Completed, summary }, None, args.json);
     }
     for file in [&info.data.data, &info.data.train, &info.data.test].into_iter().flatten() {
         let now = dataset::file_sha256(&file.path)

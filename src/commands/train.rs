@@ -32,6 +32,9 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             "--epochs, --concurrency and --actions-per-step must be at least 1"
         )));
     }
+    if let Some(name) = &args.export {
+        check_export_name(name)?;
+    }
     let data = data_spec(&args)?;
     let (train, test) = select_problems(&data).map_err(bad_input)?;
     if train.is_empty() {
@@ -44,7 +47,10 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
         None => Registry::default(),
     };
-    let assistant_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
+    // Absolute, so that `resume` finds the same config and cache from any directory.
+    let mut assistant_opts =
+        model_options(&args.model, args.model.config.as_deref().map(absolute), args.model.model.clone());
+    assistant_opts.cache_dir = absolute(&assistant_opts.cache_dir);
     let optimizer_opts = ModelOptions {
         model: args.optimizer_model.clone().or_else(|| args.model.model.clone()),
         ..assistant_opts.clone()
@@ -52,7 +58,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let assistant = connect(&assistant_opts)?;
     let optimizer = connect(&optimizer_opts)?;
     let models = ModelsSpec {
-        config: args.model.config.clone(),
+        config: assistant_opts.config.clone(),
         model: args.model.model.clone(),
         optimizer_model: args.optimizer_model.clone(),
         cache_seed: match assistant_opts.cache {
@@ -63,6 +69,8 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         assistant: llm::describe(&assistant_opts).unwrap_or_default(),
         optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
     };
+    // Everything that can refuse to start does so before the run directory exists.
+    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -96,7 +104,6 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     // The initial registry first: run.json is what makes the directory a (resumable) run.
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
-    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?;
     let cancel = Cancel::default();
     cancel.on_ctrl_c();
     let setup = Setup {
@@ -124,10 +131,20 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
         .run()
         .await
         .with_context(|| format!("Training failed; the run at `{}` can be resumed", root.display()))?;
+    report(&run, &finished, export.as_deref(), json)
+}
+
+/// Exports (when asked and completed), prints the outcome, and picks the exit code.
+pub(super) fn report(
+    run: &RunDir,
+    finished: &Finished,
+    export: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let root = run.root();
     let mut exported = None;
-    if let (Status::Completed, Some(name)) = (finished.status, &export) {
-        let path = export_registry(&run, name)?;
-        exported = Some(path);
+    if let (Status::Completed, Some(name)) = (finished.status, export) {
+        exported = Some(export_registry(run, name)?);
     }
     if json {
         let mut value = serde_json::to_value(&finished.summary)?;
@@ -135,7 +152,7 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
         value["exported"] = serde_json::to_value(&exported)?;
         println!("{value}");
     } else {
-        print_human(&root, &finished, exported.as_deref());
+        print_human(root, finished, exported.as_deref());
     }
     Ok(match finished.status {
         Status::Completed | Status::Budget => ExitCode::SUCCESS,
@@ -144,12 +161,18 @@ pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode>
     })
 }
 
-/// Copies the learned registry to `functions/NAME.json`.
-fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+/// `--export NAME` must make a file name under functions/.
+fn check_export_name(name: &str) -> anyhow::Result<&str> {
     let name = name.strip_suffix(".json").unwrap_or(name);
     if !crate::functions::is_identifier(&name.replace('-', "_")) {
         return Err(bad_input(anyhow::anyhow!("--export `{name}`: use letters, digits, `_` and `-`")));
     }
+    Ok(name)
+}
+
+/// Copies the learned registry to `functions/NAME.json`.
+fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
+    let name = check_export_name(name)?;
     let registry = Registry::load(&run.best_registry())?;
     let path = Path::new(FUNCTIONS_DIR).join(format!("{name}.json"));
     registry.save(&path)?;
@@ -205,10 +228,16 @@ fn ids(problems: &[Problem]) -> Vec<String> {
     problems.iter().map(|p| p.id.clone()).collect()
 }
 
+/// A data file by absolute path (so `resume` works from any directory) with its hash.
 fn file_ref(path: &Path) -> anyhow::Result<FileRef> {
     let sha256 =
         dataset::file_sha256(path).with_context(|| format!("Failed to read `{}`", path.display()))?;
-    Ok(FileRef { path: path.to_path_buf(), sha256 })
+    Ok(FileRef { path: absolute(path), sha256 })
+}
+
+/// `path` made absolute against the working directory (unchanged if that fails).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn data_spec(args: &TrainArgs) -> anyhow::Result<DataSpec> {

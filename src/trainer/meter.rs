@@ -9,11 +9,14 @@ use tokio::sync::Notify;
 
 use crate::llm::{ChatModel, ChatRequest, ChatResponse, Error, Usage};
 
-/// Usage so far and the budget.
+/// Usage so far and the budget. Calls in flight are counted against the budget at the price of the
+/// dearest call seen, so concurrent conversations cannot overshoot it together.
 #[derive(Debug, Default)]
 pub struct Meter {
     limit: Option<f64>,
     inner: Mutex<MeterState>,
+    /// Wakes calls waiting for an in-flight call to settle.
+    settled: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -21,12 +24,25 @@ struct MeterState {
     usage: Usage,
     /// The dearest single call seen: the estimate of what the next call may cost.
     max_call_usd: f64,
+    in_flight: usize,
+    /// Whether any call completed, i.e. whether `max_call_usd` means anything yet.
+    calibrated: bool,
+}
+
+enum Reserve {
+    Go,
+    Wait,
+    Over,
 }
 
 impl Meter {
     /// A meter starting from what earlier sessions of the run already spent.
     pub fn new(limit: Option<f64>, spent: Usage) -> Meter {
-        Meter { limit, inner: Mutex::new(MeterState { usage: spent, max_call_usd: 0.0 }) }
+        Meter {
+            limit,
+            inner: Mutex::new(MeterState { usage: spent, ..MeterState::default() }),
+            settled: Notify::new(),
+        }
     }
 
     pub fn usage(&self) -> Usage {
@@ -37,16 +53,66 @@ impl Meter {
         self.limit
     }
 
-    /// Whether one more call (as dear as the dearest so far) could exceed the budget.
+    /// Whether one more call (as dear as the dearest so far) would exceed the budget even with no
+    /// other call in flight: then no new work should start.
     pub fn exhausted(&self) -> bool {
         let state = self.inner.lock().expect("meter lock");
         self.limit.is_some_and(|limit| state.usage.usd + state.max_call_usd > limit)
     }
 
-    fn record(&self, usage: &Usage) {
+    fn try_reserve(&self) -> Reserve {
         let mut state = self.inner.lock().expect("meter lock");
-        state.usage.add(usage);
-        state.max_call_usd = state.max_call_usd.max(usage.usd);
+        if let Some(limit) = self.limit {
+            // Until a call has completed its price is unknown: one call at a time.
+            let unknown = !state.calibrated && state.in_flight > 0;
+            let over = state.usage.usd + (state.in_flight + 1) as f64 * state.max_call_usd > limit;
+            match (unknown || over, state.in_flight > 0) {
+                (true, true) => return Reserve::Wait,
+                (true, false) => return Reserve::Over,
+                (false, _) => {}
+            }
+        }
+        state.in_flight += 1;
+        Reserve::Go
+    }
+
+    /// Ends a reserved call, with its usage when it completed.
+    fn settle(&self, usage: Option<&Usage>) {
+        let mut state = self.inner.lock().expect("meter lock");
+        state.in_flight -= 1;
+        if let Some(usage) = usage {
+            state.usage.add(usage);
+            state.max_call_usd = state.max_call_usd.max(usage.usd);
+            state.calibrated = true;
+        }
+        drop(state);
+        self.settled.notify_waiters();
+    }
+
+    /// Waits until a call may start within the budget (`false`: it may not, ever).
+    async fn reserve(&self) -> bool {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match self.try_reserve() {
+                Reserve::Go => return true,
+                Reserve::Over => return false,
+                Reserve::Wait => settled.await,
+            }
+        }
+    }
+}
+
+/// Settles a reserved call even when its task is aborted mid-call.
+struct InFlight<'a> {
+    meter: &'a Meter,
+    usage: Option<Usage>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.meter.settle(self.usage.as_ref());
     }
 }
 
@@ -59,11 +125,12 @@ pub struct Metered {
 #[async_trait::async_trait]
 impl ChatModel for Metered {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
-        if self.meter.exhausted() {
+        if !self.meter.reserve().await {
             return Err(Error::Budget { limit: self.meter.limit.unwrap_or(0.0) });
         }
+        let mut guard = InFlight { meter: &self.meter, usage: None };
         let response = self.inner.chat(request).await?;
-        self.meter.record(&response.usage);
+        guard.usage = Some(response.usage);
         Ok(response)
     }
 }
@@ -96,18 +163,28 @@ impl Cancel {
         }
     }
 
-    /// Cancels on Ctrl-C (the first one; a second one kills the process as usual).
+    /// Cancels on Ctrl-C or SIGTERM (the first one; a second Ctrl-C kills the process as usual).
     pub fn on_ctrl_c(&self) {
         let me = self.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
-                );
-                me.cancel();
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                () = term => {}
             }
+            eprintln!(
+                "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
+            );
+            me.cancel();
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
         });
     }
 }
@@ -128,6 +205,21 @@ mod tests {
         assert!(metered.chat(&req).await.is_ok()); // 0.8
         assert!(matches!(metered.chat(&req).await, Err(Error::Budget { .. }))); // 0.8 + 0.4 > 1.0
         assert_eq!(meter.usage().calls, 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_cannot_overshoot_together() {
+        let model = Arc::new(scripted(0.3, |_| Ok(Message::assistant("x"))));
+        let meter = Arc::new(Meter::new(Some(1.0), Usage::default()));
+        let metered = Arc::new(Metered { inner: model, meter: meter.clone() });
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let m = metered.clone();
+            set.spawn(async move { m.chat(&ChatRequest::default()).await.is_ok() });
+        }
+        let ok = set.join_all().await.into_iter().filter(|ok| *ok).count();
+        assert_eq!(ok, 3);
+        assert!(meter.usage().usd <= 1.0);
     }
 
     #[tokio::test]

@@ -69,11 +69,13 @@ pub struct Trainer {
     cancel: Cancel,
     progress: Progress,
     display: Arc<crate::progress::Progress>,
+    _lock: run_dir::RunLock,
 }
 
 impl Trainer {
     /// Reads back where the run stands (nothing, for a new run) and meters the models from there.
     pub fn new(setup: Setup) -> Result<Trainer, Error> {
+        let lock = setup.run.lock()?;
         run_dir::repair_tail(&setup.run.events())?;
         let progress = Progress::replay(&setup.run.read_events()?);
         let spent = spent(&setup.run, &progress)?;
@@ -101,6 +103,7 @@ impl Trainer {
             cancel: setup.cancel,
             progress,
             display: setup.progress,
+            _lock: lock,
         })
     }
 

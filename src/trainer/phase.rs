@@ -195,6 +195,55 @@ pub async fn run<E: std::error::Error + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::AgentConfig;
+    use crate::agent::runner::fake::FakeRunner;
+    use crate::agent::testing::scripted;
+    use crate::grading::Grader;
+    use crate::llm::Message;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 6)]
+    async fn records_keep_problem_order_whatever_the_completion_order() {
+        // Problem i answers after (5 - i) * 40 ms, so they complete (about) in reverse order.
+        let model = scripted(0.0, |request| {
+            let text = request.messages[1].text().to_string();
+            let i: u64 = text.rsplit(' ').next().unwrap().parse().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis((5 - i) * 40));
+            Ok(Message::assistant(format!("\\boxed{{{i}}}")))
+        });
+        let agent = Agent {
+            model: Arc::new(model),
+            runner: Arc::new(FakeRunner),
+            grader: Grader::new(crate::exec::find_python()),
+            config: AgentConfig::default(),
+        };
+        let problems: Vec<Problem> = (0..5)
+            .map(|i| Problem {
+                id: format!("p{i}"),
+                problem: format!("number {i}"),
+                answer: i.to_string(),
+                subject: None,
+                level: None,
+            })
+            .collect();
+        let cancel = Cancel::default();
+        let ctx = PhaseContext {
+            agent: &agent,
+            concurrency: 5,
+            meter: Arc::new(Meter::default()),
+            cancel: &cancel,
+        };
+        let mut completed = Vec::new();
+        let result = run(&ctx, &Registry::default(), &problems, Vec::new(), |r: &ConversationRecord| {
+            completed.push(r.index);
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(completed.first(), Some(&4), "{completed:?}");
+        let records = result.complete().unwrap();
+        assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["p0", "p1", "p2", "p3", "p4"]);
+        assert!(records.iter().all(|r| r.correct));
+    }
 
     #[test]
     fn concurrency_halves_on_429_and_recovers() {
