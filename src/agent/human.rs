@@ -161,6 +161,64 @@ mod tests {
         assert_eq!(messages[3].text(), "try g only");
     }
 
+    /// Replays decisions in order and remembers what it was shown after each proxy reply.
+    struct Replay {
+        steps: Vec<Step>,
+        shown: Vec<(usize, usize)>,
+    }
+
+    #[async_trait]
+    impl HumanGate for Replay {
+        fn opening(&self, task: &str) -> Vec<Message> {
+            vec![Message::system("sys"), Message::user(task)]
+        }
+        async fn decide(&mut self, _: &Message, _: &ReplyKind) -> Step {
+            self.steps.remove(0)
+        }
+        fn after(&mut self, executions: &[Execution], replies: &[Message]) {
+            self.shown.push((executions.len(), replies.len()));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_loop_follows_the_gate() {
+        use crate::agent::runner::fake::FakeRunner;
+        use crate::agent::{Agent, AgentConfig, testing::queue};
+        use crate::dataset::Problem;
+        use std::sync::Arc;
+
+        let code = || Message::assistant("```python\nprint(7)\n```");
+        let model = Arc::new(queue(vec![code(), code(), Message::assistant("\\boxed{7}"), code()]));
+        let agent = Agent {
+            model: model.clone(),
+            runner: Arc::new(FakeRunner),
+            grader: crate::grading::Grader::new("python3".into()),
+            config: AgentConfig::default(),
+        };
+        let task = Problem {
+            id: "c".into(),
+            problem: "task".into(),
+            answer: "7".into(),
+            subject: None,
+            level: None,
+        };
+        // Feedback instead of running, then run, then refuse the end, then exit before running.
+        let steps =
+            vec![Step::Reply("no".into()), Step::Auto, Step::Reply("sure?".into()), Step::End(End::Exited)];
+        let mut gate = Replay { steps, shown: Vec::new() };
+        let r = agent.converse(&Default::default(), 0, &task, Some(&mut gate)).await.unwrap();
+        assert_eq!((r.end, r.turns, r.executions.len()), (End::Exited, 4, 1));
+        assert_eq!(gate.shown, [(1, 1)]);
+        let requests = model.requests();
+        assert_eq!(requests[0].messages[0].text(), "sys");
+        assert_eq!(requests[1].messages.last().unwrap().text(), "no");
+        assert_eq!(requests[2].messages.last().unwrap().text(), "7");
+        assert_eq!(requests[3].messages.last().unwrap().text(), "sure?");
+        // An exited chat is graded on the last box the assistant wrote.
+        assert_eq!(r.answer.as_deref(), Some("7"));
+        assert!(r.correct);
+    }
+
     #[tokio::test]
     async fn no_gate_and_auto_change_nothing() {
         let reply = Message::assistant("x");
