@@ -134,11 +134,9 @@ impl Console {
     async fn ask(&mut self, question: &str) -> Input {
         let _ = write!(self.out, "{question}\n> ");
         let _ = self.out.flush();
-        let mut interrupt = self.interrupt.clone();
         let line = tokio::select! {
             line = self.input.recv() => line,
-            // A dropped sender means no interrupt can come: wait for input alone.
-            _ = async { if interrupt.wait_for(|&i| i).await.is_err() { std::future::pending::<()>().await } } => {
+            _ = fired(self.interrupt.clone()) => {
                 self.say("(interrupted)");
                 return Input::Exit;
             }
@@ -149,6 +147,13 @@ impl Console {
             None => self.say("(end of input)"),
         }
         line.map_or(Input::Exit, |l| Input::parse(&l))
+    }
+}
+
+/// Resolves when the interrupt fires; never when none can come (its sender is gone).
+async fn fired(mut interrupt: watch::Receiver<bool>) {
+    if interrupt.wait_for(|&i| i).await.is_err() {
+        std::future::pending::<()>().await
     }
 }
 
