@@ -3,7 +3,8 @@
 //! Layout (dependencies point downwards):
 //! - `cli`, `commands/`      — flag structs and one file per subcommand (the only users of `anyhow`)
 //! - `trainer`               — epochs, roll-back, early stop, resume; phases under an adaptive limit
-//! - `agent/`, `optimizer/`  — the assistant/math-proxy conversation and the function optimizer
+//! - `agent/`, `optimizer/`  — the assistant/math-proxy conversation (with an optional human gate for
+//!   `chat`: `agent/human.rs`, `agent/console.rs`) and the function optimizer
 //! - `llm/`                  — the `ChatModel` trait, backends, retry, cache, usage accounting
 //! - `exec/`                 — sandboxed, long-lived Python sessions for LLM-written code
 //! - `functions`             — the function registry (the learnable "weights")

@@ -2,6 +2,9 @@
 //! as tools, code run in a persistent session, the final `\boxed{}` answer graded. A failed model call
 //! is recorded as `errored`, never as a wrong answer.
 
+pub mod console;
+pub mod general;
+pub mod human;
 pub mod prompts;
 pub mod proxy;
 pub mod runner;
@@ -19,6 +22,7 @@ use crate::exec::{self, ExecStatus, Execution};
 use crate::functions::Registry;
 use crate::grading::Grader;
 use crate::llm::{self, ChatModel, ChatRequest, Message, Role, ToolChoice, Usage};
+use human::{Gated, HumanGate};
 use proxy::{ProxyState, ReplyKind};
 pub use runner::{CodeSession, Runner};
 
@@ -53,6 +57,8 @@ pub enum End {
     MaxTurns,
     /// The model call failed after retries.
     Errored,
+    /// The human ended the chat (`agentopt chat`: `exit` or the end of input).
+    Exited,
 }
 
 /// Everything that happened in one conversation.
@@ -106,12 +112,27 @@ impl Agent {
         index: usize,
         problem: &Problem,
     ) -> Result<ConversationRecord, Error> {
+        self.converse(registry, index, problem, None).await
+    }
+
+    /// `solve` with a human in the loop (`agentopt chat`): the gate writes the opening, sees each
+    /// assistant reply first, and may answer it instead of the proxy or end the conversation.
+    pub async fn converse(
+        &self,
+        registry: &Registry,
+        index: usize,
+        problem: &Problem,
+        mut gate: Option<&mut dyn HumanGate>,
+    ) -> Result<ConversationRecord, Error> {
         let started = Instant::now();
         let tools = registry.tool_specs();
-        let mut messages = vec![
-            Message::system(prompts::ASSISTANT_SYSTEM),
-            Message::user(prompts::opening(&problem.problem)),
-        ];
+        let mut messages = match &gate {
+            Some(gate) => gate.opening(&problem.problem),
+            None => vec![
+                Message::system(prompts::ASSISTANT_SYSTEM),
+                Message::user(prompts::opening(&problem.problem)),
+            ],
+        };
         let mut executions = Vec::new();
         let mut usage = Usage::default();
         let mut session: Option<Box<dyn CodeSession>> = None;
@@ -146,6 +167,15 @@ impl Agent {
             reply.role = Role::Assistant;
             let kind = proxy::classify(&reply);
             messages.push(reply.clone());
+            let seen = (executions.len(), messages.len());
+            let kind = match human::consult(gate.as_deref_mut(), &reply, kind, &mut messages).await {
+                Gated::Proceed(kind) => kind,
+                Gated::Replied => continue,
+                Gated::End(e) => {
+                    end = e;
+                    break;
+                }
+            };
             match kind {
                 ReplyKind::ToolCalls => {
                     let session = open(&mut session, &*self.runner, registry).await?;
@@ -195,11 +225,14 @@ impl Agent {
                 }
                 ReplyKind::Continue => messages.push(Message::user(prompts::CONTINUE)),
             }
+            if let Some(gate) = gate.as_deref_mut() {
+                gate.after(&executions[seen.0..], &messages[seen.1..]);
+            }
         }
         if let Some(s) = session {
             s.close().await;
         }
-        if end == End::MaxTurns {
+        if matches!(end, End::MaxTurns | End::Exited) {
             // No clean final answer: grade the last box the assistant wrote, if any.
             answer = messages
                 .iter()

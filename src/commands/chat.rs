@@ -1,10 +1,135 @@
-//! `agentopt chat`.
+//! `agentopt chat TASK`: one assistant/proxy conversation on the training engine (same loop, sandbox
+//! and functions) with a human in the loop by AG2's `--human-input` modes; the record is saved as JSON
+//! in the training record format and its path printed.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::ChatArgs;
+use anyhow::Context;
+
+use super::bad_input;
+use super::train::{connect, model_options, sandbox};
+use crate::agent::console::{Console, Style};
+use crate::agent::human::Mode;
+use crate::agent::{Agent, AgentConfig, ConversationRecord, End};
+use crate::cli::{ChatArgs, HumanInput};
+use crate::dataset::Problem;
+use crate::exec;
+use crate::functions::Registry;
+use crate::grading::Grader;
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`agentopt chat` is not implemented yet")
+    if args.max_turns == 0 {
+        return Err(bad_input(anyhow::anyhow!("--max-turns must be at least 1")));
+    }
+    if args.task.trim().is_empty() {
+        return Err(bad_input(anyhow::anyhow!("TASK is empty: say what to ask the assistant")));
+    }
+    let registry = match &args.functions {
+        Some(spec) => {
+            let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
+            Registry::load(&path).map_err(bad_input)?
+        }
+        None => Registry::default(),
+    };
+    let model = connect(&model_options(&args.model, args.model.config.clone(), args.model.model.clone()))?;
+    let agent = Agent {
+        model,
+        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?,
+        grader: Grader::new(exec::find_python()),
+        config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
+    };
+    // `--answer` implies the math conversation: only it has a final box to check.
+    let style = if args.math || args.answer.is_some() { Style::Math } else { Style::General };
+    let mode = match args.human_input {
+        HumanInput::Always => Mode::Always,
+        HumanInput::Terminate => Mode::Terminate,
+        HumanInput::Never => Mode::Never,
+    };
+    // With --json, stdout carries the record alone; the transcript (and questions) go to stderr.
+    let transcript: Box<dyn Write + Send> =
+        if args.model.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    let mut console = Console::stdio(mode, style, transcript).with_interrupt(on_ctrl_c());
+    let task = Problem {
+        id: "chat".into(),
+        problem: args.task.clone(),
+        answer: args.answer.clone().unwrap_or_default(),
+        subject: None,
+        level: None,
+    };
+    let mut record = agent.converse(&registry, 0, &task, Some(&mut console)).await?;
+    if args.answer.is_none() {
+        record.correct = false;
+        record.decided_by = "no_reference".into();
+    }
+    let path = match &args.save {
+        Some(p) => p.clone(),
+        None => default_path(&args.model.runs_dir),
+    };
+    crate::fsio::write_json_atomic(&path, &record)
+        .with_context(|| format!("Failed to save the conversation to `{}`", path.display()))?;
+    if args.model.json {
+        let mut value = serde_json::to_value(&record)?;
+        value["saved"] = path.display().to_string().into();
+        println!("{value}");
+    } else {
+        print_summary(&record, args.answer.is_some(), &path);
+    }
+    Ok(if record.end == End::Errored { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Turns true on the first Ctrl-C (the chat ends at its next step and is saved); a second one quits.
+fn on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: the chat ends after the current step and is saved (Ctrl-C again to quit)"
+            );
+            let _ = tx.send(true);
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        }
+    });
+    rx
+}
+
+/// `runs/chat/<UTC time>.json`, with a suffix when a chat already saved there in the same second.
+fn default_path(runs_dir: &Path) -> PathBuf {
+    let dir = runs_dir.join("chat");
+    let stamp = crate::run_dir::default_run_name();
+    let mut path = dir.join(format!("{stamp}.json"));
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{stamp}-{n}.json"));
+    }
+    path
+}
+
+fn print_summary(r: &ConversationRecord, graded: bool, path: &Path) {
+    let end = match r.end {
+        End::Answered => "the assistant finished",
+        End::MaxTurns => "turn limit reached",
+        End::Errored => "the model call failed",
+        End::Exited => "ended by the human",
+    };
+    println!("\n── end: {end} after {} assistant turn(s) ──", r.turns);
+    if let Some(reason) = &r.errored {
+        println!("error:   {reason}");
+    }
+    if graded {
+        let answer = r.answer.as_deref().unwrap_or("(none)");
+        let verdict = if r.correct { "correct" } else { "not correct" };
+        println!("answer:  {answer}");
+        println!("verdict: {verdict} (reference {}; decided by {})", r.reference, r.decided_by);
+    } else if let Some(answer) = &r.answer {
+        println!("answer:  {answer}");
+    }
+    println!(
+        "usage:   {} calls, {} input + {} output tokens, ${:.4}",
+        r.usage.calls, r.usage.input_tokens, r.usage.output_tokens, r.usage.usd
+    );
+    println!("saved:   {}", path.display());
 }

@@ -1,0 +1,345 @@
+//! The terminal side of `agentopt chat`: a `HumanGate` that prints the conversation as it happens (each
+//! assistant reply with the code or calls it proposes, then what ran and what the proxy answered) and
+//! asks the human by AG2's `human_input_mode` rules, one input line per question.
+
+use std::io::{IsTerminal, Write};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, watch};
+
+use super::End;
+use super::general;
+use super::human::{HumanGate, Input, Mode, Step};
+use super::prompts;
+use super::proxy::{self, ReplyKind};
+use crate::exec::{ExecStatus, Execution};
+use crate::llm::{Message, Role};
+
+/// Which conversation the chat is: the math proxy's, or a general assistant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// MathChat prompt; a `\boxed{}` answer with no code ends the chat.
+    Math,
+    /// AG2 AssistantAgent-style prompt; a reply with no code saying TERMINATE ends the chat.
+    General,
+}
+
+impl Style {
+    /// Whether this reply is the assistant asking to end. Code in the same reply runs first (unlike
+    /// AG2, which would end without running it): the assistant asked for it.
+    pub fn wants_end(self, reply: &Message, kind: &ReplyKind) -> bool {
+        match (self, kind) {
+            (Style::Math, ReplyKind::Answer(_)) => true,
+            (Style::General, ReplyKind::Answer(_) | ReplyKind::Continue) => {
+                reply.text().contains(general::TERMINATE)
+            }
+            _ => false,
+        }
+    }
+
+    /// What the proxy does when no human steps in.
+    pub fn auto(self, kind: &ReplyKind, wants_end: bool) -> Step {
+        match (self, kind) {
+            (Style::Math, _) | (Style::General, ReplyKind::Code(_) | ReplyKind::ToolCalls) => Step::Auto,
+            (Style::General, _) if wants_end => Step::End(End::Answered),
+            // A general chat has no boxed answer: a box alone does not end it.
+            (Style::General, _) => Step::Reply(general::CONTINUE.to_string()),
+        }
+    }
+
+    /// The system message and opening for a task.
+    pub fn opening(self, task: &str) -> Vec<Message> {
+        match self {
+            Style::Math => {
+                vec![Message::system(prompts::ASSISTANT_SYSTEM), Message::user(prompts::opening(task))]
+            }
+            Style::General => vec![Message::system(general::SYSTEM), Message::user(task)],
+        }
+    }
+}
+
+/// The question put to the human about a reply.
+pub fn question(kind: &ReplyKind, wants_end: bool) -> &'static str {
+    match kind {
+        _ if wants_end => "The assistant wants to end. [Enter] end the chat | type feedback to go on | exit",
+        ReplyKind::Code(_) => "[Enter] run the code above | type feedback for the assistant instead | exit",
+        ReplyKind::ToolCalls => {
+            "[Enter] make the call(s) above | type feedback for the assistant instead | exit"
+        }
+        _ => "[Enter] let the proxy ask it to continue | type a reply | exit",
+    }
+}
+
+/// Lines of the process's standard input, read on their own thread (a blocked read must never hold
+/// up the runtime's shutdown); the channel closes at the end of input.
+pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The interactive gate.
+pub struct Console {
+    pub mode: Mode,
+    pub style: Style,
+    input: mpsc::UnboundedReceiver<String>,
+    out: Box<dyn Write + Send>,
+    /// Echo what was read, so a transcript from piped input shows the human's lines (a terminal
+    /// echoes them itself).
+    echo: bool,
+    /// Turns true on an interrupt (Ctrl-C): the chat ends at the next question or reply, and is saved.
+    interrupt: watch::Receiver<bool>,
+}
+
+impl Console {
+    pub fn new(
+        mode: Mode,
+        style: Style,
+        input: mpsc::UnboundedReceiver<String>,
+        out: Box<dyn Write + Send>,
+        echo: bool,
+    ) -> Console {
+        let (_, interrupt) = watch::channel(false);
+        Console { mode, style, input, out, echo, interrupt }
+    }
+
+    /// Ends the chat when `interrupt` turns true.
+    pub fn with_interrupt(mut self, interrupt: watch::Receiver<bool>) -> Console {
+        self.interrupt = interrupt;
+        self
+    }
+
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    /// A console on stdin, writing the transcript to `out`.
+    pub fn stdio(mode: Mode, style: Style, out: Box<dyn Write + Send>) -> Console {
+        Console::new(mode, style, stdin_lines(), out, !std::io::stdin().is_terminal())
+    }
+
+    /// Prints to the transcript; a closed output must not stop the chat.
+    fn say(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
+    async fn ask(&mut self, question: &str) -> Input {
+        let _ = write!(self.out, "{question}\n> ");
+        let _ = self.out.flush();
+        let line = tokio::select! {
+            line = self.input.recv() => line,
+            _ = fired(self.interrupt.clone()) => {
+                self.say("(interrupted)");
+                return Input::Exit;
+            }
+        };
+        match &line {
+            Some(l) if self.echo => self.say(l),
+            Some(_) => {}
+            None => self.say("(end of input)"),
+        }
+        line.map_or(Input::Exit, |l| Input::parse(&l))
+    }
+}
+
+/// Resolves when the interrupt fires; never when none can come (its sender is gone).
+async fn fired(mut interrupt: watch::Receiver<bool>) {
+    if interrupt.wait_for(|&i| i).await.is_err() {
+        std::future::pending::<()>().await
+    }
+}
+
+#[async_trait]
+impl HumanGate for Console {
+    fn opening(&self, task: &str) -> Vec<Message> {
+        self.style.opening(task)
+    }
+
+    async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step {
+        self.say(&show_reply(reply));
+        if self.interrupted() {
+            return Step::End(End::Exited);
+        }
+        let wants_end = self.style.wants_end(reply, kind);
+        let auto = self.style.auto(kind, wants_end);
+        if !self.mode.asks(wants_end) {
+            return auto;
+        }
+        match self.ask(question(kind, wants_end)).await {
+            Input::Proceed => auto,
+            Input::Exit => Step::End(End::Exited),
+            Input::Feedback(text) => Step::Reply(text),
+        }
+    }
+
+    fn after(&mut self, executions: &[Execution], replies: &[Message]) {
+        self.say(&show_after(executions, replies));
+    }
+}
+
+/// An assistant reply as the transcript shows it: its text (code blocks included) and its calls.
+pub fn show_reply(reply: &Message) -> String {
+    let mut out = String::from("\n── assistant ──");
+    if !reply.text().trim().is_empty() {
+        out.push('\n');
+        out.push_str(reply.text().trim_end());
+    }
+    for call in &reply.tool_calls {
+        out.push_str(&format!("\n→ call {}({})", call.name, call.arguments));
+    }
+    out
+}
+
+/// What ran (status and time of each execution) and the proxy's answer, as the assistant sees it.
+pub fn show_after(executions: &[Execution], replies: &[Message]) -> String {
+    let mut out = String::new();
+    let mut outputs = Vec::new();
+    for e in executions {
+        let status = match e.status {
+            ExecStatus::Ok => "ok",
+            ExecStatus::Error => "error",
+            ExecStatus::Timeout => "timed out",
+            ExecStatus::Crashed => "crashed",
+        };
+        out.push_str(&format!("\n── ran: {status} in {} ms ──", e.duration_ms));
+        // The proxy's reply may replace outputs with a nudge; the raw output is still worth seeing.
+        let (text, _) = proxy::format_execution(e);
+        out.push('\n');
+        out.push_str(&text);
+        outputs.push(text);
+    }
+    let joined = outputs.join("\n");
+    // Replies that only repeat an output above are not shown twice; nudges and "continue" are.
+    for m in replies.iter().filter(|m| {
+        let t = m.text().trim();
+        t != joined.trim() && !outputs.iter().any(|o| o.trim() == t)
+    }) {
+        let who = match (m.role, &m.name) {
+            (Role::Tool, Some(name)) => format!("tool result ({name})"),
+            (Role::Tool, None) => "tool result".to_string(),
+            _ => "proxy".to_string(),
+        };
+        out.push_str(&format!("\n── {who} → assistant ──\n{}", m.text().trim_end()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A shared buffer standing in for stdout.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn console(mode: Mode, style: Style, lines: &[&str]) -> (Console, Buf) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for l in lines {
+            tx.send(l.to_string()).unwrap();
+        }
+        let buf = Buf::default();
+        (Console::new(mode, style, rx, Box::new(buf.clone()), true), buf)
+    }
+
+    fn code() -> (Message, ReplyKind) {
+        let m = Message::assistant("```python\nprint(1)\n```");
+        let k = proxy::classify(&m);
+        (m, k)
+    }
+
+    #[tokio::test]
+    async fn always_asks_and_maps_input() {
+        let (mut c, buf) = console(Mode::Always, Style::Math, &["", "use sympy", "exit"]);
+        let (m, k) = code();
+        assert_eq!(c.decide(&m, &k).await, Step::Auto);
+        assert_eq!(c.decide(&m, &k).await, Step::Reply("use sympy".into()));
+        assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
+        // The end of input is an exit too.
+        assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("run the code above").count(), 4);
+        assert!(text.contains("print(1)") && text.contains("(end of input)"));
+    }
+
+    #[tokio::test]
+    async fn terminate_asks_only_at_the_end() {
+        let (mut c, _) = console(Mode::Terminate, Style::Math, &["go on please", ""]);
+        let (m, k) = code();
+        assert_eq!(c.decide(&m, &k).await, Step::Auto);
+        let end = Message::assistant("\\boxed{1}");
+        let kind = proxy::classify(&end);
+        assert_eq!(c.decide(&end, &kind).await, Step::Reply("go on please".into()));
+        assert_eq!(c.decide(&end, &kind).await, Step::Auto);
+    }
+
+    #[tokio::test]
+    async fn general_style_ends_on_terminate_only() {
+        let (mut c, _) = console(Mode::Never, Style::General, &[]);
+        let boxed = Message::assistant("\\boxed{1}");
+        let continue_ = Step::Reply(general::CONTINUE.into());
+        assert_eq!(c.decide(&boxed, &proxy::classify(&boxed)).await, continue_);
+        let done = Message::assistant("All done.\nTERMINATE");
+        assert_eq!(c.decide(&done, &proxy::classify(&done)).await, Step::End(End::Answered));
+        let (m, k) = code();
+        assert_eq!(c.decide(&m, &k).await, Step::Auto);
+        assert_eq!(Style::General.opening("hi")[1].text(), "hi");
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_ends_the_chat_even_while_waiting_for_input() {
+        let (tx, rx) = watch::channel(false);
+        let (c, _) = console(Mode::Always, Style::Math, &[]);
+        let (_keep_input_open, input) = mpsc::unbounded_channel();
+        let mut c = Console { input, ..c.with_interrupt(rx) };
+        let (m, k) = code();
+        let waiting = tokio::spawn(async move { c.decide(&m, &k).await });
+        tokio::task::yield_now().await;
+        tx.send(true).unwrap();
+        assert_eq!(waiting.await.unwrap(), Step::End(End::Exited));
+        // Once interrupted, even a chat that never asks ends at the next reply.
+        let (c, _) = console(Mode::Never, Style::Math, &[]);
+        let (tx, rx) = watch::channel(true);
+        let mut c = c.with_interrupt(rx);
+        let (m, k) = code();
+        assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
+        drop(tx);
+    }
+
+    #[test]
+    fn after_shows_status_output_and_reply() {
+        let e = Execution {
+            code: "print(4)".into(),
+            status: ExecStatus::Ok,
+            stdout: "4\n".into(),
+            stderr: String::new(),
+            result: None,
+            duration_ms: 3,
+            truncated: false,
+        };
+        let text = show_after(std::slice::from_ref(&e), &[Message::user("4")]);
+        assert!(text.contains("ran: ok in 3 ms ──\n4") && !text.contains("proxy"), "{text}");
+        let text = show_after(&[e], &[Message::user(prompts::REVISIT)]);
+        assert!(text.contains(&format!("proxy → assistant ──\n{}", prompts::REVISIT)), "{text}");
+        assert!(show_after(&[], &[Message::user("Continue.")]).contains("Continue."));
+    }
+}
