@@ -36,7 +36,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let model = connect(&model_options(&args.model, args.model.config.clone(), args.model.model.clone()))?;
     let agent = Agent {
         model,
-        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox)?,
+        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1)?,
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
     };
