@@ -10,7 +10,9 @@
 //! - `grading`, `dataset`    — answer checking and problem loading
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
+//! - `bench`                 — measurements printed by `agentopt bench` (e.g. local model tokens/s)
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod env;

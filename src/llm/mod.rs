@@ -1,6 +1,7 @@
 //! The model client layer: one `ChatModel` trait over a neutral message model, backends chosen at run
 //! time, and wrappers (retry, cache, usage) that also implement the trait.
 
+pub mod local;
 pub mod message;
 
 pub use message::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, ToolSpec, Usage};

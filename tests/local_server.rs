@@ -1,0 +1,64 @@
+//! A real OpenAI-compatible server no one here wrote (llama-cpp-python's, on the default GGUF), started on
+//! a free local port: plain completions return text and a forced `tool_choice` returns real `tool_calls`.
+//! Needs `scripts/setup-test-server.sh` (run by scripts/test.sh).
+
+use std::time::Duration;
+
+use agentopt::bench::llama_server::{self, LlamaServer};
+use serde_json::{Value, json};
+
+async fn start() -> LlamaServer {
+    let gguf = agentopt::llm::local::default_model_path().expect("default weights (scripts/setup.sh)");
+    let python = agentopt::exec::find_python();
+    llama_server::start(&python, &gguf, 2048, Duration::from_secs(120)).await.unwrap()
+}
+
+async fn complete(server: &LlamaServer, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", server.base_url))
+        .json(&body)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .expect("request reaches the server");
+    assert!(response.status().is_success(), "HTTP {}", response.status());
+    response.json().await.expect("a JSON reply")
+}
+
+#[tokio::test]
+async fn real_server_answers_and_calls_forced_functions() {
+    let server = start().await;
+
+    let plain = complete(
+        &server,
+        json!({
+            "model": "gemma-3-270m",
+            "messages": [{"role": "user", "content": "What is 2 + 3?"}],
+            "temperature": 0, "repeat_penalty": 1.0, "max_tokens": 32
+        }),
+    )
+    .await;
+    let text = plain["choices"][0]["message"]["content"].as_str().unwrap_or_default();
+    assert!(!text.trim().is_empty(), "{plain}");
+    assert!(plain["usage"]["prompt_tokens"].as_u64().unwrap_or(0) > 0, "{plain}");
+
+    let forced = complete(
+        &server,
+        json!({
+            "model": "gemma-3-270m",
+            "messages": [{"role": "user", "content": "Add 2 and 3 with the add function."}],
+            "tools": [{"type": "function", "function": {
+                "name": "add", "description": "Adds two integers.",
+                "parameters": {"type": "object",
+                    "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                    "required": ["a", "b"]}}}],
+            "tool_choice": {"type": "function", "function": {"name": "add"}},
+            "temperature": 0, "repeat_penalty": 1.0, "max_tokens": 64
+        }),
+    )
+    .await;
+    let call = &forced["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(call["name"], "add", "{forced}");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).expect("JSON arguments");
+    assert!(args.is_object(), "{args}");
+}
