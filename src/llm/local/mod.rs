@@ -3,10 +3,15 @@
 //! few-shot transcript (`template`), and function calls are sampled under JSON-schema grammars
 //! (`grammar`) so that they always parse. Expect low accuracy: the point is an honest offline loop.
 
+// The transcript, grammar and window code is pure and unit-tested in every build; only the runtime that
+// uses it needs llama.cpp.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 mod grammar;
 #[cfg(feature = "local")]
 mod runtime;
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 mod template;
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 mod window;
 
 use std::path::{Path, PathBuf};
