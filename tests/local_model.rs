@@ -64,7 +64,11 @@ async fn optimizer_shaped_call_parses() {
     });
     let request = ChatRequest {
         messages: vec![Message::user("Add a Python function that returns the square of a number.")],
-        tools: vec![ToolSpec { name: "add_function".into(), description: "Adds a function.".into(), parameters: schema }],
+        tools: vec![ToolSpec {
+            name: "add_function".into(),
+            description: "Adds a function.".into(),
+            parameters: schema,
+        }],
         tool_choice: Some(ToolChoice::Required),
         temperature: Some(0.0),
         ..Default::default()

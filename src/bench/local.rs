@@ -68,8 +68,10 @@ async fn in_process(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String
     model.chat_timed(&request("Hello".into(), 1)).await.map_err(|e| e.to_string())?;
     let (mut evaluated, mut prompt_secs, mut generated, mut gen_secs) = (0u64, 0.0, 0u64, 0.0);
     for round in 0..plan.rounds {
-        let (response, timing) =
-            model.chat_timed(&request(prompt(round, plan), plan.max_tokens)).await.map_err(|e| e.to_string())?;
+        let (response, timing) = model
+            .chat_timed(&request(prompt(round, plan), plan.max_tokens))
+            .await
+            .map_err(|e| e.to_string())?;
         evaluated += timing.prompt_evaluated;
         prompt_secs += timing.prompt_secs;
         generated += response.usage.output_tokens;
@@ -100,7 +102,11 @@ async fn server(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String> {
                 .await
                 .map_err(|e| format!("server reply is not JSON: {e}"))?;
             let tokens = |k: &str| reply["usage"][k].as_u64().unwrap_or(0);
-            Ok::<_, String>((started.elapsed().as_secs_f64(), tokens("prompt_tokens"), tokens("completion_tokens")))
+            Ok::<_, String>((
+                started.elapsed().as_secs_f64(),
+                tokens("prompt_tokens"),
+                tokens("completion_tokens"),
+            ))
         }
     };
     call("Hello".into(), 1).await?;

@@ -44,10 +44,9 @@ impl LocalModel {
         let mode = template::mode(request);
         let shape = match &mode {
             template::Mode::Text => Shape::Text,
-            template::Mode::TextOrCall => Shape::TextOrCall {
-                open: template::CALL_OPEN.to_string(),
-                schemas: schemas(&request.tools),
-            },
+            template::Mode::TextOrCall => {
+                Shape::TextOrCall { open: template::CALL_OPEN.to_string(), schemas: schemas(&request.tools) }
+            }
             template::Mode::Call(tools) => Shape::Call(schemas(tools)),
         };
         let tools: Vec<ToolSpec> = match &mode {
@@ -83,7 +82,12 @@ impl LocalModel {
         };
         let response = ChatResponse {
             message,
-            usage: Usage { calls: 1, input_tokens: g.prompt_tokens, output_tokens: g.generated_tokens, usd: 0.0 },
+            usage: Usage {
+                calls: 1,
+                input_tokens: g.prompt_tokens,
+                output_tokens: g.generated_tokens,
+                usd: 0.0,
+            },
             model: self.name.clone(),
             cached: false,
             finish_reason: Some(finish.to_string()),

@@ -45,8 +45,7 @@ pub fn mode(request: &ChatRequest) -> Mode {
         Some(ToolChoice::None) => Mode::Text,
         Some(ToolChoice::Required) => Mode::Call(request.tools.clone()),
         Some(ToolChoice::Function(name)) => {
-            let forced: Vec<ToolSpec> =
-                request.tools.iter().filter(|t| &t.name == name).cloned().collect();
+            let forced: Vec<ToolSpec> = request.tools.iter().filter(|t| &t.name == name).cloned().collect();
             // A forced name that is not offered: let the model pick among the offered ones rather than fail.
             Mode::Call(if forced.is_empty() { request.tools.clone() } else { forced })
         }
@@ -105,9 +104,7 @@ fn turn(m: &Message) -> String {
                 }
                 let args = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.trim() };
                 let name = serde_json::to_string(&call.name).unwrap_or_default();
-                s.push_str(&format!(
-                    "{CALL_OPEN}{{\"name\": {name}, \"arguments\": {args}}}{CALL_CLOSE}"
-                ));
+                s.push_str(&format!("{CALL_OPEN}{{\"name\": {name}, \"arguments\": {args}}}{CALL_CLOSE}"));
             }
             s
         }
