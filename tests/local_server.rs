@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 async fn start() -> LlamaServer {
     let gguf = agentopt::llm::local::default_model_path().expect("default weights (scripts/setup.sh)");
     let python = agentopt::exec::find_python();
-    llama_server::start(&python, &gguf, 2048, Duration::from_secs(120)).await.unwrap()
+    let format = Some(llama_server::BASE_MODEL_CHAT_FORMAT);
+    llama_server::start(&python, &gguf, 2048, format, Duration::from_secs(120)).await.unwrap()
 }
 
 async fn complete(server: &LlamaServer, body: Value) -> Value {

@@ -27,9 +27,20 @@ pub fn installed(python: &Path) -> bool {
     probe.is_ok_and(|s| s.success())
 }
 
-/// Starts the server on `gguf` with a context of `n_ctx` tokens and waits (at most `startup`) until it
-/// answers `GET /v1/models`.
-pub async fn start(python: &Path, gguf: &Path, n_ctx: u32, startup: Duration) -> Result<LlamaServer, String> {
+/// The server's chat format for a base model such as the default gemma-3-270m: its GGUF carries Gemma's
+/// chat template, after which the untuned model ends its turn at once (empty replies); the plain
+/// "### Instruction: / ### Response:" transcript makes it answer.
+pub const BASE_MODEL_CHAT_FORMAT: &str = "alpaca";
+
+/// Starts the server on `gguf` with a context of `n_ctx` tokens (and `chat_format`, else the GGUF's own
+/// template) and waits (at most `startup`) until it answers `GET /v1/models`.
+pub async fn start(
+    python: &Path,
+    gguf: &Path,
+    n_ctx: u32,
+    chat_format: Option<&str>,
+    startup: Duration,
+) -> Result<LlamaServer, String> {
     if !installed(python) {
         return Err(format!(
             "llama-cpp-python's server is not installed for `{}`: run scripts/setup-test-server.sh",
@@ -41,10 +52,19 @@ pub async fn start(python: &Path, gguf: &Path, n_ctx: u32, startup: Duration) ->
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free local port: {e}"))?
         .port();
-    let child = Command::new(python)
-        .args(["-m", "llama_cpp.server", "--model"])
-        .arg(gguf)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--n_ctx", &n_ctx.to_string()])
+    let mut command = Command::new(python);
+    command.args(["-m", "llama_cpp.server", "--model"]).arg(gguf).args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--n_ctx",
+        &n_ctx.to_string(),
+    ]);
+    if let Some(format) = chat_format {
+        command.args(["--chat_format", format]);
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

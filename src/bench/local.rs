@@ -82,7 +82,14 @@ async fn in_process(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String
 
 async fn server(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String> {
     let python = crate::exec::find_python();
-    let server = super::llama_server::start(&python, gguf, 4096, Duration::from_secs(120)).await?;
+    let server = super::llama_server::start(
+        &python,
+        gguf,
+        4096,
+        Some(super::llama_server::BASE_MODEL_CHAT_FORMAT),
+        Duration::from_secs(120),
+    )
+    .await?;
     let client = reqwest::Client::new();
     let url = format!("{}/chat/completions", server.base_url);
     let call = |text: String, max_tokens: u32| {
