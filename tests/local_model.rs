@@ -100,3 +100,12 @@ async fn a_missing_model_file_is_an_error() {
     let err = local::open("x", Some(std::path::Path::new("/nonexistent/model.gguf"))).err().unwrap();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+/// The tokens/s benchmark (slow: starts llama-cpp-python's server too). `cargo test -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn benchmark_prints_speeds() {
+    let report = agentopt::bench::local::run(true).await;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    assert!(report["in_process"]["generation_tok_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+}

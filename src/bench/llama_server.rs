@@ -61,6 +61,9 @@ pub async fn start(
         "--n_ctx",
         &n_ctx.to_string(),
     ]);
+    // Its default is half the cores; use them all, like the in-process backend, for a fair comparison.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).to_string();
+    command.args(["--n_threads", &threads, "--n_threads_batch", &threads]);
     if let Some(format) = chat_format {
         command.args(["--chat_format", format]);
     }
