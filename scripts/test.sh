@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup-test-server.sh
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo build --release --quiet
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else

@@ -6,8 +6,14 @@ pub const OAI_CONFIG_LIST: &str = "OAI_CONFIG_LIST";
 pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
 pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
 pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Variables that may hold a key (the list may embed `api_key`s): never passed to executed code.
+pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY];
 /// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
+/// Any non-empty value turns off ANSI colours in terminal output (https://no-color.org).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Searched for `bwrap` (the sandbox); executed code gets a fixed PATH of its own, never this one.
+pub const PATH: &str = "PATH";
 /// Log filter for `tracing` (e.g. `agentopt=debug`).
 pub const RUST_LOG: &str = "RUST_LOG";
 

@@ -10,13 +10,20 @@
 //! - `grading`, `dataset`    — answer checking and problem loading
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
+//! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
+//! - `progress`              — the live progress line of long jobs
 //! - `bench`                 — measurements printed by `agentopt bench` (e.g. local model tokens/s)
 
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod dataset;
 pub mod env;
 pub mod exec;
 pub mod fsio;
 pub mod functions;
+pub mod grading;
+pub mod inspect;
 pub mod llm;
+pub mod progress;
+pub mod report;

@@ -63,3 +63,49 @@ async fn real_server_answers_and_calls_forced_functions() {
     let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).expect("JSON arguments");
     assert!(args.is_object(), "{args}");
 }
+
+/// The project's own OpenAI-compatible path (config list → `connect` → retry → HTTP client) against the
+/// real server: a plain reply with text and usage, and a forced function as real `tool_calls`.
+#[tokio::test]
+async fn project_client_gets_text_and_forced_tool_calls() {
+    use agentopt::llm::{CacheMode, ChatRequest, Message, ModelOptions, ToolChoice, ToolSpec, connect};
+
+    let server = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("OAI_CONFIG_LIST");
+    let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_key": "not-needed"}]);
+    std::fs::write(&config, list.to_string()).unwrap();
+    let opts = ModelOptions {
+        config: Some(config),
+        model: None,
+        cache: CacheMode::Off,
+        cache_dir: dir.path().join("cache"),
+    };
+    let model = connect(&opts).expect("the config list connects");
+
+    let mut request = ChatRequest {
+        messages: vec![Message::user("What is 2 + 3?")],
+        temperature: Some(0.0),
+        max_tokens: Some(32),
+        ..Default::default()
+    };
+    request.extra.insert("repeat_penalty".into(), json!(1.0));
+    let reply = model.chat(&request).await.expect("a plain reply");
+    assert!(!reply.message.text().trim().is_empty(), "{reply:?}");
+    assert!(reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0, "{reply:?}");
+
+    request.messages = vec![Message::user("Add 2 and 3 with the add function.")];
+    request.max_tokens = Some(64);
+    request.tools = vec![ToolSpec {
+        name: "add".into(),
+        description: "Adds two integers.".into(),
+        parameters: json!({"type": "object",
+            "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}),
+    }];
+    request.tool_choice = Some(ToolChoice::Function("add".into()));
+    let reply = model.chat(&request).await.expect("a tool-call reply");
+    let call = reply.message.tool_calls.first().unwrap_or_else(|| panic!("no tool_calls: {reply:?}"));
+    assert_eq!(call.name, "add");
+    let args: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
+    assert!(args["a"].is_i64() && args["b"].is_i64(), "{args}");
+}

@@ -1,4 +1,57 @@
-//! Benchmarks measured by `agentopt bench` (wired in `commands/bench.rs`).
+//! The repository benchmark behind `agentopt bench`: independent sections, each measuring one part and
+//! returning its figures as JSON. Add a section by adding a module and a line in `sections`.
 
+use serde_json::Value;
+
+pub mod exec;
 pub mod llama_server;
 pub mod local;
+
+/// One section's figures: `{"name": {...figures...}}` once collected.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub name: &'static str,
+    /// What is measured, for the human output.
+    pub title: &'static str,
+    pub figures: Value,
+}
+
+/// Runs every section in turn (they share the machine; running them in parallel would skew them).
+pub async fn run_all(quick: bool) -> Vec<Section> {
+    vec![Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await }]
+}
+
+/// Summary statistics of latencies in milliseconds.
+pub fn latency_stats(samples_ms: &mut [f64]) -> Value {
+    if samples_ms.is_empty() {
+        return serde_json::json!({"n": 0});
+    }
+    samples_ms.sort_by(f64::total_cmp);
+    let pick = |q: f64| samples_ms[((samples_ms.len() - 1) as f64 * q).round() as usize];
+    let mean = samples_ms.iter().sum::<f64>() / samples_ms.len() as f64;
+    serde_json::json!({
+        "n": samples_ms.len(),
+        "p50_ms": round3(pick(0.5)),
+        "p95_ms": round3(pick(0.95)),
+        "mean_ms": round3(mean),
+        "max_ms": round3(samples_ms[samples_ms.len() - 1]),
+    })
+}
+
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_pick_percentiles() {
+        let mut samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let stats = latency_stats(&mut samples);
+        assert_eq!(stats["p50_ms"], 51.0);
+        assert_eq!(stats["p95_ms"], 95.0);
+        assert_eq!(stats["n"], 100);
+    }
+}

@@ -1,12 +1,32 @@
 //! Sandboxed execution of LLM-written Python: long-lived per-conversation sessions, learned-function
-//! calls, and validation of proposed functions. (API skeleton: the implementation lands with issue 3.)
+//! calls, and validation of proposed functions. This file owns the public types; the parts are:
+//! - `sandbox`  — the bubblewrap probe and command line, `Sandbox` (starts sessions, validates functions)
+//! - `worker`   — one worker process: spawn, JSON-lines protocol, timeout, kill and reap
+//! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
+//! - `reply`    — the assistant-facing text of an `Execution`, output truncation
+//! - `worker.py` — the embedded Python side of the protocol
+//!
+//! Isolation (SPEC §6): each worker runs under bubblewrap in its own PID, network, IPC and UTS
+//! namespaces, dies with agentopt, sees the file system read-only with `/root`, `/home` and agentopt's
+//! own cwd hidden (only the interpreter's prefixes re-exposed), a private `/tmp` (size-capped tmpfs)
+//! and a private writable work directory at `/home/sandbox` (a host temp dir removed with the session).
+//! The environment is rebuilt from scratch. The worker sets RLIMIT_AS/NPROC/FSIZE/CPU on itself before
+//! any user code; when agentopt runs as root it also drops to a uid of its own, since RLIMIT_NPROC
+//! never binds uid 0 (so bwrap gets no user namespace then: one would keep uid 0). Without a working
+//! bwrap, nothing runs unless `allow_unsandboxed` (`--unsafe-no-sandbox`), which warns loudly.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::functions::{FunctionDef, Registry};
+mod reply;
+mod sandbox;
+mod session;
+mod worker;
+
+pub use sandbox::Sandbox;
+pub use session::Session;
 
 /// Limits and isolation for executed code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,8 +37,11 @@ pub struct SandboxConfig {
     pub timeout: Duration,
     /// Address-space cap per worker.
     pub memory_bytes: u64,
-    /// Process-count cap per worker.
+    /// Process-count cap per worker (threads count too).
     pub max_processes: u64,
+    /// Largest file executed code may write (RLIMIT_FSIZE).
+    #[serde(default = "default_file_size")]
+    pub file_size_bytes: u64,
     /// Output kept per execution before truncation.
     pub output_cap_bytes: usize,
     /// Run without isolation when bubblewrap is unusable (the user asked for it, loudly).
@@ -32,10 +55,15 @@ impl Default for SandboxConfig {
             timeout: Duration::from_secs(10),
             memory_bytes: 2 << 30,
             max_processes: 64,
+            file_size_bytes: default_file_size(),
             output_cap_bytes: 16 * 1024,
             allow_unsandboxed: false,
         }
     }
+}
+
+fn default_file_size() -> u64 {
+    256 << 20
 }
 
 /// The Python interpreter: `$AGENTOPT_PYTHON`, else `.venv/bin/python` in the working directory or
@@ -81,7 +109,8 @@ pub struct Execution {
     pub status: ExecStatus,
     pub stdout: String,
     pub stderr: String,
-    /// For function calls: repr of the return value.
+    /// For function calls: repr of the return value. For code blocks: repr of a final bare expression
+    /// when it is not None (as the Python REPL shows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     pub duration_ms: u64,
@@ -99,47 +128,6 @@ pub enum Error {
     Spawn { python: PathBuf, source: std::io::Error },
     #[error("Python worker protocol error: {0}")]
     Protocol(String),
-}
-
-/// Starts sessions; checks once whether isolation is available.
-pub struct Sandbox {
-    pub config: SandboxConfig,
-}
-
-impl Sandbox {
-    pub fn new(config: SandboxConfig) -> Result<Sandbox, Error> {
-        Ok(Sandbox { config })
-    }
-
-    /// A fresh, isolated Python session with the registry's functions defined.
-    pub async fn session(&self, registry: &Registry) -> Result<Session, Error> {
-        let _ = registry;
-        todo!("issue 3")
-    }
-
-    /// Checks a proposed function inside the sandbox: the code compiles, defines a callable named
-    /// `def.name`, and its declared packages import. `Err` holds the message shown to the optimizer.
-    pub async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, Error> {
-        let _ = def;
-        todo!("issue 3")
-    }
-}
-
-/// One conversation's Python process: variables survive between blocks; no code is replayed.
-pub struct Session {}
-
-impl Session {
-    pub async fn run_code(&mut self, code: &str) -> Execution {
-        let _ = code;
-        todo!("issue 3")
-    }
-
-    /// Calls a learned function by name with raw JSON arguments (an object).
-    pub async fn call_function(&mut self, name: &str, arguments_json: &str) -> Execution {
-        let _ = (name, arguments_json);
-        todo!("issue 3")
-    }
-
-    /// Ends the worker (also done on drop).
-    pub async fn close(self) {}
+    #[error("Failed to prepare the sandbox work directory")]
+    Workdir(#[source] std::io::Error),
 }

@@ -1,10 +1,31 @@
 //! The model client layer: one `ChatModel` trait over a neutral message model, backends chosen at run
-//! time, and wrappers (retry, cache, usage) that also implement the trait.
+//! time, and wrappers (retry, fallback, pricing, budget, cache) that also implement the trait.
+//!
+//! - `message`   — the neutral, OpenAI-shaped request/response types
+//! - `config`    — the OAI_CONFIG_LIST model list, `ModelOptions`, `Secret`
+//! - `connect`   — builds Cache(Fallback([Priced(Retry(backend)), ...])) from the options
+//! - `openai`, `anthropic`, `local` — backends (`http`, `sse` are their shared plumbing)
+//! - `retry`, `fallback`, `usage`, `cache` — the wrappers
+//! - `scripted` — a recording, scripted model for tests of the layers above
 
+pub mod anthropic;
+pub mod cache;
+pub mod config;
+pub mod connect;
+pub mod fallback;
+mod http;
 pub mod local;
 pub mod message;
+pub mod openai;
+pub mod retry;
+pub mod scripted;
+pub mod sse;
+pub mod usage;
 
+pub use config::{CacheMode, ModelOptions, Secret};
+pub use connect::{connect, describe};
 pub use message::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, ToolSpec, Usage};
+pub use usage::{Budget, BudgetGuard, Price};
 
 /// Something that answers chat requests: a backend, a wrapper around one, or a scripted test model.
 #[async_trait::async_trait]

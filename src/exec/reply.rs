@@ -1,0 +1,153 @@
+//! Turning worker replies into `Execution`s (with output truncation), and `Execution`s into the text
+//! the assistant reads (AG2's "exitcode: N (execution …)\nCode output: …" shape).
+
+use serde_json::Value;
+
+use super::{ExecStatus, Execution};
+
+impl Execution {
+    /// From a worker reply `{status, stdout, stdout_omitted, stderr, stderr_omitted, result}`.
+    pub(crate) fn from_reply(code: String, reply: &Value, duration_ms: u64, cap: usize) -> Execution {
+        let text = |key: &str| reply.get(key).and_then(Value::as_str).unwrap_or_default();
+        let omitted = |key: &str| reply.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let (stdout, cut_out) = truncate(text("stdout"), omitted("stdout_omitted"), cap);
+        let (stderr, cut_err) = truncate(text("stderr"), omitted("stderr_omitted"), cap);
+        let (result, cut_result) = match reply.get("result").and_then(Value::as_str) {
+            Some(r) => {
+                let (r, cut) = truncate(r, 0, cap);
+                (Some(r), cut)
+            }
+            None => (None, false),
+        };
+        let status = match reply.get("status").and_then(Value::as_str) {
+            Some("ok") => ExecStatus::Ok,
+            _ => ExecStatus::Error,
+        };
+        Execution {
+            code,
+            status,
+            stdout,
+            stderr,
+            result,
+            duration_ms,
+            truncated: cut_out || cut_err || cut_result,
+        }
+    }
+
+    /// An execution that did not produce output: the message goes to stderr.
+    pub(crate) fn failed(code: String, status: ExecStatus, message: String, duration_ms: u64) -> Execution {
+        Execution {
+            code,
+            status,
+            stdout: String::new(),
+            stderr: message,
+            result: None,
+            duration_ms,
+            truncated: false,
+        }
+    }
+
+    /// A request refused before reaching Python (e.g. arguments that are not JSON).
+    pub(crate) fn refused(code: String, message: String) -> Execution {
+        Execution::failed(code, ExecStatus::Error, message, 0)
+    }
+
+    /// The process-style exit code shown to the assistant.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            ExecStatus::Ok => 0,
+            ExecStatus::Error => 1,
+            ExecStatus::Timeout => 124,
+            ExecStatus::Crashed => 137,
+        }
+    }
+
+    /// The reply to a code block, as AG2's executors word it.
+    pub fn to_reply(&self) -> String {
+        let verdict = if self.status == ExecStatus::Ok { "succeeded" } else { "failed" };
+        let mut output = self.stdout.clone();
+        if let Some(result) = &self.result {
+            push_line(&mut output, result);
+        }
+        push_line(&mut output, &self.stderr);
+        format!("exitcode: {} (execution {verdict})\nCode output: {output}", self.exit_code())
+    }
+
+    /// The reply to a function (tool) call: what it printed and the repr of its value, or the error.
+    pub fn to_tool_reply(&self) -> String {
+        let mut output = self.stdout.clone();
+        match self.status {
+            ExecStatus::Ok => push_line(&mut output, self.result.as_deref().unwrap_or("None")),
+            _ => push_line(&mut output, &self.stderr),
+        }
+        output
+    }
+}
+
+fn push_line(output: &mut String, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if !output.is_empty() && !output.ends_with('\n') {
+        output.push('\n');
+    }
+    output.push_str(text);
+}
+
+/// Cuts `text` to at most `cap` bytes (on a character boundary); `omitted` is what the worker already
+/// dropped. Returns the text, with a marker saying how much is missing, and whether anything was cut.
+pub(crate) fn truncate(text: &str, omitted: u64, cap: usize) -> (String, bool) {
+    let mut end = text.len().min(cap);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let missing = omitted + text[end..].chars().count() as u64;
+    if missing == 0 {
+        return (text.to_string(), false);
+    }
+    let mut kept = text[..end].to_string();
+    if !kept.ends_with('\n') {
+        kept.push('\n');
+    }
+    kept.push_str(&format!("[... output truncated: {missing} more characters not shown ...]"));
+    (kept, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_short_text() {
+        assert_eq!(truncate("abc", 0, 10), ("abc".to_string(), false));
+    }
+
+    #[test]
+    fn truncate_marks_cut_text_on_a_char_boundary() {
+        let (text, cut) = truncate("ééé", 0, 3);
+        assert!(cut);
+        assert!(text.starts_with("é\n[... output truncated: 2 more characters"));
+        let (text, cut) = truncate("ab", 5, 10);
+        assert!(cut && text.contains("5 more characters"));
+    }
+
+    #[test]
+    fn replies_read_like_ag2() {
+        let ok = Execution::from_reply(
+            "print(2)".into(),
+            &serde_json::json!({"status": "ok", "stdout": "2\n"}),
+            1,
+            100,
+        );
+        assert_eq!(ok.to_reply(), "exitcode: 0 (execution succeeded)\nCode output: 2\n");
+        let err = Execution::failed("x".into(), ExecStatus::Timeout, "Timeout: killed".into(), 5);
+        assert_eq!(err.to_reply(), "exitcode: 124 (execution failed)\nCode output: Timeout: killed");
+        let call = Execution::from_reply(
+            "f({})".into(),
+            &serde_json::json!({"status": "ok", "result": "4"}),
+            1,
+            100,
+        );
+        assert_eq!(call.to_tool_reply(), "4");
+    }
+}

@@ -1,0 +1,437 @@
+# agentopt's Python worker: runs inside the sandbox, one per session. It speaks JSON lines with the
+# Rust side over private copies of stdin/stdout, so nothing user code prints (or a subprocess writes to
+# fd 1/2) can corrupt the protocol. Started as `python -I -B -c BOOTSTRAP WORKER_SOURCE CONFIG_JSON`.
+import ast
+import builtins
+import importlib
+import io
+import json
+import linecache
+import os
+import re
+import resource
+import sys
+import threading
+import traceback
+import types
+
+WORKER_FILE = "<agentopt-worker>"
+CONFIG = json.loads(sys.argv[2])
+CAP = int(CONFIG["cap"])
+sys.argv = [""]  # user code should not see the worker's source in argv
+
+
+def set_limits():
+    # Applied before any user code runs (and before the uid drop, while raising is still allowed).
+    def cap(which, value):
+        if value:
+            resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, CONFIG.get("memory_bytes"))
+    cap(resource.RLIMIT_NPROC, CONFIG.get("max_processes"))
+    cap(resource.RLIMIT_FSIZE, CONFIG.get("file_size_bytes"))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    uid = CONFIG.get("drop_uid")
+    if uid is not None and os.getuid() == 0:
+        # Running as host root: RLIMIT_NPROC does not bind uid 0, so become an unprivileged uid of
+        # our own (this also clears every capability).
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
+def take_protocol_fds():
+    # Keep private duplicates for the protocol, then point fd 0 at /dev/null and fd 1/2 at a memory
+    # file whose content is collected after each execution (output of subprocesses, os.write, C code).
+    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    raw = os.memfd_create("agentopt-output")
+    os.dup2(raw, 1)
+    os.dup2(raw, 2)
+    os.close(raw)
+    return proto_in, proto_out
+
+
+class CappedWriter(io.TextIOBase):
+    """A text stream keeping the first CAP characters and counting the rest."""
+
+    def __init__(self, collects_fd_output=False):
+        self.parts = []
+        self.kept = 0
+        self.omitted = 0
+        # stdout first pulls in what subprocesses wrote to fd 1/2 so far, keeping the order of
+        # `os.system(...); print(...)` (one fstat per write).
+        self.collects_fd_output = collects_fd_output
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def writable(self):
+        return True
+
+    @property
+    def buffer(self):
+        # For code writing bytes to sys.stdout.buffer.
+        return BytesToText(self)
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not " + type(s).__name__)
+        if self.collects_fd_output:
+            self.collect_fd_output()
+        self.append(s)
+        return len(s)
+
+    def collect_fd_output(self):
+        try:
+            pending = os.fstat(1).st_size
+        except OSError:
+            return
+        if pending:
+            read_fd_output(self)
+
+    def append(self, s):
+        room = CAP - self.kept
+        if room > 0:
+            self.parts.append(s[:room])
+            self.kept += min(len(s), room)
+        self.omitted += max(0, len(s) - max(room, 0))
+
+    def text(self):
+        return "".join(self.parts)
+
+
+class BytesToText:
+    def __init__(self, text):
+        self.text = text
+
+    def write(self, b):
+        self.text.write(bytes(b).decode("utf-8", "replace"))
+        return len(b)
+
+    def flush(self):
+        pass
+
+
+def read_fd_output(into):
+    """Moves what landed in the memory file behind fd 1/2 into the writer `into`, then empties it."""
+    try:
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+        size = os.fstat(1).st_size
+        os.lseek(1, 0, os.SEEK_SET)
+        data = b""
+        while len(data) <= CAP * 4:
+            chunk = os.read(1, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.ftruncate(1, 0)
+        os.lseek(1, 0, os.SEEK_SET)
+    except (OSError, ValueError):
+        return
+    into.append(data.decode("utf-8", "replace"))
+    into.omitted += max(0, size - len(data))
+
+
+def format_exception(e):
+    # Drop the worker's own frames: the traceback starts at the user's code.
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == WORKER_FILE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
+
+
+def register_source(filename, source):
+    # Lets tracebacks quote the lines of code that was never a file.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+def exit_status(e):
+    """Ok for sys.exit(0)/sys.exit(None); otherwise an error line."""
+    if e.code is None or e.code == 0:
+        return None
+    return "SystemExit: %s\n" % (e.code,)
+
+
+class Capture:
+    """Routes sys.stdout/sys.stderr into capped buffers for one execution."""
+
+    def __enter__(self):
+        self.out, self.err = CappedWriter(collects_fd_output=True), CappedWriter()
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.out, self.err
+        return self
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.saved
+        read_fd_output(self.out)
+        return False
+
+    def reply(self, status, result=None):
+        return {
+            "status": status,
+            "stdout": self.out.text(),
+            "stdout_omitted": self.out.omitted,
+            "stderr": self.err.text(),
+            "stderr_omitted": self.err.omitted,
+            "result": result,
+        }
+
+
+def set_cpu_budget():
+    # RLIMIT_CPU is cumulative over the worker's life: grant each execution a fresh budget on top of
+    # what was used. A backstop only; the wall-clock timeout on the Rust side is the real limit.
+    seconds = CONFIG.get("cpu_seconds")
+    if not seconds:
+        return
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(used.ru_utime + used.ru_stime) + int(seconds)
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def safe_repr(value):
+    try:
+        text = repr(value)
+    except BaseException as e:  # a broken __repr__ is the user's problem, not the worker's
+        text = "<unrepresentable %s: %s>" % (type(value).__name__, e)
+    return text[: CAP * 2]
+
+
+PIP_TO_IMPORT = {
+    "scikit-learn": "sklearn",
+    "pillow": "PIL",
+    "beautifulsoup4": "bs4",
+    "pyyaml": "yaml",
+    "opencv-python": "cv2",
+    "python-dateutil": "dateutil",
+}
+
+
+def check_packages(packages):
+    """None when every declared package imports, else the error message."""
+    for entry in packages:
+        for spec in re.split(r"[\s,]+", entry.strip()):
+            name = re.split(r"[<>=!~\[;@ ]", spec, 1)[0].strip()
+            if not name:
+                continue
+            module = PIP_TO_IMPORT.get(name.lower(), name.replace("-", "_"))
+            try:
+                importlib.import_module(module)
+            except BaseException as e:
+                return "package `%s` cannot be imported (%s: %s); only installed packages can be used" % (
+                    name,
+                    type(e).__name__,
+                    e,
+                )
+    return None
+
+
+def define(name, code, packages):
+    """Defines one function in its own module, so each name keeps its own code and globals."""
+    problem = check_packages(packages)
+    if problem:
+        return None, problem
+    filename = "<function %s>" % name
+    register_source(filename, code)
+    module = types.ModuleType("agentopt_fn_" + name)
+    module.__file__ = filename
+    try:
+        compiled = compile(code, filename, "exec")
+    except SyntaxError as e:
+        return None, "".join(traceback.format_exception_only(type(e), e))
+    try:
+        with Capture():
+            exec(compiled, module.__dict__)
+    except BaseException as e:
+        return None, format_exception(e)
+    if name not in module.__dict__:
+        return None, "the code does not define `%s`" % name
+    fn = module.__dict__[name]
+    if not callable(fn):
+        return None, "`%s` is defined but is not callable (it is a %s)" % (name, type(fn).__name__)
+    return fn, None
+
+
+def check_signature(name, fn, schema):
+    """None when the JSON-schema parameters fit the function's signature (so the assistant's calls,
+    built from the schema, can work), else the mismatch."""
+    import inspect
+
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as e:
+            return "the parameters are not a valid JSON schema (%s)" % e
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return None  # nothing declared to compare against
+    declared = schema["properties"]
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None  # builtins and some C callables have no signature to compare
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    accepted = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    shown = "%s(%s)" % (name, ", ".join(p.name for p in params))
+    for prop in declared:
+        if prop not in accepted:
+            return "the parameters declare `%s` but the function is %s" % (prop, shown)
+    for p in params:
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            if p.name not in declared:
+                return "%s requires `%s`, which the parameters do not declare" % (shown, p.name)
+    return None
+
+
+class Worker:
+    def __init__(self, send, preload):
+        self.send = send
+        self.user = {"__name__": "__main__", "__builtins__": builtins}
+        self.functions = {}
+        self.cells = 0
+        # The common modules import in the background, so the session is ready at once and the
+        # import overlaps with the model's first reply; user code waits for it (see `begin`).
+        self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
+        self.preload.start()
+
+    def begin(self):
+        """Before running user code: finish the preload, then tell the Rust side that the execution
+        starts now (its wall-clock limit counts from here, not from a busy machine's import)."""
+        if self.preload is not None:
+            self.preload.join()
+            self.preload = None
+        self.send({"event": "started"})
+
+    def op_define(self, req):
+        errors = {}
+        for f in req["functions"]:
+            fn, problem = define(f["name"], f["code"], f.get("packages") or [])
+            if problem:
+                errors[f["name"]] = problem
+                self.functions[f["name"]] = problem
+            else:
+                self.functions[f["name"]] = fn
+                self.user[f["name"]] = fn  # code blocks may call learned functions too
+        return {"errors": errors}
+
+    def op_validate(self, req):
+        self.begin()
+        fn, problem = define(req["name"], req["code"], req.get("packages") or [])
+        if problem is None:
+            problem = check_signature(req["name"], fn, req.get("parameters"))
+        return {"error": problem}
+
+    def op_exec(self, req):
+        code = req["code"]
+        self.cells += 1
+        filename = "<cell %d>" % self.cells
+        register_source(filename, code)
+        self.begin()
+        set_cpu_budget()
+        with Capture() as cap:
+            try:
+                tree = ast.parse(code, filename, "exec")
+            except SyntaxError as e:
+                sys.stderr.write("".join(traceback.format_exception_only(type(e), e)))
+                status, result = "error", None
+            else:
+                status, result = self.run_tree(tree, filename)
+        return cap.reply(status, result)
+
+    def run_tree(self, tree, filename):
+        # Like the REPL: a final bare expression's value is reported (when not None).
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        try:
+            exec(compile(tree, filename, "exec"), self.user)
+            if last is not None:
+                value = eval(compile(last, filename, "eval"), self.user)
+                if value is not None:
+                    return "ok", safe_repr(value)
+            return "ok", None
+        except SystemExit as e:
+            message = exit_status(e)
+            if message:
+                sys.stderr.write(message)
+                return "error", None
+            return "ok", None
+        except BaseException as e:
+            sys.stderr.write(format_exception(e))
+            return "error", None
+
+    def op_call(self, req):
+        self.begin()
+        set_cpu_budget()
+        with Capture() as cap:
+            status, value = self.call(req["name"], req["args"])
+        return cap.reply(status, value)
+
+    def call(self, name, args):
+        fn = self.functions.get(name)
+        if fn is None:
+            known = ", ".join(sorted(self.functions)) or "none"
+            sys.stderr.write("Error: no function named `%s` (available: %s)\n" % (name, known))
+            return "error", None
+        if isinstance(fn, str):
+            sys.stderr.write("Error: function `%s` could not be defined:\n%s" % (name, fn))
+            return "error", None
+        try:
+            return "ok", safe_repr(fn(**args))
+        except SystemExit as e:
+            message = exit_status(e)
+            if message:
+                sys.stderr.write(message)
+                return "error", None
+            return "ok", safe_repr(None)
+        except BaseException as e:
+            sys.stderr.write(format_exception(e))
+            return "error", None
+
+
+def import_all(modules):
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # a missing optional module only costs speed
+
+
+def main():
+    proto_in, proto_out = take_protocol_fds()
+
+    def send(obj):
+        proto_out.write(json.dumps(obj, ensure_ascii=True) + "\n")
+        proto_out.flush()
+
+    set_limits()
+    os.chdir(CONFIG.get("workdir") or os.getcwd())
+    worker = Worker(send, CONFIG.get("preload") or [])
+    send({"ready": True})
+    handlers = {
+        "define": worker.op_define,
+        "validate": worker.op_validate,
+        "exec": worker.op_exec,
+        "call": worker.op_call,
+    }
+    for line in proto_in:
+        req = json.loads(line)
+        try:
+            reply = handlers[req["op"]](req)
+        except BaseException as e:  # never let the worker die on a user's odd exception
+            reply = {"status": "error", "stdout": "", "stderr": format_exception(e), "result": None}
+        send(reply)
+
+
+main()

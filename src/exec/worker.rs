@@ -1,0 +1,204 @@
+//! One worker process: spawned through the sandbox's command line in its own process group, driven by
+//! JSON lines, its stderr drained concurrently, killed (whole group) and reaped on timeout or drop.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::time::Instant;
+
+use super::Error;
+use super::sandbox::Launcher;
+
+/// Importing sympy and numpy takes about a second alone; many workers starting at once on few cores
+/// take longer. This bounds a hung start, not a slow one.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// A reply line longer than this is not the worker talking (it caps its output far below).
+const MAX_REPLY_BYTES: u64 = 64 << 20;
+/// The stderr kept for diagnosing a worker that died.
+const STDERR_TAIL_BYTES: usize = 8 << 10;
+/// Imported once at worker start so code blocks find them warm.
+const PRELOAD: &[&str] = &["sympy", "numpy", "fractions", "itertools", "math", "decimal"];
+
+/// Why a request got no reply.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The wall-clock limit passed; the caller kills the worker.
+    Timeout,
+    /// The worker exited or broke the protocol; the message says how.
+    Died(String),
+}
+
+pub(crate) struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// The process group (= the bwrap pid); `None` once reaped, so a recycled id is never signalled.
+    pgid: Option<i32>,
+    /// Removed when the worker goes (after the kill, so nothing is still writing into it).
+    _workdir: TempDir,
+}
+
+impl Worker {
+    /// Starts a worker and waits for its "ready" line (the common modules keep importing in the
+    /// background; the worker finishes that before it runs any code).
+    pub async fn start(launcher: &Launcher) -> Result<Worker, Error> {
+        let workdir = tempfile::Builder::new().prefix("agentopt-exec-").tempdir().map_err(Error::Workdir)?;
+        let uid = launcher.worker_uid();
+        if let Some(uid) = uid {
+            std::os::unix::fs::chown(workdir.path(), Some(uid), Some(uid)).map_err(Error::Workdir)?;
+        }
+        let config = &launcher.config;
+        let worker_config = json!({
+            "cap": config.output_cap_bytes,
+            "memory_bytes": config.memory_bytes,
+            "max_processes": config.max_processes,
+            "file_size_bytes": config.file_size_bytes,
+            // A CPU-time backstop per execution, beyond the wall-clock limit.
+            "cpu_seconds": config.timeout.as_secs() + 5,
+            "drop_uid": uid,
+            "workdir": launcher.inner_workdir(workdir.path()),
+            "preload": PRELOAD,
+        });
+        let mut cmd = tokio::process::Command::from(
+            launcher.worker_command(workdir.path(), &worker_config.to_string()),
+        );
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child =
+            cmd.spawn().map_err(|source| Error::Spawn { python: launcher.python().into(), source })?;
+        let pgid = child.id().map(|id| id as i32);
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(Error::Protocol("the worker's pipes were not set up".into()));
+        };
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(drain_tail(stderr, stderr_tail.clone()));
+        let mut worker =
+            Worker { child, stdin, stdout: BufReader::new(stdout), stderr_tail, pgid, _workdir: workdir };
+        match tokio::time::timeout(STARTUP_TIMEOUT, worker.read_reply()).await {
+            Ok(Ok(reply)) if reply.get("ready") == Some(&Value::Bool(true)) => Ok(worker),
+            Ok(Ok(reply)) => Err(Error::Protocol(format!("unexpected first line from the worker: {reply}"))),
+            Ok(Err(message)) => Err(Error::Protocol(format!("the worker failed to start: {message}"))),
+            Err(_) => {
+                worker.kill().await;
+                Err(Error::Protocol(format!("the worker did not start within {STARTUP_TIMEOUT:?}")))
+            }
+        }
+    }
+
+    /// Sends one request and waits for its reply: at most `limit` once the worker says the execution
+    /// started (it may first finish importing the preloaded modules). Returns the reply and the time
+    /// the execution itself took.
+    pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<(Value, Duration), Failure> {
+        let mut line = request.to_string();
+        line.push('\n');
+        let written = match self.stdin.write_all(line.as_bytes()).await {
+            Ok(()) => self.stdin.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            return Err(Failure::Died(format!("{} (writing the request: {e})", self.death_message().await)));
+        }
+        let mut started = Instant::now();
+        let mut deadline = started + STARTUP_TIMEOUT.max(limit);
+        loop {
+            match tokio::time::timeout_at(deadline, self.read_reply()).await {
+                Ok(Ok(reply)) if reply.get("event").and_then(Value::as_str) == Some("started") => {
+                    started = Instant::now();
+                    deadline = started + limit;
+                }
+                Ok(Ok(reply)) => return Ok((reply, started.elapsed())),
+                Ok(Err(message)) => return Err(Failure::Died(message)),
+                Err(_) => return Err(Failure::Timeout),
+            }
+        }
+    }
+
+    async fn read_reply(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        let read = (&mut self.stdout).take(MAX_REPLY_BYTES).read_line(&mut line).await;
+        match read {
+            Ok(0) => Err(self.death_message().await),
+            Ok(_) => {
+                serde_json::from_str(&line).map_err(|e| format!("the worker sent an unreadable reply ({e})"))
+            }
+            Err(e) => Err(format!("reading the worker's reply failed: {e}")),
+        }
+    }
+
+    /// How the worker ended, with the tail of its stderr.
+    async fn death_message(&mut self) -> String {
+        let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        let how = match status {
+            Ok(Ok(status)) => {
+                self.pgid = None;
+                describe_exit(status)
+            }
+            _ => "the Python worker stopped answering".to_string(),
+        };
+        let tail = self.stderr_tail.lock().map(|t| String::from_utf8_lossy(&t).trim().to_string());
+        match tail {
+            Ok(tail) if !tail.is_empty() => format!("{how}: {tail}"),
+            _ => how,
+        }
+    }
+
+    /// Kills the whole process group and reaps the worker.
+    pub async fn kill(mut self) {
+        self.kill_group();
+        let _ = self.child.kill().await;
+        self.pgid = None;
+    }
+
+    fn kill_group(&self) {
+        if let Some(pgid) = self.pgid {
+            // SAFETY: killpg only sends a signal; the group is ours (process_group(0) at spawn) and
+            // not yet reaped, so the id cannot have been recycled.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // bwrap's --die-with-parent and the PID namespace take everything inside down with it;
+        // kill_on_drop then lets tokio reap the child in the background.
+        self.kill_group();
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (_, Some(libc::SIGKILL)) => "the Python worker was killed (SIGKILL: out of memory or a limit)".into(),
+        (_, Some(libc::SIGXCPU)) => "the Python worker exceeded its CPU-time limit".into(),
+        (_, Some(signal)) => format!("the Python worker died from signal {signal}"),
+        (Some(code), _) => format!("the Python worker exited with status {code}"),
+        _ => "the Python worker ended".into(),
+    }
+}
+
+/// Keeps the last bytes of a stream, reading until it closes.
+async fn drain_tail(mut stream: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if let Ok(mut tail) = tail.lock() {
+            tail.extend_from_slice(&buf[..n]);
+            let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+            tail.drain(..excess);
+        }
+    }
+}

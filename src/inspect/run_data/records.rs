@@ -1,0 +1,202 @@
+//! Conversation records (`epochs/NNN/conversations.jsonl`, `eval/*.jsonl`) and their usage, read
+//! leniently, plus the success tally over them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::scalar_text;
+
+/// Tokens and money spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Usage {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub usd: f64,
+}
+
+impl Usage {
+    /// Reads `{calls, input_tokens|prompt_tokens, output_tokens|completion_tokens, usd|cost}`.
+    pub fn from_json(v: &Value) -> Usage {
+        let int = |keys: &[&str]| keys.iter().find_map(|k| v[*k].as_u64()).unwrap_or(0);
+        Usage {
+            calls: int(&["calls"]),
+            input_tokens: int(&["input_tokens", "prompt_tokens"]),
+            output_tokens: int(&["output_tokens", "completion_tokens"]),
+            usd: ["usd", "cost"].iter().find_map(|k| v[*k].as_f64()).unwrap_or(0.0),
+        }
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.usd += other.usd;
+    }
+}
+
+/// One graded conversation (a training or evaluation problem).
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub id: String,
+    pub problem: String,
+    pub subject: Option<String>,
+    pub level: Option<String>,
+    pub answer: Option<String>,
+    pub reference: Option<String>,
+    /// `None` when the conversation errored (infrastructure failure: not scored).
+    pub correct: Option<bool>,
+    pub error: Option<String>,
+    pub usage: Usage,
+}
+
+impl Record {
+    /// Reads one conversation record; `index` names it when it has no `id`.
+    pub fn from_json(v: &Value, index: usize) -> Record {
+        let text = |keys: &[&str]| keys.iter().find_map(|k| scalar_text(&v[*k]));
+        let error = match (&v["errored"], &v["error"]) {
+            (Value::Null | Value::Bool(false), Value::Null) => None,
+            (Value::Null | Value::Bool(false), e) | (e, _) => {
+                Some(scalar_text(e).unwrap_or_else(|| e.to_string()))
+            }
+        };
+        let verdict = &v["verdict"];
+        let correct = v["correct"]
+            .as_bool()
+            .or_else(|| verdict.as_bool())
+            .or_else(|| verdict["equal"].as_bool())
+            .or_else(|| verdict["correct"].as_bool());
+        Record {
+            id: text(&["id"]).unwrap_or_else(|| format!("#{index}")),
+            problem: text(&["problem", "question"]).unwrap_or_default(),
+            subject: text(&["subject"]),
+            level: text(&["level"]),
+            answer: text(&["answer", "extracted"]),
+            reference: text(&["reference"]),
+            correct: if error.is_some() { None } else { Some(correct.unwrap_or(false)) },
+            error,
+            usage: Usage::from_json(&v["usage"]),
+        }
+    }
+}
+
+impl Record {
+    /// Fills in subject and level from the dataset when the record lacks them.
+    pub(super) fn labelled(mut self, labels: &BTreeMap<String, (Option<String>, Option<String>)>) -> Record {
+        if let Some((subject, level)) = labels.get(&self.id) {
+            self.subject = self.subject.or_else(|| subject.clone());
+            self.level = self.level.or_else(|| level.clone());
+        }
+        self
+    }
+}
+
+/// Correct out of scored: errored problems are counted apart and left out of the rate (SPEC §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Tally {
+    pub correct: usize,
+    /// Every problem, errored ones included.
+    pub total: usize,
+    pub errored: usize,
+    pub rate: Option<f64>,
+}
+
+impl Tally {
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Tally {
+        let mut t = Tally::default();
+        for r in records {
+            t.total += 1;
+            match r.correct {
+                Some(true) => t.correct += 1,
+                Some(false) => {}
+                None => t.errored += 1,
+            }
+        }
+        let scored = t.total - t.errored;
+        t.rate = (scored > 0).then(|| t.correct as f64 / scored as f64);
+        t
+    }
+
+    pub(super) fn from_json(v: &Value) -> Option<Tally> {
+        let n = |k: &str| v[k].as_u64().map(|x| x as usize);
+        let (correct, total) = (n("correct")?, n("total")?);
+        let errored = n("errored").unwrap_or(0);
+        let scored = total.saturating_sub(errored);
+        let rate = v["rate"].as_f64().or_else(|| (scored > 0).then(|| correct as f64 / scored as f64));
+        Some(Tally { correct, total, errored, rate })
+    }
+}
+
+/// Subjects and levels by problem id, from the dataset files a run names in `run.json` (conversation
+/// records need not carry them). Ids follow the dataset rule: `id` if present, else `<file stem>:<line>`.
+pub(super) fn dataset_labels(run_json: &Value) -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let data = &run_json["data"];
+    let mut paths: Vec<String> = Vec::new();
+    for key in ["data", "train", "test"] {
+        for v in [&data[key]["path"], &data[key], &run_json["dataset"][key]] {
+            if let Some(p) = v.as_str() {
+                paths.push(p.to_string());
+            }
+        }
+    }
+    paths.dedup();
+    let mut labels = BTreeMap::new();
+    for path in paths {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let stem = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            let id = scalar_text(&v["id"]).unwrap_or_else(|| format!("{stem}:{}", n + 1));
+            labels.insert(id, (scalar_text(&v["subject"]), scalar_text(&v["level"])));
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lenient_records() {
+        let r = Record::from_json(
+            &json!({"id": 7, "question": "q", "verdict": {"equal": true}, "errored": null}),
+            0,
+        );
+        assert_eq!((r.id.as_str(), r.problem.as_str(), r.correct), ("7", "q", Some(true)));
+        let r = Record::from_json(&json!({"correct": true, "errored": "timeout"}), 3);
+        assert_eq!((r.id.as_str(), r.correct, r.error.as_deref()), ("#3", None, Some("timeout")));
+        let r = Record::from_json(&json!({"verdict": false, "usage": {"prompt_tokens": 5, "usd": 0.5}}), 0);
+        assert_eq!((r.correct, r.usage.input_tokens, r.usage.usd), (Some(false), 5, 0.5));
+    }
+
+    #[test]
+    fn tally_excludes_errored() {
+        let rs: Vec<Record> = [json!({"correct": true}), json!({"correct": false}), json!({"errored": "x"})]
+            .iter()
+            .map(|v| Record::from_json(v, 0))
+            .collect();
+        assert_eq!(Tally::of(&rs), Tally { correct: 1, total: 3, errored: 1, rate: Some(0.5) });
+    }
+
+    #[test]
+    fn subjects_from_the_dataset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("math.jsonl");
+        std::fs::write(
+            &data,
+            "{\"id\": \"a\", \"subject\": \"Algebra\", \"level\": 2}\n{\"subject\": \"Geometry\"}\n",
+        )
+        .unwrap();
+        let run_json = json!({"data": {"test": {"path": data, "sha256": "x"}}});
+        let labels = dataset_labels(&run_json);
+        let r = Record::from_json(&json!({"id": "math:2", "correct": true}), 0).labelled(&labels);
+        assert_eq!(r.subject.as_deref(), Some("Geometry"));
+        let r = Record::from_json(&json!({"id": "a", "correct": true}), 0).labelled(&labels);
+        assert_eq!((r.subject.as_deref(), r.level.as_deref()), (Some("Algebra"), Some("2")));
+    }
+}

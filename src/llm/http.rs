@@ -1,0 +1,84 @@
+//! The one HTTP exchange every remote backend makes: send a JSON body, classify what went wrong as a
+//! retry `Failure`, and hand back the reply body with its content type.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::config::Secret;
+use super::retry::Failure;
+
+/// A successful (2xx) reply.
+pub struct Reply {
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn is_event_stream(&self) -> bool {
+        self.content_type.starts_with("text/event-stream")
+    }
+}
+
+/// Sends `request` with a per-request `timeout` covering connect, headers and the whole body.
+/// `key` is scrubbed from any error body the server echoes back.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    key: Option<&Secret>,
+) -> Result<Reply, Failure> {
+    let response = request.timeout(timeout).send().await.map_err(classify)?;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = response.bytes().await.map_err(classify)?;
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    if !status.is_success() {
+        let body = match key {
+            Some(key) if !key.expose().is_empty() => body.replace(key.expose(), "***"),
+            _ => body,
+        };
+        return Err(Failure::Status { status: status.as_u16(), retry_after, body });
+    }
+    Ok(Reply { content_type, body })
+}
+
+fn classify(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        return Failure::Timeout;
+    }
+    // The URL never holds a key, but leaving it out keeps messages short and safe by construction.
+    let error = error.without_url();
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    Failure::Connection(detail)
+}
+
+/// A header value holding a key, marked sensitive so HTTP-layer debug output never shows it.
+pub fn secret_header(key: &Secret) -> reqwest::header::HeaderValue {
+    // The config check guarantees visible ASCII; an invalid key degrades to an empty header (a 401).
+    let mut value = reqwest::header::HeaderValue::from_str(key.expose())
+        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+    value.set_sensitive(true);
+    value
+}
+
+/// An `f32` sampling parameter as JSON: `0.7` goes out as `0.7`, not the `0.699999988079071` a plain
+/// widening to f64 would send.
+pub fn float(value: f32) -> Value {
+    value.to_string().parse::<f64>().map_or(Value::Null, Value::from)
+}

@@ -1,0 +1,376 @@
+//! Integration tests of the sandboxed executor against the real interpreter (`.venv/bin/python`) and
+//! the real bubblewrap: state, timeouts, limits, isolation, learned functions, validation.
+
+use std::time::Duration;
+
+use agentopt::exec::*;
+use agentopt::functions::{FunctionDef, Registry};
+
+fn config() -> SandboxConfig {
+    SandboxConfig { timeout: Duration::from_secs(2), ..SandboxConfig::default() }
+}
+
+fn sandbox() -> Sandbox {
+    let sandbox = Sandbox::new(config()).expect("bubblewrap must work on the test machine");
+    assert!(sandbox.is_isolated());
+    sandbox
+}
+
+fn function(name: &str, code: &str) -> FunctionDef {
+    FunctionDef {
+        name: name.into(),
+        description: format!("test function {name}"),
+        parameters: serde_json::json!({"type": "object", "properties": {}}),
+        packages: vec![],
+        code: code.into(),
+    }
+}
+
+async fn session() -> Session {
+    sandbox().session(&Registry::default()).await.expect("session starts")
+}
+
+#[tokio::test]
+async fn state_persists_between_blocks() {
+    let mut s = session().await;
+    let first = s.run_code("x = 20\nimport sympy\nprint('set')").await;
+    assert_eq!(first.status, ExecStatus::Ok, "{first:?}");
+    assert_eq!(first.stdout, "set\n");
+    let second = s.run_code("print(x + 22)").await;
+    assert_eq!(second.stdout, "42\n", "{second:?}");
+    assert!(second.to_reply().starts_with("exitcode: 0 (execution succeeded)\nCode output: 42"));
+    let expr = s.run_code("sympy.Rational(1, 2) + x").await;
+    assert_eq!(expr.result.as_deref(), Some("41/2"), "{expr:?}");
+    s.close().await;
+}
+
+#[tokio::test]
+async fn errors_report_a_traceback_without_worker_frames() {
+    let mut s = session().await;
+    let e = s.run_code("def f():\n    return 1/0\nf()").await;
+    assert_eq!(e.status, ExecStatus::Error);
+    assert!(e.stderr.contains("ZeroDivisionError"), "{e:?}");
+    assert!(e.stderr.contains("return 1/0"), "source lines are quoted: {e:?}");
+    assert!(!e.stderr.contains("agentopt-worker"), "worker frames leak: {e:?}");
+    assert!(e.to_reply().starts_with("exitcode: 1 (execution failed)"));
+    let syntax = s.run_code("def (").await;
+    assert_eq!(syntax.status, ExecStatus::Error);
+    assert!(syntax.stderr.contains("SyntaxError"), "{syntax:?}");
+}
+
+#[tokio::test]
+async fn timeout_kills_and_the_session_recovers() {
+    let mut s = session().await;
+    s.run_code("y = 5").await;
+    let t = s.run_code("while True: pass").await;
+    assert_eq!(t.status, ExecStatus::Timeout, "{t:?}");
+    assert!(t.duration_ms < 10_000, "killed at the limit, not waited for: {t:?}");
+    assert!(t.to_reply().contains("Timeout"));
+    let after = s.run_code("print('alive'); print('y' in globals())").await;
+    assert_eq!(after.stdout, "alive\nFalse\n", "fresh state after restart: {after:?}");
+}
+
+#[tokio::test]
+async fn large_allocation_raises_memory_error() {
+    let mut s = session().await;
+    let e = s.run_code("b = bytearray(6 * 1024**3)").await;
+    assert_eq!(e.status, ExecStatus::Error, "{e:?}");
+    assert!(e.stderr.contains("MemoryError"), "{e:?}");
+    let ok = s.run_code("print('still here')").await;
+    assert_eq!(ok.stdout, "still here\n");
+}
+
+/// Processes on the host whose command line contains `pattern` (read from /proc: no pgrep needed).
+fn count_processes(pattern: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).replace('\0', " ").contains(pattern))
+        .count()
+}
+
+#[tokio::test]
+async fn fork_bomb_is_capped_and_leaves_nothing_behind() {
+    let marker = "4242.4242";
+    // Forking a process holding sympy and numpy is slow on a loaded machine: allow more than 2 s.
+    let sandbox = Sandbox::new(SandboxConfig { timeout: Duration::from_secs(20), ..config() }).unwrap();
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    let code = format!(
+        "import os\nn = 0\nfor i in range(300):\n    try:\n        pid = os.fork()\n    except OSError:\n        \
+         break\n    if pid == 0:\n        os.execv('/bin/sleep', ['sleep', '{marker}'])\n    n += 1\nprint(n)"
+    );
+    let e = s.run_code(&code).await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    let forked: usize = e.stdout.trim().parse().expect("a count");
+    assert!(forked < 64, "the process cap held: {forked}");
+    assert!(forked > 0);
+    assert!(count_processes(marker) > 0, "the children exist while the session lives");
+    s.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_processes(marker), 0, "no process left behind");
+}
+
+#[tokio::test]
+async fn timeout_kills_child_processes_too() {
+    let marker = "4343.4343";
+    let mut s = session().await;
+    let t = s
+        .run_code(&format!(
+            "import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'])\ntime.sleep(60)"
+        ))
+        .await;
+    assert_eq!(t.status, ExecStatus::Timeout);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_processes(marker), 0, "no process left behind");
+}
+
+#[tokio::test]
+async fn writes_to_tmp_and_home_stay_private() {
+    let name = format!("agentopt-sandbox-probe-{}", std::process::id());
+    let mut s = session().await;
+    let code = format!(
+        "import os\nopen('/tmp/{name}', 'w').write('x')\nopen(os.path.expanduser('~/{name}'), 'w').write('x')\n\
+         print(os.path.expanduser('~'), os.getcwd())"
+    );
+    let e = s.run_code(&code).await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    assert!(!std::path::Path::new(&format!("/tmp/{name}")).exists());
+    assert!(!std::path::Path::new(&format!("/root/{name}")).exists());
+    if let Some(home) = std::env::var_os("HOME") {
+        assert!(!std::path::Path::new(&home).join(&name).exists());
+    }
+    let outside = s.run_code("open('/usr/agentopt-probe', 'w')").await;
+    assert_eq!(outside.status, ExecStatus::Error, "the rest is read-only: {outside:?}");
+    // Only the interpreter's own prefix is re-exposed under the hidden home directories.
+    let hidden = s.run_code("import os; print(set(os.listdir('/root')) <= {'.pyenv'})").await;
+    assert_eq!(hidden.stdout.trim(), "True", "the host's home is hidden: {hidden:?}");
+    let cwd = std::env::current_dir().unwrap();
+    let project = s.run_code(&format!("import os; print(os.listdir({:?}))", cwd.to_string_lossy())).await;
+    assert!(!project.stdout.contains("Cargo.toml"), "agentopt's cwd is hidden: {project:?}");
+}
+
+#[tokio::test]
+async fn worker_is_unprivileged_and_alone() {
+    let mut s = session().await;
+    let code = "import os\nstatus = open('/proc/self/status').read()\nprint('NoNewPrivs:\\t1' in status,                 'CapEff:\\t0000000000000000' in status, os.getuid() != 0)\n\
+                print(len([p for p in os.listdir('/proc') if p.isdigit()]) < 10)";
+    let e = s.run_code(code).await;
+    assert_eq!(e.stdout, "True True True\nTrue\n", "no privileges, own PID namespace: {e:?}");
+}
+
+#[tokio::test]
+async fn network_is_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut s = session().await;
+    let code = format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)");
+    let e = s.run_code(&code).await;
+    assert_eq!(e.status, ExecStatus::Error, "{e:?}");
+    assert!(e.stderr.contains("Error"), "{e:?}");
+}
+
+#[tokio::test]
+async fn environment_carries_no_secrets() {
+    // SAFETY: set before the sandbox starts any worker; this test binary's other tests never read it.
+    unsafe { std::env::set_var("OPENAI_API_KEY", "sk-test-secret-should-not-leak") };
+    let mut s = session().await;
+    let e = s.run_code("import os\nprint(sorted(os.environ))\nprint(os.environ.get('OPENAI_API_KEY'))").await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    assert!(!e.stdout.contains("sk-test-secret"), "{e:?}");
+    assert!(!e.stdout.contains("OPENAI_API_KEY"), "{e:?}");
+    assert!(e.stdout.ends_with("None\n"), "{e:?}");
+}
+
+#[tokio::test]
+async fn each_function_runs_its_own_code() {
+    let registry = Registry {
+        functions: vec![
+            function("double", "def double(x):\n    return 2 * x\n"),
+            function("square", "def square(x):\n    print('squaring')\n    return x * x\n"),
+        ],
+    };
+    let mut s = sandbox().session(&registry).await.unwrap();
+    let d = s.call_function("double", r#"{"x": 7}"#).await;
+    assert_eq!((d.status, d.result.as_deref()), (ExecStatus::Ok, Some("14")), "{d:?}");
+    let q = s.call_function("square", r#"{"x": 7}"#).await;
+    assert_eq!((q.status, q.result.as_deref()), (ExecStatus::Ok, Some("49")), "{q:?}");
+    assert_eq!(q.to_tool_reply(), "squaring\n49");
+    let again = s.call_function("double", r#"{"x": 1}"#).await;
+    assert_eq!(again.result.as_deref(), Some("2"), "AG2's late-binding bug: {again:?}");
+    let in_code = s.run_code("print(double(3), square(3))").await;
+    assert_eq!(in_code.stdout, "squaring\n6 9\n", "{in_code:?}");
+}
+
+#[tokio::test]
+async fn function_errors_come_back_as_data() {
+    let broken = FunctionDef {
+        packages: vec!["no_such_pkg_abc".into()],
+        ..function("broken", "def broken():\n    pass\n")
+    };
+    let registry = Registry {
+        functions: vec![function("boom", "def boom(n):\n    raise ValueError(f'bad {n}')\n"), broken],
+    };
+    let mut s = sandbox().session(&registry).await.unwrap();
+    let e = s.call_function("boom", r#"{"n": 3}"#).await;
+    assert_eq!(e.status, ExecStatus::Error);
+    assert!(e.stderr.contains("Traceback") && e.stderr.contains("ValueError: bad 3"), "{e:?}");
+    assert!(e.stderr.contains("raise ValueError"), "{e:?}");
+    let bad_json = s.call_function("boom", "{n: 3").await;
+    assert_eq!(bad_json.status, ExecStatus::Error);
+    assert!(bad_json.stderr.contains("not valid JSON"), "{bad_json:?}");
+    let missing = s.call_function("nope", "{}").await;
+    assert!(missing.stderr.contains("no function named `nope`"), "{missing:?}");
+    let undefined = s.call_function("broken", "").await;
+    assert_eq!(undefined.status, ExecStatus::Error);
+    assert!(
+        undefined.stderr.contains("could not be defined") && undefined.stderr.contains("no_such_pkg_abc")
+    );
+    let wrong_args = s.call_function("boom", r#"{"m": 1}"#).await;
+    assert!(wrong_args.stderr.contains("unexpected keyword argument"), "{wrong_args:?}");
+}
+
+#[tokio::test]
+async fn output_over_the_cap_is_truncated() {
+    let sandbox = Sandbox::new(SandboxConfig { output_cap_bytes: 1000, ..config() }).unwrap();
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    let e = s.run_code("print('a' * 5000)\nimport os\nos.system('yes | head -c 5000')").await;
+    assert!(e.truncated, "{e:?}");
+    assert!(e.stdout.len() < 1200, "{}", e.stdout.len());
+    assert!(e.stdout.contains("output truncated"), "{e:?}");
+}
+
+#[tokio::test]
+async fn subprocess_output_is_captured() {
+    let mut s = session().await;
+    let e = s
+        .run_code("import os, sys\nos.system('echo from-shell')\nprint('from-python')\nsys.stdout.buffer.write(b'bytes\\n')")
+        .await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    assert_eq!(e.stdout, "from-shell\nfrom-python\nbytes\n", "in order: {e:?}");
+    let tail = s.run_code("import os\nprint('a')\nos.system('echo b')").await;
+    assert_eq!(tail.stdout, "a\nb\n", "{tail:?}");
+}
+
+#[tokio::test]
+async fn validation_accepts_good_functions_and_explains_bad_ones() {
+    let sandbox = sandbox();
+    let good = FunctionDef {
+        packages: vec!["sympy".into()],
+        parameters: serde_json::json!({"type": "object", "properties": {"a": {}, "b": {}, "c": {}}}),
+        ..function(
+            "roots",
+            "import sympy\ndef roots(a, b, c):\n    return sympy.solve(a*sympy.Symbol('x')**2 + b*sympy.Symbol('x') + c)\n",
+        )
+    };
+    assert_eq!(sandbox.validate_function(&good).await.unwrap(), Ok(()));
+    let cases = [
+        (function("f", "def f(:\n  pass"), "SyntaxError"),
+        (function("f", "def g():\n    return 1\n"), "does not define `f`"),
+        (function("f", "f = 3\n"), "not callable"),
+        (
+            FunctionDef {
+                packages: vec!["no_such_package_xyz".into()],
+                ..function("f", "def f():\n    return 1\n")
+            },
+            "cannot be imported",
+        ),
+        (function("f", "while True: pass\ndef f(): pass\n"), "did not finish"),
+        (function("f", "raise RuntimeError('top')\n"), "RuntimeError: top"),
+        (
+            FunctionDef {
+                parameters: serde_json::json!({"type": "object", "properties": {"a": {"type": "number"}}}),
+                ..function("f", "def f(x):\n    return x\n")
+            },
+            "declare `a`",
+        ),
+        (function("f", "def f(x):\n    return x\n"), "requires `x`"),
+    ];
+    for (def, expected) in cases {
+        let verdict = sandbox.validate_function(&def).await.unwrap();
+        let message = verdict.expect_err(expected);
+        assert!(message.contains(expected), "expected `{expected}` in: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_dead_worker_is_reported_and_replaced() {
+    let mut s = session().await;
+    s.run_code("z = 1").await;
+    let e = s.run_code("import os\nos._exit(3)").await;
+    assert_eq!(e.status, ExecStatus::Crashed, "{e:?}");
+    assert!(e.stderr.contains("exited with status 3"), "{e:?}");
+    let after = s.run_code("print('z' in globals())").await;
+    assert_eq!(after.stdout, "False\n", "{after:?}");
+    let exit0 = s.run_code("import sys\nprint('bye')\nsys.exit(0)").await;
+    assert_eq!((exit0.status, exit0.stdout.as_str()), (ExecStatus::Ok, "bye\n"), "{exit0:?}");
+    let exit2 = s.run_code("import sys\nsys.exit(2)").await;
+    assert_eq!(exit2.status, ExecStatus::Error, "{exit2:?}");
+    let eof = s.run_code("input()").await;
+    assert!(eof.stderr.contains("EOFError"), "stdin is empty: {eof:?}");
+}
+
+#[tokio::test]
+async fn dropping_a_session_kills_its_processes_and_removes_its_directory() {
+    let marker = "4444.4444";
+    let file = format!("agentopt-drop-probe-{}", std::process::id());
+    let mut s = session().await;
+    let e = s
+        .run_code(&format!(
+            "import subprocess\nopen('{file}', 'w').write('x')\nsubprocess.Popen(['sleep', '{marker}'])"
+        ))
+        .await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    let host_copies = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|d| d.path().join(&file).exists())
+            .count()
+    };
+    assert_eq!(host_copies(), 1, "the work directory lives on the host while the session does");
+    assert_eq!(count_processes(marker), 1);
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_processes(marker), 0, "no process left behind");
+    assert_eq!(host_copies(), 0, "the work directory is removed");
+}
+
+#[tokio::test]
+async fn sessions_run_concurrently() {
+    let sandbox = sandbox();
+    let empty = Registry::default();
+    let (a, b) = tokio::join!(sandbox.session(&empty), sandbox.session(&empty));
+    let (mut a, mut b) = (a.unwrap(), b.unwrap());
+    a.run_code("v = 'a'").await;
+    b.run_code("v = 'b'").await;
+    assert_eq!(a.run_code("print(v)").await.stdout, "a\n");
+    assert_eq!(b.run_code("print(v)").await.stdout, "b\n");
+}
+
+#[test]
+fn refuses_without_a_sandbox_unless_allowed() {
+    // A bwrap that cannot work: PATH without it is not controllable per test, so use a missing python.
+    let missing = SandboxConfig { python: "/nonexistent/python".into(), ..config() };
+    assert!(matches!(Sandbox::new(missing), Err(Error::Spawn { .. })));
+}
+
+/// The unsandboxed fallback; run by hand with bwrap hidden: `PATH=/nonexistent target/debug/deps/exec-* --ignored`.
+#[tokio::test]
+#[ignore]
+async fn unsandboxed_fallback_when_allowed() {
+    assert!(matches!(Sandbox::new(config()), Err(Error::NoSandbox { .. })));
+    let sandbox = Sandbox::new(SandboxConfig { allow_unsandboxed: true, ..config() }).unwrap();
+    assert!(!sandbox.is_isolated());
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    assert_eq!(s.run_code("print(1+1)").await.stdout, "2\n");
+}
+
+#[test]
+fn sessions_can_move_between_tasks() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Session>();
+    assert_send_sync::<Sandbox>();
+}
