@@ -85,3 +85,20 @@ mod model;
 pub use model::LocalModel;
 #[cfg(feature = "local")]
 pub use runtime::Timing;
+
+#[cfg(test)]
+mod tests {
+    #[cfg(not(feature = "local"))]
+    #[test]
+    fn without_the_feature_open_explains_how_to_enable_it() {
+        let err = super::open("m", None).err().unwrap().to_string();
+        assert!(err.contains("cargo build --features local") && err.contains("cmake"), "{err}");
+    }
+
+    #[cfg(feature = "local")]
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = super::open("m", Some(std::path::Path::new("/no/such.gguf"))).err().unwrap().to_string();
+        assert!(err.contains("/no/such.gguf"), "{err}");
+    }
+}
