@@ -13,7 +13,7 @@
 //! - `env`                   — every environment variable the program reads
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
 //! - `progress`              — the live progress line of long jobs
-//! - `bench`                 — `agentopt bench`: sandbox, loop and `eval` figures (scripted server)
+//! - `bench`                 — `agentopt bench`: sandbox, loop, `eval` and local-model figures
 
 pub mod agent;
 pub mod bench;

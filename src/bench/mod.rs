@@ -7,6 +7,8 @@ pub mod agent;
 pub mod eval;
 pub mod exec;
 mod harness;
+pub mod llama_server;
+pub mod local;
 pub mod server;
 
 /// One section's figures: `{"name": {...figures...}}` once collected.
@@ -47,6 +49,11 @@ pub async fn run_all(quick: bool) -> Vec<Section> {
             name: "cache",
             title: "model calls avoided by the reply cache on a re-run",
             figures: eval::cache(quick).await,
+        },
+        Section {
+            name: "local_model",
+            title: "tokens/s of the in-process llama.cpp model vs llama-cpp-python's server (same GGUF)",
+            figures: local::run(quick).await,
         },
     ]
 }

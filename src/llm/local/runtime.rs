@@ -1,0 +1,415 @@
+//! The llama.cpp worker: one OS thread per model file owns the loaded model and its context and runs one
+//! generation at a time, off the async runtime. The thread starts (and loads the weights) on the first
+//! request and lives for the process; the KV cache keeps the last prompt so the next turn of the same
+//! conversation only evaluates its new tokens.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::oneshot;
+
+use super::window;
+
+/// Context window. gemma-3-270m was trained on 32k, but a 270M model gains little from more than a few
+/// turns, and 4096 keeps the KV cache (and prompt evaluation on 2 cores) small.
+pub const N_CTX: u32 = 4096;
+/// Tokens evaluated per decode call.
+const N_BATCH: usize = 512;
+/// How much of the prompt's opening survives a middle cut (instructions, worked example, the problem).
+const KEEP_HEAD: usize = 768;
+const CUT_MARKER: &str = "\n[... earlier part of the transcript omitted ...]\n";
+
+/// Weights loaded so far in this process (one per distinct model file, however many `open`s).
+pub static LOADS: AtomicUsize = AtomicUsize::new(0);
+
+/// What to sample.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// Free text until a stop sequence.
+    Text,
+    /// A call object under a grammar (the prompt already ends with the call opening).
+    Call(Schemas),
+    /// Free text; if the model writes `open`, a call object under a grammar follows it.
+    TextOrCall { open: String, schemas: Schemas },
+}
+
+/// JSON schemas of a call: the exact one, and a looser one for when the exact one does not compile.
+#[derive(Debug, Clone)]
+pub struct Schemas {
+    pub exact: String,
+    pub fallback: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// 0 means greedy.
+    pub temperature: f32,
+    pub seed: u32,
+    /// 1.0 disables it.
+    pub repeat_penalty: f32,
+    pub max_tokens: usize,
+}
+
+pub struct Job {
+    pub prompt: String,
+    pub stops: Vec<String>,
+    pub shape: Shape,
+    pub sampling: Sampling,
+    /// Dropped by the caller when it stops waiting: the worker then stops generating.
+    pub reply: oneshot::Sender<Result<Generation, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Generation {
+    /// Free text (before the call, if any).
+    pub text: String,
+    /// The sampled call object, as text.
+    pub call: Option<String>,
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    /// Generation hit the token limit.
+    pub truncated: bool,
+    pub timing: Timing,
+}
+
+/// Where the time went (for the benchmark): prompt tokens actually evaluated (not reused from the cache)
+/// and the seconds spent on them, and the seconds spent sampling and evaluating generated tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    pub prompt_evaluated: u64,
+    pub prompt_secs: f64,
+    pub generation_secs: f64,
+}
+
+impl Timing {
+    fn add(&mut self, other: &Timing) {
+        self.prompt_evaluated += other.prompt_evaluated;
+        self.prompt_secs += other.prompt_secs;
+        self.generation_secs += other.generation_secs;
+    }
+}
+
+/// The worker of one model file. Cheap to hold; the thread and the weights come with the first job.
+pub struct Worker {
+    path: PathBuf,
+    sender: OnceLock<Mutex<mpsc::Sender<Job>>>,
+}
+
+impl Worker {
+    /// Queues a job; the worker runs jobs in arrival order, one at a time.
+    pub fn submit(&self, job: Job) -> Result<(), String> {
+        let sender = self.sender.get_or_init(|| Mutex::new(spawn(self.path.clone())));
+        let sender = sender.lock().map_err(|_| "the local model worker lock is poisoned".to_string())?;
+        sender.send(job).map_err(|_| "the local model worker has stopped".to_string())
+    }
+}
+
+/// The one worker of `path` in this process: every `open` of the same file shares the loaded weights.
+pub fn worker(path: &Path) -> Arc<Worker> {
+    static WORKERS: OnceLock<Mutex<HashMap<PathBuf, Arc<Worker>>>> = OnceLock::new();
+    let mut workers = WORKERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    workers
+        .entry(path.to_path_buf())
+        .or_insert_with(|| Arc::new(Worker { path: path.to_path_buf(), sender: OnceLock::new() }))
+        .clone()
+}
+
+fn spawn(path: PathBuf) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let name = "agentopt-llama".to_string();
+    let spawned = std::thread::Builder::new().name(name).spawn(move || serve(&path, rx));
+    if let Err(e) = spawned {
+        // The receiver is gone with the closure: every submit reports the worker as stopped.
+        tracing::error!("cannot start the local model thread: {e}");
+    }
+    tx
+}
+
+/// llama.cpp's global state is initialised once per process.
+fn backend() -> Result<&'static LlamaBackend, String> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs a lot to stderr; send it through tracing (visible with RUST_LOG=debug).
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| format!("cannot initialise llama.cpp: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn serve(path: &Path, jobs: mpsc::Receiver<Job>) {
+    let loaded = backend().and_then(|backend| {
+        let started = std::time::Instant::now();
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|e| format!("cannot load the model `{}`: {e}", path.display()))?;
+        LOADS.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("loaded `{}` in {:.1?}", path.display(), started.elapsed());
+        Ok((backend, model))
+    });
+    let (backend, model) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return fail_all(jobs, &e),
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(N_CTX))
+        .with_n_batch(N_BATCH as u32)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        // Gemma 3 uses sliding-window attention; a full-size SWA cache lets us cut the cache at any
+        // position, which prefix reuse needs.
+        .with_swa_full(true);
+    let ctx = match model.new_context(backend, params) {
+        Ok(ctx) => ctx,
+        Err(e) => return fail_all(jobs, &format!("cannot create a llama.cpp context: {e}")),
+    };
+    let mut engine = Engine { model: &model, ctx, cached: Vec::new() };
+    for job in jobs {
+        if job.reply.is_closed() {
+            continue;
+        }
+        let result = engine.run(&job);
+        let _ = job.reply.send(result);
+    }
+}
+
+fn fail_all(jobs: mpsc::Receiver<Job>, error: &str) {
+    tracing::error!("{error}");
+    for job in jobs {
+        let _ = job.reply.send(Err(error.to_string()));
+    }
+}
+
+/// Why a sampling pass ended.
+enum End {
+    Eog,
+    Stop(String),
+    Length,
+}
+
+struct Pass {
+    text: String,
+    prompt_tokens: usize,
+    generated: usize,
+    end: End,
+    timing: Timing,
+}
+
+struct Engine<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    /// The tokens whose keys and values sit in the KV cache, position 0 onwards.
+    cached: Vec<LlamaToken>,
+}
+
+impl Engine<'_> {
+    fn run(&mut self, job: &Job) -> Result<Generation, String> {
+        let cancelled = || job.reply.is_closed();
+        let s = &job.sampling;
+        match &job.shape {
+            Shape::Text => {
+                let pass = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled)?;
+                Ok(Generation {
+                    truncated: matches!(pass.end, End::Length),
+                    prompt_tokens: pass.prompt_tokens as u64,
+                    generated_tokens: pass.generated as u64,
+                    timing: pass.timing,
+                    text: pass.text,
+                    call: None,
+                })
+            }
+            Shape::Call(schemas) => {
+                let grammar = self.grammar(schemas)?;
+                let pass = self.pass(&job.prompt, &[], Some(&grammar), s, s.max_tokens, &cancelled)?;
+                Ok(Generation {
+                    truncated: matches!(pass.end, End::Length),
+                    prompt_tokens: pass.prompt_tokens as u64,
+                    generated_tokens: pass.generated as u64,
+                    timing: pass.timing,
+                    text: String::new(),
+                    call: Some(pass.text),
+                })
+            }
+            Shape::TextOrCall { open, schemas } => {
+                let first = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled)?;
+                let mut out = Generation {
+                    truncated: matches!(first.end, End::Length),
+                    prompt_tokens: first.prompt_tokens as u64,
+                    generated_tokens: first.generated as u64,
+                    timing: first.timing,
+                    text: first.text.clone(),
+                    call: None,
+                };
+                if matches!(&first.end, End::Stop(stop) if stop == open) {
+                    // The model opened a call: continue the same text under the call grammar. The cache
+                    // already holds the prompt and the text, so only the opening is evaluated again.
+                    let prompt = format!("{}{}{}", job.prompt, first.text, open);
+                    let grammar = self.grammar(schemas)?;
+                    let left = s.max_tokens.saturating_sub(first.generated).max(64);
+                    let call = self.pass(&prompt, &[], Some(&grammar), s, left, &cancelled)?;
+                    out.generated_tokens += call.generated as u64;
+                    out.timing.add(&call.timing);
+                    out.truncated = matches!(call.end, End::Length);
+                    out.call = Some(call.text);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The GBNF grammar of a call schema, falling back to the looser schema when the exact one does not
+    /// compile (llama.cpp does not support every JSON Schema feature).
+    fn grammar(&self, schemas: &Schemas) -> Result<String, String> {
+        let compiles = |schema: &str| {
+            let gbnf = llama_cpp_2::json_schema_to_grammar(schema).ok()?;
+            LlamaSampler::grammar(self.model, &gbnf, "root").ok().map(|_| gbnf)
+        };
+        compiles(&schemas.exact)
+            .or_else(|| {
+                tracing::warn!("call schema does not compile to a grammar; using the loose one");
+                compiles(&schemas.fallback)
+            })
+            .ok_or_else(|| "cannot build a grammar for the function call".to_string())
+    }
+
+    /// Evaluates `prompt` (reusing the cached prefix) and samples until an end-of-generation token, a stop
+    /// sequence, or `max` tokens.
+    fn pass(
+        &mut self,
+        prompt: &str,
+        stops: &[String],
+        grammar: Option<&str>,
+        s: &Sampling,
+        max: usize,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Pass, String> {
+        let max = max.clamp(1, N_CTX as usize / 2);
+        let vocab = self.model.vocab();
+        let tokens = vocab.tokenize(prompt.as_bytes(), true, false);
+        let marker = vocab.tokenize(CUT_MARKER.as_bytes(), false, false);
+        let tokens = window::fit(&tokens, N_CTX as usize - max - 1, KEEP_HEAD, &marker);
+        if tokens.is_empty() {
+            return Err("empty prompt".into());
+        }
+        let started = Instant::now();
+        let evaluated = self.evaluate(&tokens, cancelled).inspect_err(|_| self.forget())?;
+        let prompt_secs = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+
+        let mut sampler = self.sampler(grammar, s)?;
+        let mut bytes = Vec::new();
+        let mut generated = 0;
+        let end = loop {
+            if generated >= max {
+                break End::Length;
+            }
+            if cancelled() {
+                return Err("cancelled".into());
+            }
+            let token = sampler.sample(&self.ctx, -1);
+            if vocab.is_eog(token) {
+                break End::Eog;
+            }
+            generated += 1;
+            bytes.extend(vocab.token_to_piece(token, false, None));
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some((at, stop)) = find_stop(&text, stops) {
+                let kept = text[..at].to_string();
+                bytes = kept.into_bytes();
+                break End::Stop(stop.to_string());
+            }
+            self.decode(&[token], true).inspect_err(|_| self.forget())?;
+        };
+        let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+        let timing = Timing {
+            prompt_evaluated: evaluated as u64,
+            prompt_secs,
+            generation_secs: started.elapsed().as_secs_f64(),
+        };
+        Ok(Pass { text, prompt_tokens: tokens.len(), generated, end, timing })
+    }
+
+    /// Brings the KV cache to `tokens`: keeps the common prefix with what is cached, evaluates the rest.
+    /// At least the last token is evaluated so that its logits are there to sample from. Returns how many
+    /// tokens were evaluated.
+    fn evaluate(&mut self, tokens: &[LlamaToken], cancelled: &dyn Fn() -> bool) -> Result<usize, String> {
+        let mut keep = window::common_prefix(&self.cached, tokens).min(tokens.len() - 1);
+        if keep < self.cached.len() && self.ctx.kv_cache_seq_rm(0, Some(keep as u32), None).is_err() {
+            // Some caches cannot drop a suffix; start over rather than fail.
+            self.ctx.clear_kv_cache();
+            keep = 0;
+        }
+        self.cached.truncate(keep);
+        tracing::debug!("prompt: {} tokens, {keep} reused from the cache", tokens.len());
+        let rest = &tokens[keep..];
+        let chunks = rest.chunks(N_BATCH).count();
+        for (i, chunk) in rest.chunks(N_BATCH).enumerate() {
+            if cancelled() {
+                return Err("cancelled".into());
+            }
+            self.decode(chunk, i + 1 == chunks)?;
+        }
+        Ok(rest.len())
+    }
+
+    /// Evaluates `tokens` at the end of the cache, asking for logits of the last one when `logits`.
+    fn decode(&mut self, tokens: &[LlamaToken], logits: bool) -> Result<(), String> {
+        let mut batch = LlamaBatch::new(tokens.len(), 1);
+        let start = self.cached.len();
+        for (i, token) in tokens.iter().enumerate() {
+            let last = logits && i + 1 == tokens.len();
+            batch.add(*token, (start + i) as i32, &[0], last).map_err(|e| e.to_string())?;
+        }
+        self.ctx.decode(&mut batch).map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+        self.cached.extend_from_slice(tokens);
+        Ok(())
+    }
+
+    /// After a failure the cache content is unknown: drop it.
+    fn forget(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+    }
+
+    fn sampler(&self, grammar: Option<&str>, s: &Sampling) -> Result<LlamaSampler, String> {
+        let mut chain = Vec::new();
+        if let Some(gbnf) = grammar {
+            // First in the chain: it masks every token the grammar forbids before anything else looks.
+            chain.push(LlamaSampler::grammar(self.model, gbnf, "root").map_err(|e| e.to_string())?);
+        }
+        if s.repeat_penalty != 1.0 {
+            chain.push(LlamaSampler::penalties(self.model.n_vocab(), 64, s.repeat_penalty, 0.0, 0.0));
+        }
+        if s.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+        } else {
+            chain.extend([
+                LlamaSampler::top_k(40),
+                LlamaSampler::top_p(0.95, 1),
+                LlamaSampler::min_p(0.05, 1),
+                LlamaSampler::temp(s.temperature),
+                LlamaSampler::dist(s.seed),
+            ]);
+        }
+        Ok(LlamaSampler::chain_simple(chain))
+    }
+}
+
+/// The earliest stop sequence in `text`: its byte offset and the stop itself.
+fn find_stop<'s>(text: &str, stops: &'s [String]) -> Option<(usize, &'s str)> {
+    stops.iter().filter_map(|s| text.find(s.as_str()).map(|at| (at, s.as_str()))).min_by_key(|(at, _)| *at)
+}
