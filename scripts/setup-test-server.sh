@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! .venv/bin/python -c "import llama_cpp.server" 2>/dev/null; then
   echo "setup-test-server: building llama-cpp-python[server] into .venv (several minutes)" >&2
-  .venv/bin/pip install -q --disable-pip-version-check 'llama-cpp-python[server]'
+  .venv/bin/pip install -q --disable-pip-version-check 'llama-cpp-python[server]==0.3.36'
 fi
