@@ -3,21 +3,17 @@
 //! hashes and split; completed conversations are read back from the run directory, not re-run.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::bad_input;
-use super::train::{connect, finish, report, sandbox, select_problems};
+use super::train::{Models, connect, launch, report, sandbox, select_problems};
 use crate::cli::ResumeArgs;
 use crate::dataset;
-use crate::exec;
-use crate::grading::Grader;
 use crate::llm::{CacheMode, ModelOptions};
 use crate::run_dir::{self, RunDir};
-use crate::trainer::meter::Cancel;
+use crate::trainer::Finished;
 use crate::trainer::state::{RunInfo, Status};
-use crate::trainer::{Finished, Setup};
 
 pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let run = RunDir::open(&args.runs_dir, &args.run).map_err(bad_input)?;
@@ -68,19 +64,5 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         info.training.unsafe_no_sandbox || args.unsafe_no_sandbox,
         info.training.concurrency,
     )?;
-    let cancel = Cancel::default();
-    cancel.on_ctrl_c();
-    let setup = Setup {
-        run,
-        info,
-        train,
-        test,
-        assistant,
-        optimizer,
-        runner,
-        grader: Grader::new(exec::find_python()),
-        cancel,
-        progress: Arc::new(crate::progress::Progress::new(0, "train")),
-    };
-    finish(setup, args.json).await
+    launch(run, info, (train, test), Models { assistant, optimizer, runner }, args.json).await
 }

@@ -105,6 +105,26 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     // The initial registry first: run.json is what makes the directory a (resumable) run.
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
+    let models = Models { assistant, optimizer, runner };
+    launch(run, info, (train, test), models, args.model.json).await
+}
+
+/// What a run talks to: the two models and the sandbox.
+pub(super) struct Models {
+    pub assistant: Arc<dyn ChatModel>,
+    pub optimizer: Arc<dyn ChatModel>,
+    pub runner: Arc<dyn Runner>,
+}
+
+/// Starts (or continues) training a prepared run, with Ctrl-C handling and the progress line, then
+/// exports, prints, and picks the exit code (shared with `resume`).
+pub(super) async fn launch(
+    run: RunDir,
+    info: RunInfo,
+    (train, test): (Vec<Problem>, Vec<Problem>),
+    models: Models,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let cancel = Cancel::default();
     cancel.on_ctrl_c();
     let setup = Setup {
@@ -112,18 +132,13 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         info,
         train,
         test,
-        assistant,
-        optimizer,
-        runner,
+        assistant: models.assistant,
+        optimizer: models.optimizer,
+        runner: models.runner,
         grader: Grader::new(exec::find_python()),
         cancel,
         progress: Arc::new(crate::progress::Progress::new(0, "train")),
     };
-    finish(setup, args.model.json).await
-}
-
-/// Runs the trainer, exports, prints, and picks the exit code (shared with `resume`).
-pub(super) async fn finish(setup: Setup, json: bool) -> anyhow::Result<ExitCode> {
     let export = setup.info.training.export.clone();
     let mut trainer = Trainer::new(setup)?;
     let run = trainer.run_dir().clone();

@@ -222,15 +222,7 @@ impl Trainer {
                 functions: functions.clone(),
             })?;
             self.progress.rule = next;
-            self.progress.history.push(EpochEntry {
-                epoch,
-                score: score.rate,
-                correct: score.correct,
-                total: score.total,
-                errored: score.errored,
-                decision,
-                functions,
-            });
+            self.progress.history.push(EpochEntry::new(epoch, &score, decision, functions));
             run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
             if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
                 self.stopped(stop)?;

@@ -160,6 +160,20 @@ pub struct EpochEntry {
     pub functions: Vec<String>,
 }
 
+impl EpochEntry {
+    pub fn new(epoch: usize, score: &Score, decision: Decision, functions: Vec<String>) -> EpochEntry {
+        EpochEntry {
+            epoch,
+            score: score.rate,
+            correct: score.correct,
+            total: score.total,
+            errored: score.errored,
+            decision,
+            functions,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalSummary {
     pub before: Option<Score>,
@@ -206,15 +220,7 @@ impl Progress {
                 Event::EvalDone { phase: Phase::After, score } => p.eval_after = Some(score),
                 Event::Decision { epoch, score, decision, state, functions } if epoch == p.history.len() => {
                     p.rule = state;
-                    p.history.push(EpochEntry {
-                        epoch,
-                        score: score.rate,
-                        correct: score.correct,
-                        total: score.total,
-                        errored: score.errored,
-                        decision,
-                        functions,
-                    });
+                    p.history.push(EpochEntry::new(epoch, &score, decision, functions));
                 }
                 Event::StepDone { epoch, usage, .. } if !p.steps_done.contains(&epoch) => {
                     p.steps_done.push(epoch);
