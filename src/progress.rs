@@ -94,6 +94,7 @@ impl Progress {
     /// Starts a new epoch of `total` problems: the counts restart, the spend keeps adding up.
     pub fn set_epoch(&self, epoch: usize, total: usize) {
         let mut s = self.lock();
+        self.keep_line(&mut s);
         s.epoch = Some(epoch);
         s.reset(total);
         self.draw(&mut s, true);
@@ -102,6 +103,7 @@ impl Progress {
     /// Starts a new phase with its own label (e.g. "eval before"), counts restarted.
     pub fn set_phase(&self, label: &str, total: usize) {
         let mut s = self.lock();
+        self.keep_line(&mut s);
         s.label = label.to_string();
         s.epoch = None;
         s.reset(total);
@@ -157,6 +159,15 @@ impl Progress {
             Ok(())
         };
         let _ = s.out.flush();
+    }
+
+    /// Live mode: a phase that made progress keeps its final line when the next phase starts
+    /// (plain mode has printed it already).
+    fn keep_line(&self, s: &mut State) {
+        if self.live && s.done > 0 && !s.finished {
+            let line = s.line();
+            let _ = write!(s.out, "\r\x1b[2K{line}\n");
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -318,5 +329,23 @@ mod tests {
             "{text:?}"
         );
         assert_eq!(text.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn live_keeps_each_phases_last_line() {
+        let out = Shared::default();
+        let p = Progress::with_writer(out.clone(), 1, "eval before", true);
+        p.conversation_done(Some(false), 0.0);
+        p.set_phase("train", 1);
+        p.set_epoch(0, 1);
+        p.conversation_done(Some(true), 0.0);
+        p.finish();
+        let text = out.text();
+        assert!(text.contains("eval before: 1/1 done, 0 correct (0.0%), 0 errored, $0.0000\n"), "{text:?}");
+        assert!(
+            text.ends_with("train epoch 0: 1/1 done, 1 correct (100.0%), 0 errored, $0.0000\n"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches('\n').count(), 2, "{text:?}");
     }
 }

@@ -113,9 +113,17 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
 }
 
 /// Reads what a listing needs. A finished run's summary has it all, so its conversation records
-/// (the bulk of a run) are not read; an unfinished run is read in full.
+/// (the bulk of a run) are not read; an unfinished run is read in full. The trainer also rewrites
+/// summary.json after every epoch with status `running`: such a summary is not final.
 pub fn load_run_overview(dir: &Path) -> Result<Run, Error> {
-    load(dir, !dir.join("summary.json").is_file())
+    let summary = read_json_opt(&dir.join("summary.json")).ok().flatten();
+    let final_summary = summary.is_some_and(|s| !summary_in_progress(&s));
+    load(dir, !final_summary)
+}
+
+/// A summary written between epochs: its usage lags the records on disk.
+fn summary_in_progress(summary: &Value) -> bool {
+    summary["status"].as_str() == Some("running")
 }
 
 fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
@@ -198,7 +206,7 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
     let eval_before = eval_tally("before", &before);
     let eval_after = eval_tally("after", &after);
 
-    let usage = if summary["usage"].is_object() {
+    let usage = if summary["usage"].is_object() && !summary_in_progress(&summary) {
         Usage::from_json(&summary["usage"])
     } else {
         let mut u = Usage::default();

@@ -131,7 +131,8 @@ impl Tally {
 }
 
 /// Subjects and levels by problem id, from the dataset files a run names in `run.json` (conversation
-/// records need not carry them). Ids follow the dataset rule: `id` if present, else `<file stem>:<line>`.
+/// records do not carry them), read by the dataset loader itself so ids, the `type` alias of
+/// `subject` and the spellings of `level` follow the same rules as training did.
 pub(super) fn dataset_labels(run_json: &Value) -> BTreeMap<String, (Option<String>, Option<String>)> {
     let data = &run_json["data"];
     let mut paths: Vec<String> = Vec::new();
@@ -145,12 +146,10 @@ pub(super) fn dataset_labels(run_json: &Value) -> BTreeMap<String, (Option<Strin
     paths.dedup();
     let mut labels = BTreeMap::new();
     for path in paths {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let stem = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        for (n, line) in text.lines().enumerate() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-            let id = scalar_text(&v["id"]).unwrap_or_else(|| format!("{stem}:{}", n + 1));
-            labels.insert(id, (scalar_text(&v["subject"]), scalar_text(&v["level"])));
+        // A dataset moved or edited since the run: records keep their ids, subjects are just unknown.
+        let Ok(problems) = crate::dataset::load(Path::new(&path)) else { continue };
+        for p in problems {
+            labels.insert(p.id, (p.subject, p.level.map(|l| l.to_string())));
         }
     }
     labels
@@ -189,7 +188,8 @@ mod tests {
         let data = tmp.path().join("math.jsonl");
         std::fs::write(
             &data,
-            "{\"id\": \"a\", \"subject\": \"Algebra\", \"level\": 2}\n{\"subject\": \"Geometry\"}\n",
+            "{\"id\": \"a\", \"subject\": \"Algebra\", \"level\": \"Level 2\", \"problem\": \"p\", \"answer\": \"1\"}\n\
+             {\"type\": \"Geometry\", \"problem\": \"q\", \"answer\": \"2\"}\n",
         )
         .unwrap();
         let run_json = json!({"data": {"test": {"path": data, "sha256": "x"}}});
