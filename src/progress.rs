@@ -113,12 +113,7 @@ impl Progress {
     /// One problem finished: `Some(correct)` when graded, `None` when it errored; `usd` it cost.
     pub fn conversation_done(&self, correct: Option<bool>, usd: f64) {
         let mut s = self.lock();
-        s.done += 1;
-        match correct {
-            Some(true) => s.correct += 1,
-            Some(false) => {}
-            None => s.errored += 1,
-        }
+        s.count(correct);
         s.usd += usd;
         let last = s.done == s.total;
         self.draw(&mut s, last);
@@ -127,12 +122,7 @@ impl Progress {
     /// Counts a problem finished before this process started (a resumed phase), without drawing.
     pub fn already_done(&self, correct: Option<bool>) {
         let mut s = self.lock();
-        s.done += 1;
-        match correct {
-            Some(true) => s.correct += 1,
-            Some(false) => {}
-            None => s.errored += 1,
-        }
+        s.count(correct);
         // Resumed work is not news: the next log line reports it with the first new result.
         s.done_at_last_log = s.done;
     }
@@ -216,6 +206,16 @@ impl Drop for Progress {
 }
 
 impl State {
+    /// One more finished problem: graded (`Some(correct)`) or errored (`None`).
+    fn count(&mut self, correct: Option<bool>) {
+        self.done += 1;
+        match correct {
+            Some(true) => self.correct += 1,
+            Some(false) => {}
+            None => self.errored += 1,
+        }
+    }
+
     fn reset(&mut self, total: usize) {
         self.total = total;
         self.done = 0;
