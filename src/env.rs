@@ -10,6 +10,8 @@ pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
 pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI_API_KEY, ANTHROPIC_API_KEY];
 /// The Python interpreter used for executed code and the grader (default: `.venv/bin/python`).
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
+/// `0` gives every code session a sandbox of its own instead of a fork of the shared fork server.
+pub const AGENTOPT_FORK_SERVER: &str = "AGENTOPT_FORK_SERVER";
 /// Any non-empty value turns off ANSI colours in terminal output (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Searched for `bwrap` (the sandbox); executed code gets a fixed PATH of its own, never this one.

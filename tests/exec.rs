@@ -322,12 +322,14 @@ async fn dropping_a_session_kills_its_processes_and_removes_its_directory() {
         ))
         .await;
     assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    // A session's directory is a host temp dir of its own, or one inside its fork server's.
     let host_copies = || {
-        std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .flatten()
-            .filter(|d| d.path().join(&file).exists())
-            .count()
+        let dirs = |path: &std::path::Path| -> Vec<std::path::PathBuf> {
+            std::fs::read_dir(path).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+        };
+        let top = dirs(&std::env::temp_dir());
+        let nested = top.iter().flat_map(|d| dirs(d)).collect::<Vec<_>>();
+        top.iter().chain(&nested).filter(|d| d.join(&file).exists()).count()
     };
     assert_eq!(host_copies(), 1, "the work directory lives on the host while the session does");
     assert_eq!(count_processes(marker), 1);
@@ -347,6 +349,38 @@ async fn sessions_run_concurrently() {
     b.run_code("v = 'b'").await;
     assert_eq!(a.run_code("print(v)").await.stdout, "a\n");
     assert_eq!(b.run_code("print(v)").await.stdout, "b\n");
+}
+
+#[tokio::test]
+async fn forked_sessions_are_apart_from_each_other() {
+    let sandbox = sandbox();
+    assert!(sandbox.forks_sessions(), "as root under bwrap, sessions fork from the fork server");
+    let empty = Registry::default();
+    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let whoami = "import os\nopen('mine', 'w').write('secret')\nprint(os.getuid(), os.getcwd())";
+    let (ea, eb) = (a.run_code(whoami).await, b.run_code(whoami).await);
+    let (ua, da) = ea.stdout.trim().split_once(' ').unwrap_or_else(|| panic!("{ea:?}"));
+    let (ub, db) = eb.stdout.trim().split_once(' ').unwrap_or_else(|| panic!("{eb:?}"));
+    assert_ne!(ua, ub, "a uid each");
+    assert_ne!(da, db, "a work directory each");
+    let peek = b.run_code(&format!("print(open({:?}).read())", format!("{da}/mine"))).await;
+    assert_eq!(peek.status, ExecStatus::Error, "b cannot read a's files: {peek:?}");
+    assert!(peek.stderr.contains("PermissionError"), "{peek:?}");
+    let kill = b.run_code(&format!("import os, signal\nos.kill({}, signal.SIGKILL)", "os.getppid()")).await;
+    assert_eq!(kill.status, ExecStatus::Error, "nor signal the fork server: {kill:?}");
+    assert_eq!(a.run_code("print(open('mine').read())").await.stdout, "secret\n");
+}
+
+#[tokio::test]
+async fn sessions_with_a_sandbox_each_still_work() {
+    let sandbox = Sandbox::new(SandboxConfig { fork_server: false, ..config() }).unwrap();
+    assert!(!sandbox.forks_sessions());
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    s.run_code("x = 41").await;
+    assert_eq!(s.run_code("print(x + 1)").await.stdout, "42\n");
+    let t = s.run_code("while True: pass").await;
+    assert_eq!(t.status, ExecStatus::Timeout, "{t:?}");
+    assert_eq!(s.run_code("print(1)").await.stdout, "1\n", "restarted");
 }
 
 #[test]

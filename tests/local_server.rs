@@ -109,3 +109,76 @@ async fn project_client_gets_text_and_forced_tool_calls() {
     let args: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
     assert!(args["a"].is_i64() && args["b"].is_i64(), "{args}");
 }
+
+/// Forces the optimizer's first call onto `add_function`: llama-cpp-python's server only returns
+/// `tool_calls` for a forced function (with `tool_choice: "auto"` this base model answers in text).
+struct ForceAddFunction(std::sync::Arc<dyn agentopt::llm::ChatModel>);
+
+#[async_trait::async_trait]
+impl agentopt::llm::ChatModel for ForceAddFunction {
+    async fn chat(
+        &self,
+        request: &agentopt::llm::ChatRequest,
+    ) -> Result<agentopt::llm::ChatResponse, agentopt::llm::Error> {
+        let mut forced = request.clone();
+        forced.tool_choice = Some(agentopt::llm::ToolChoice::Function("add_function".into()));
+        forced.max_tokens = Some(256);
+        forced.extra.insert("repeat_penalty".into(), json!(1.0));
+        self.0.chat(&forced).await
+    }
+}
+
+/// The optimizer step (its prompt, its AG2 tool schemas, action parsing and sandbox validation) fed by
+/// a real `tool_calls` reply from the real server through the project's OpenAI-compatible client.
+#[tokio::test]
+async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
+    use agentopt::functions::Registry;
+    use agentopt::llm::{CacheMode, ModelOptions, connect};
+    use agentopt::optimizer::{Optimizer, OptimizerConfig, StepEvent, StepInput};
+    use std::sync::Arc;
+
+    let server = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("OAI_CONFIG_LIST");
+    let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_key": "not-needed"}]);
+    std::fs::write(&config, list.to_string()).unwrap();
+    let opts = ModelOptions {
+        config: Some(config),
+        model: None,
+        cache: CacheMode::Off,
+        cache_dir: dir.path().join("c"),
+    };
+    let model = Arc::new(ForceAddFunction(connect(&opts).expect("the config list connects")));
+    let sandbox = agentopt::exec::Sandbox::new(agentopt::exec::SandboxConfig::default()).expect("bwrap");
+    let optimizer = Optimizer {
+        model,
+        runner: Arc::new(sandbox),
+        config: OptimizerConfig { actions_per_step: 1, max_retries: 0, ..OptimizerConfig::default() },
+    };
+    let best = Registry::default();
+    let input = StepInput { best: &best, best_epoch: 0, best_score: 0.0, rejected: &[], conversations: &[] };
+    let outcome = optimizer.step(&input).await.expect("the step reaches the server and the sandbox");
+
+    let proposed: Vec<_> = outcome
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            StepEvent::ActionProposed { call } => Some(call),
+            _ => None,
+        })
+        .collect();
+    let call =
+        proposed.first().unwrap_or_else(|| panic!("no tool call reached the step: {:?}", outcome.events));
+    assert_eq!(call.name, "add_function", "{call:?}");
+    assert!(!call.id.is_empty() && !call.arguments.trim().is_empty(), "{call:?}");
+    // Whatever the tiny model wrote was judged: applied, or rejected with a reason and skipped.
+    let judged = outcome.events.iter().any(|e| match e {
+        StepEvent::ActionApplied { action } => action.name() == outcome.registry.functions[0].name,
+        StepEvent::ActionSkipped { tool, error, .. } => tool == "add_function" && !error.is_empty(),
+        _ => false,
+    });
+    assert!(judged, "{:?}", outcome.events);
+    assert_eq!(outcome.applied, outcome.registry.functions.len());
+    assert!(outcome.usage.input_tokens > 0, "usage from the server: {:?}", outcome.usage);
+    eprintln!("optimizer step through llama_cpp.server: {:?}", outcome.events);
+}

@@ -126,7 +126,9 @@ pub async fn memory() -> Value {
     Value::Object(figures)
 }
 
-/// Peak RSS of one sandboxed worker after its preload (what each conversation running code adds).
+/// Memory of one sandboxed worker after its preload (what each conversation running code adds): peak
+/// RSS, and — since a forked worker shares the fork server's pages — its proportional share (PSS) and
+/// the pages it holds alone.
 async fn python_worker() -> Value {
     let sandbox = match crate::exec::Sandbox::new(crate::exec::SandboxConfig::default()) {
         Ok(s) => s,
@@ -137,12 +139,22 @@ async fn python_worker() -> Value {
         Ok(s) => s,
         Err(e) => return json!({"error": e.to_string()}),
     };
-    let code = "import resource, sympy, numpy\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)";
+    let code = "import resource, sympy, numpy\n\
+                kb = {l.split(':')[0]: int(l.split()[1]) for l in open('/proc/self/smaps_rollup') \
+                if l.rstrip().endswith('kB')}\n\
+                print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, kb['Pss'], \
+                kb['Private_Clean'] + kb['Private_Dirty'])";
     let execution = session.run_code(code).await;
     session.close().await;
-    match execution.stdout.trim().parse::<f64>() {
-        Ok(kib) => json!({"peak_rss_mb": round3(kib / 1024.0)}),
-        Err(_) => json!({"error": format!("unexpected output: {execution:?}")}),
+    let numbers: Vec<f64> = execution.stdout.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    match numbers.as_slice() {
+        [peak, pss, private] => json!({
+            "forked": sandbox.forks_sessions(),
+            "peak_rss_mb": round3(peak / 1024.0),
+            "pss_mb": round3(pss / 1024.0),
+            "private_mb": round3(private / 1024.0),
+        }),
+        _ => json!({"error": format!("unexpected output: {execution:?}")}),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Benchmark section for the sandbox: warm code-block and function-call latency, session start time,
-//! and how many sessions per second start when started concurrently.
+//! and how many sessions per second start when started concurrently — for sessions forked from the
+//! fork server (where it applies) and for sessions in a sandbox of their own.
 
 use std::time::Instant;
 
@@ -31,9 +32,8 @@ fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-async fn measure(plan: &Plan) -> Result<Value, String> {
-    let sandbox = Sandbox::new(SandboxConfig::default()).map_err(|e| e.to_string())?;
-    let registry = Registry {
+fn registry() -> Registry {
+    Registry {
         functions: vec![FunctionDef {
             name: "add".into(),
             description: "Adds two numbers.".into(),
@@ -41,18 +41,26 @@ async fn measure(plan: &Plan) -> Result<Value, String> {
             packages: vec![],
             code: "def add(a, b):\n    return a + b\n".into(),
         }],
-    };
+    }
+}
 
-    // Ready: the session accepts work (modules still importing in the background). Warm: a first
-    // `import sympy` block has finished, i.e. the cost a conversation pays if its model answers at once.
-    let (mut ready, mut warm_start) = (Vec::new(), Vec::new());
-    for _ in 0..plan.session_starts {
+async fn measure(plan: &Plan) -> Result<Value, String> {
+    let sandbox = Sandbox::new(SandboxConfig::default()).map_err(|e| e.to_string())?;
+    let registry = registry();
+    let mut figures = json!({"isolated": sandbox.is_isolated(), "forked_sessions": sandbox.forks_sessions()});
+    if sandbox.forks_sessions() {
+        // The fork server's own start: interpreter, bwrap and the whole preload, once per run.
         let start = Instant::now();
-        let mut session = sandbox.session(&registry).await.map_err(|e| e.to_string())?;
-        ready.push(elapsed_ms(start));
-        session.run_code("import sympy, numpy").await;
-        warm_start.push(elapsed_ms(start));
-        session.close().await;
+        sandbox.session(&registry).await.map_err(|e| e.to_string())?.run_code("import sympy").await;
+        figures["fork_server_ready_ms"] = json!(round3(elapsed_ms(start)));
+    }
+    starts(&sandbox, &registry, plan, &mut figures).await?;
+    if sandbox.forks_sessions() {
+        let own = Sandbox::new(SandboxConfig { fork_server: false, ..SandboxConfig::default() })
+            .map_err(|e| e.to_string())?;
+        let mut own_figures = json!({});
+        starts(&own, &registry, plan, &mut own_figures).await?;
+        figures["own_sandbox"] = own_figures;
     }
 
     let mut session = sandbox.session(&registry).await.map_err(|e| e.to_string())?;
@@ -78,22 +86,39 @@ async fn measure(plan: &Plan) -> Result<Value, String> {
         }
     }
     session.close().await;
+    figures["warm_print_1_plus_1"] = latency_stats(&mut warm);
+    figures["function_call"] = latency_stats(&mut calls);
+    Ok(figures)
+}
 
+/// Session start figures of `sandbox` into `figures`. Ready: the session accepts work (an own
+/// sandbox's modules may still be importing in the background). Warm: a first `import sympy` block
+/// has finished, i.e. the cost a conversation pays if its model answers at once.
+async fn starts(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    plan: &Plan,
+    figures: &mut Value,
+) -> Result<(), String> {
+    let (mut ready, mut warm_start) = (Vec::new(), Vec::new());
+    for _ in 0..plan.session_starts {
+        let start = Instant::now();
+        let mut session = sandbox.session(registry).await.map_err(|e| e.to_string())?;
+        ready.push(elapsed_ms(start));
+        session.run_code("import sympy, numpy").await;
+        warm_start.push(elapsed_ms(start));
+        session.close().await;
+    }
     let start = Instant::now();
     let sessions =
-        futures::future::join_all((0..plan.concurrent_sessions).map(|_| sandbox.session(&registry))).await;
+        futures::future::join_all((0..plan.concurrent_sessions).map(|_| sandbox.session(registry))).await;
     let wall = start.elapsed().as_secs_f64();
     for session in sessions {
         session.map_err(|e| e.to_string())?.close().await;
     }
-
-    Ok(json!({
-        "isolated": sandbox.is_isolated(),
-        "warm_print_1_plus_1": latency_stats(&mut warm),
-        "function_call": latency_stats(&mut calls),
-        "session_ready": latency_stats(&mut ready),
-        "session_warm": latency_stats(&mut warm_start),
-        "concurrent_sessions": plan.concurrent_sessions,
-        "sessions_per_second": round3(plan.concurrent_sessions as f64 / wall),
-    }))
+    figures["session_ready"] = latency_stats(&mut ready);
+    figures["session_warm"] = latency_stats(&mut warm_start);
+    figures["concurrent_sessions"] = json!(plan.concurrent_sessions);
+    figures["sessions_per_second"] = json!(round3(plan.concurrent_sessions as f64 / wall));
+    Ok(())
 }

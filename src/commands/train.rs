@@ -326,8 +326,8 @@ pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatMode
     })
 }
 
-/// The sandbox behind a warm pool sized for `concurrency` (`agent::warm`: a conversation's first
-/// code block does not wait for a worker to start).
+/// The sandbox (its fork server starting in the background) behind a warm pool sized for
+/// `concurrency` (`agent::warm`: a conversation's first code block does not wait for a worker).
 pub(super) fn sandbox(
     exec_timeout: f64,
     allow_unsandboxed: bool,
@@ -341,6 +341,8 @@ pub(super) fn sandbox(
         allow_unsandboxed,
         ..SandboxConfig::default()
     };
-    let sandbox: Arc<dyn Runner> = Arc::new(exec::Sandbox::new(config)?);
+    let sandbox = exec::Sandbox::new(config)?;
+    sandbox.prestart();
+    let sandbox: Arc<dyn Runner> = Arc::new(sandbox);
     Ok(Arc::new(Warm::new(sandbox, Warm::size_for(concurrency))))
 }

@@ -1,7 +1,8 @@
 //! Sandboxed execution of LLM-written Python: long-lived per-conversation sessions, learned-function
 //! calls, and validation of proposed functions. This file owns the public types; the parts are:
 //! - `sandbox`  — the bubblewrap probe and command line, `Sandbox` (starts sessions, validates functions)
-//! - `worker`   — one worker process: spawn, JSON-lines protocol, timeout, kill and reap
+//! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
+//! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `reply`    — the assistant-facing text of an `Execution`, output truncation
 //! - `worker.py` — the embedded Python side of the protocol
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod fork_server;
 mod reply;
 mod sandbox;
 mod session;
@@ -46,6 +48,10 @@ pub struct SandboxConfig {
     pub output_cap_bytes: usize,
     /// Run without isolation when bubblewrap is unusable (the user asked for it, loudly).
     pub allow_unsandboxed: bool,
+    /// Fork sessions from one sandboxed server where that keeps them apart (root: a uid each); off,
+    /// every session gets a sandbox of its own. Default on; env `AGENTOPT_FORK_SERVER=0` turns it off.
+    #[serde(default = "fork_server_default")]
+    pub fork_server: bool,
 }
 
 impl Default for SandboxConfig {
@@ -58,12 +64,17 @@ impl Default for SandboxConfig {
             file_size_bytes: default_file_size(),
             output_cap_bytes: 16 * 1024,
             allow_unsandboxed: false,
+            fork_server: fork_server_default(),
         }
     }
 }
 
 fn default_file_size() -> u64 {
     256 << 20
+}
+
+fn fork_server_default() -> bool {
+    crate::env::var(crate::env::AGENTOPT_FORK_SERVER).is_none_or(|v| v.trim() != "0")
 }
 
 /// The Python interpreter: `$AGENTOPT_PYTHON`, else `.venv/bin/python` in the working directory or

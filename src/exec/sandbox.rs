@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
 
+use super::fork_server::{self, ForkServer};
 use super::session::Session;
 use super::worker::{Failure, Worker};
 use super::{Error, SandboxConfig};
@@ -28,6 +29,9 @@ const WORKER_SOURCE: &str = include_str!("worker.py");
 pub struct Sandbox {
     pub config: SandboxConfig,
     plan: Arc<Plan>,
+    /// Started on first use (or `prestart`); `None` inside when it failed to start (sessions then get
+    /// sandboxes of their own) or does not apply.
+    fork_server: Arc<tokio::sync::OnceCell<Option<Arc<ForkServer>>>>,
 }
 
 /// What the probe found: how to isolate, and what the interpreter needs to see.
@@ -55,6 +59,8 @@ pub(crate) struct Plan {
 pub(crate) struct Launcher {
     pub config: SandboxConfig,
     pub plan: Arc<Plan>,
+    /// Where sessions fork from; `None`: each worker gets a sandbox of its own.
+    pub fork_server: Option<Arc<ForkServer>>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +104,7 @@ impl Sandbox {
             }
             Err(reason) => return Err(Error::NoSandbox { reason }),
         }
-        Ok(Sandbox { config, plan: Arc::new(plan) })
+        Ok(Sandbox { config, plan: Arc::new(plan), fork_server: Arc::default() })
     }
 
     /// True when workers run under bubblewrap.
@@ -106,13 +112,47 @@ impl Sandbox {
         self.plan.bwrap.is_some()
     }
 
-    fn launcher(&self) -> Arc<Launcher> {
-        Arc::new(Launcher { config: self.config.clone(), plan: self.plan.clone() })
+    /// True when sessions fork from one sandboxed server (see `fork_server`): under bubblewrap, as
+    /// root (each child drops to its own uid), unless `config.fork_server` is off.
+    pub fn forks_sessions(&self) -> bool {
+        fork_server::applies(self.is_isolated(), self.plan.as_root, self.config.fork_server)
+    }
+
+    /// Starts the fork server in the background now, so the first session does not wait for its
+    /// interpreter and imports. Needs a tokio runtime; a no-op where the server does not apply.
+    pub fn prestart(&self) {
+        if self.forks_sessions()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let sandbox = self.clone();
+            runtime.spawn(async move { sandbox.launcher().await });
+        }
+    }
+
+    async fn launcher(&self) -> Arc<Launcher> {
+        let base = Launcher { config: self.config.clone(), plan: self.plan.clone(), fork_server: None };
+        if !self.forks_sessions() {
+            return Arc::new(base);
+        }
+        let server = self
+            .fork_server
+            .get_or_init(|| async {
+                match ForkServer::start(&base).await {
+                    Ok(server) => Some(Arc::new(server)),
+                    Err(e) => {
+                        tracing::warn!("{e}; every session gets a sandbox of its own instead");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone();
+        Arc::new(Launcher { fork_server: server, ..base })
     }
 
     /// A fresh, isolated Python session with the registry's functions defined.
     pub async fn session(&self, registry: &Registry) -> Result<Session, Error> {
-        Session::start(self.launcher(), registry).await
+        Session::start(self.launcher().await, registry).await
     }
 
     /// Checks a proposed function inside the sandbox: the code compiles, defines a callable named
@@ -125,7 +165,7 @@ impl Sandbox {
                 def.name
             )));
         }
-        let launcher = self.launcher();
+        let launcher = self.launcher().await;
         // Preloaded like a session's, so a proposed function's `import sympy` is not charged to its
         // time limit (the worker finishes the preload before the clock starts).
         let mut worker = Worker::start(&launcher).await?;

@@ -1,6 +1,8 @@
 # agentopt's Python worker: runs inside the sandbox, one per session. It speaks JSON lines with the
 # Rust side over private copies of stdin/stdout, so nothing user code prints (or a subprocess writes to
 # fd 1/2) can corrupt the protocol. Started as `python -I -B -c BOOTSTRAP WORKER_SOURCE CONFIG_JSON`.
+# With `"fork_server"` in the config it is instead the fork server: it imports the common modules once
+# and forks one child per session, each speaking the same protocol over its own Unix socket connection.
 import ast
 import builtins
 import importlib
@@ -10,6 +12,10 @@ import linecache
 import os
 import re
 import resource
+import select
+import shutil
+import signal
+import socket
 import sys
 import threading
 import traceback
@@ -40,11 +46,11 @@ def set_limits():
         os.setuid(uid)
 
 
-def take_protocol_fds():
+def take_protocol_fds(read_fd=0, write_fd=1):
     # Keep private duplicates for the protocol, then point fd 0 at /dev/null and fd 1/2 at a memory
     # file whose content is collected after each execution (output of subprocesses, os.write, C code).
-    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
-    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    proto_in = os.fdopen(os.dup(read_fd), "r", encoding="utf-8")
+    proto_out = os.fdopen(os.dup(write_fd), "w", encoding="utf-8")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -295,15 +301,22 @@ def check_signature(name, fn, schema):
 
 
 class Worker:
-    def __init__(self, send, preload):
+    def __init__(self, send, preload, background=True):
         self.send = send
         self.user = {"__name__": "__main__", "__builtins__": builtins}
         self.functions = {}
         self.cells = 0
         # The common modules import in the background, so the session is ready at once and the
         # import overlaps with the model's first reply; code that needs them waits (see `begin`).
-        self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
-        self.preload.start()
+        # A child forked before the fork server finished its own preload imports what is missing
+        # only when code needs it (`lazy`): dozens of early children importing sympy each would
+        # starve the machine.
+        self.preload, self.lazy = None, []
+        if background and preload:
+            self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
+            self.preload.start()
+        elif preload:
+            self.lazy = list(preload)
         self.preloaded = re.compile(r"\b(%s)\b" % "|".join(re.escape(m) for m in preload)) if preload else None
 
     def begin(self, code=None):
@@ -312,11 +325,15 @@ class Worker:
         finish the preload, so a busy machine's import is not charged to them. Other code runs at once:
         a short conversation should not wait for (nor, once killed, pay for) a whole sympy import it
         never uses, and an import racing the preload just waits on Python's per-module import lock."""
+        wanted = code is None or not self.preloaded or self.preloaded.search(code)
         if self.preload is not None and not self.preload.is_alive():
             self.preload = None
-        if self.preload is not None and (code is None or not self.preloaded or self.preloaded.search(code)):
+        if self.preload is not None and wanted:
             self.preload.join()
             self.preload = None
+        if self.lazy and wanted:
+            import_modules(self.lazy)
+            self.lazy = []
         self.send({"event": "started"})
 
     def op_define(self, req):
@@ -413,6 +430,10 @@ def import_all(modules):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     except (AttributeError, OSError):
         pass
+    import_modules(modules)
+
+
+def import_modules(modules):
     for module in modules:
         try:
             importlib.import_module(module)
@@ -420,17 +441,28 @@ def import_all(modules):
             pass  # a missing optional module only costs speed
 
 
-def main():
-    proto_in, proto_out = take_protocol_fds()
-
+def sender(stream):
     def send(obj):
-        proto_out.write(json.dumps(obj, ensure_ascii=True) + "\n")
-        proto_out.flush()
+        stream.write(json.dumps(obj, ensure_ascii=True) + "\n")
+        stream.flush()
 
+    return send
+
+
+def main():
+    if CONFIG.get("fork_server"):
+        fork_server(CONFIG["fork_server"], CONFIG.get("preload") or [])
+        return
+    proto_in, proto_out = take_protocol_fds()
+    send = sender(proto_out)
     set_limits()
     os.chdir(CONFIG.get("workdir") or os.getcwd())
     worker = Worker(send, CONFIG.get("preload") or [])
     send({"ready": True})
+    serve(proto_in, send, worker)
+
+
+def serve(proto_in, send, worker):
     handlers = {
         "define": worker.op_define,
         "validate": worker.op_validate,
@@ -444,6 +476,186 @@ def main():
         except BaseException as e:  # never let the worker die on a user's odd exception
             reply = {"status": "error", "stdout": "", "stderr": format_exception(e), "result": None}
         send(reply)
+
+
+# --- The fork server -------------------------------------------------------------------------------
+# One sandboxed process that imports the common modules once and forks a child per session: a session
+# then starts in milliseconds, sharing the imported modules copy-on-write, instead of paying for a new
+# sandbox and interpreter. It listens on a Unix socket (0600, so the children, once they drop to their
+# own uids, cannot ask it for more); each connection becomes one child. Its stdin carries kill requests
+# (`{"kill": pid}`, end of input: agentopt is gone) and its stdout reports `ready` and each child's exit.
+# It stays single-threaded, so a fork never copies another thread's half-held lock; kill requests and
+# child exits are served from signal handlers (SIGIO on the control pipe, SIGCHLD), which Python runs
+# between bytecodes, so a kill is prompt even while a long import is under way.
+
+CONTROL_SIGNALS = {signal.SIGIO, signal.SIGCHLD}
+
+
+class ForkServer:
+    def __init__(self, settings, events_fd):
+        self.events_fd = events_fd
+        self.events = sender(os.fdopen(events_fd, "w", encoding="utf-8"))
+        self.home = settings["home"]
+        self.children = set()  # forked and not yet reaped: only these may be signalled
+        self.control = b""
+        self.busy = self.again = False
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(settings["socket"])
+        os.chmod(settings["socket"], 0o600)
+        self.listener.listen(256)
+        # Signals also wake the main loop's select through this pipe.
+        self.wake_r, wake_w = os.pipe()
+        self.wake_w = wake_w
+        for fd in (self.wake_r, wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_w)
+        import fcntl
+
+        os.set_blocking(0, False)
+        fcntl.fcntl(0, fcntl.F_SETOWN, os.getpid())
+        fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_ASYNC)
+        for signum in CONTROL_SIGNALS:
+            signal.signal(signum, lambda *_: self.service())
+
+    def service(self):
+        """Serves kill requests and reaps children; re-entrant (a signal may land mid-way)."""
+        if self.busy:
+            self.again = True
+            return
+        self.busy = True
+        try:
+            self.again = True
+            while self.again:
+                self.again = False
+                self.read_control()
+                self.reap()
+        finally:
+            self.busy = False
+
+    def read_control(self):
+        while True:
+            try:
+                chunk = os.read(0, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:  # agentopt is gone: so is every session
+                for pid in list(self.children):
+                    kill_group(pid)
+                os._exit(0)
+            self.control += chunk
+            *lines, self.control = self.control.split(b"\n")
+            for line in lines:
+                pid = json.loads(line).get("kill") if line.strip() else None
+                if pid in self.children:
+                    kill_group(pid)
+
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            kill_group(pid)  # whatever the session started and left behind
+            shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
+            if os.WIFSIGNALED(status):
+                self.events({"exited": pid, "signal": os.WTERMSIG(status)})
+            else:
+                self.events({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    def fork(self):
+        conn, _ = self.listener.accept()
+        # Blocked until the child is registered, so no handler sees it half-known.
+        signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        pid = os.fork()
+        if pid == 0:
+            files = (self.listener, self.events_fd, self.wake_r, self.wake_w)
+            forked_session(conn, files, self.home, self.pending)
+        conn.close()
+        try:
+            os.setpgid(pid, pid)  # also done by the child; whichever runs first
+        except OSError:
+            pass
+        self.children.add(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
+
+    def run(self, preload):
+        import gc
+
+        self.pending = list(preload)
+        self.events({"ready": True})
+        while True:
+            # Between imports, waiting connections are served first: early sessions do not wait for
+            # a whole sympy import, and what they lack they import themselves when their code needs it.
+            readable, _, _ = select.select([self.listener, self.wake_r], [], [], 0 if self.pending else 5.0)
+            if self.wake_r in readable:
+                try:
+                    os.read(self.wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            self.service()
+            if self.listener in readable:
+                self.fork()
+            elif self.pending and not readable:
+                import_modules([self.pending.pop(0)])
+                if not self.pending:
+                    # Objects that exist now are never collected: the collector would otherwise
+                    # touch (and so copy) every shared page in every child.
+                    gc.collect()
+                    gc.freeze()
+
+
+def fork_server(settings, preload):
+    events_fd = os.dup(1)
+    os.dup2(2, 1)  # a module printing while it imports must not corrupt the events
+    ForkServer(settings, events_fd).run(preload)
+
+
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def forked_session(conn, server_files, home, missing):
+    """The child: becomes one session's worker on its connection. Never returns."""
+    global CAP
+    code = 0
+    try:
+        os.setpgid(0, 0)  # its own group: a kill takes whatever it starts with it
+        signal.set_wakeup_fd(-1)
+        for signum in CONTROL_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
+        listener, *fds = server_files
+        listener.close()
+        for fd in fds:
+            os.close(fd)
+        fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
+        proto_in, proto_out = take_protocol_fds(fd, fd)
+        os.close(fd)
+        send = sender(proto_out)
+        CONFIG.update(json.loads(proto_in.readline() or "{}"))
+        CAP = int(CONFIG["cap"])
+        workdir = os.path.join(home, "s%d" % os.getpid())
+        os.mkdir(workdir, 0o700)
+        uid = CONFIG.get("drop_uid")
+        if uid is not None and os.getuid() == 0:
+            os.chown(workdir, uid, uid)
+        set_limits()
+        os.chdir(workdir)
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        worker = Worker(send, missing, background=False)
+        send({"ready": True, "pid": os.getpid()})
+        serve(proto_in, send, worker)
+    except BaseException:
+        traceback.print_exc(file=sys.__stderr__)
+        code = 1
+    finally:
+        os._exit(code)
 
 
 main()

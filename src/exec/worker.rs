@@ -1,5 +1,6 @@
-//! One worker process: spawned through the sandbox's command line in its own process group, driven by
-//! JSON lines, its stderr drained concurrently, killed (whole group) and reaped on timeout or drop.
+//! One worker process, driven by JSON lines: either its own sandbox (spawned through the sandbox's
+//! command line in its own process group, stderr drained concurrently, killed as a group and reaped
+//! on timeout or drop) or a child of the fork server (killed through the server).
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -7,22 +8,24 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 use super::Error;
+use super::fork_server::{ExitReport, ForkServer};
 use super::sandbox::Launcher;
 
 /// Importing sympy and numpy takes about a second alone; many workers starting at once on few cores
 /// take longer. This bounds a hung start, not a slow one.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// A reply line longer than this is not the worker talking (it caps its output far below).
 const MAX_REPLY_BYTES: u64 = 64 << 20;
 /// The stderr kept for diagnosing a worker that died.
 const STDERR_TAIL_BYTES: usize = 8 << 10;
-/// Imported once at worker start so code blocks find them warm.
-const PRELOAD: &[&str] = &["sympy", "numpy", "fractions", "itertools", "math", "decimal"];
+/// Imported once at worker start so code blocks find them warm. Cheapest first: the fork server forks
+/// between imports, so early sessions get as many as possible without waiting for sympy.
+pub(crate) const PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal", "numpy", "sympy"];
 
 /// Why a request got no reply.
 #[derive(Debug)]
@@ -34,39 +37,58 @@ pub(crate) enum Failure {
 }
 
 pub(crate) struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    stderr_tail: Arc<Mutex<Vec<u8>>>,
-    /// The process group (= the bwrap pid); `None` once reaped, so a recycled id is never signalled.
-    pgid: Option<i32>,
-    /// Removed when the worker goes (after the kill, so nothing is still writing into it).
-    _workdir: TempDir,
+    input: Box<dyn AsyncWrite + Send + Sync + Unpin>,
+    output: BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+    process: Process,
+}
+
+enum Process {
+    /// A worker in a sandbox of its own.
+    Own {
+        child: Box<Child>,
+        stderr_tail: Arc<Mutex<Vec<u8>>>,
+        /// The process group (= the bwrap pid); `None` once reaped, so a recycled id is never signalled.
+        pgid: Option<i32>,
+        /// Removed when the worker goes (after the kill, so nothing is still writing into it).
+        _workdir: TempDir,
+    },
+    /// A child of the fork server; `killed` once the kill was sent.
+    Forked { server: Arc<ForkServer>, pid: u32, killed: bool },
 }
 
 impl Worker {
-    /// Starts a worker and waits for its "ready" line (the common modules keep importing in the
-    /// background; the worker finishes that before it runs any code).
+    /// Starts a worker and waits for its "ready" line: a child of the launcher's fork server when it
+    /// has one (falling back to a sandbox of its own if the server fails), else its own sandbox.
     pub async fn start(launcher: &Launcher) -> Result<Worker, Error> {
+        if let Some(server) = &launcher.fork_server {
+            let uid = launcher.worker_uid();
+            match server.fork(&Value::Object(limits(launcher, uid))).await {
+                Ok(forked) => {
+                    return Ok(Worker {
+                        input: Box::new(forked.writer),
+                        output: forked.reader,
+                        process: Process::Forked { server: server.clone(), pid: forked.pid, killed: false },
+                    });
+                }
+                Err(e) => tracing::warn!("{e}; starting the session in a sandbox of its own"),
+            }
+        }
+        Worker::spawn(launcher).await
+    }
+
+    /// Starts a worker in a sandbox of its own and waits for its "ready" line (the common modules
+    /// keep importing in the background; the worker finishes that before it runs code needing them).
+    async fn spawn(launcher: &Launcher) -> Result<Worker, Error> {
         let workdir = tempfile::Builder::new().prefix("agentopt-exec-").tempdir().map_err(Error::Workdir)?;
         let uid = launcher.worker_uid();
         if let Some(uid) = uid {
             std::os::unix::fs::chown(workdir.path(), Some(uid), Some(uid)).map_err(Error::Workdir)?;
         }
-        let config = &launcher.config;
-        let worker_config = json!({
-            "cap": config.output_cap_bytes,
-            "memory_bytes": config.memory_bytes,
-            "max_processes": config.max_processes,
-            "file_size_bytes": config.file_size_bytes,
-            // A CPU-time backstop per execution, beyond the wall-clock limit.
-            "cpu_seconds": config.timeout.as_secs() + 5,
-            "drop_uid": uid,
-            "workdir": launcher.inner_workdir(workdir.path()),
-            "preload": PRELOAD,
-        });
+        let mut worker_config = limits(launcher, uid);
+        worker_config.insert("workdir".into(), json!(launcher.inner_workdir(workdir.path())));
+        worker_config.insert("preload".into(), json!(PRELOAD));
         let mut cmd = tokio::process::Command::from(
-            launcher.worker_command(workdir.path(), &worker_config.to_string()),
+            launcher.worker_command(workdir.path(), &Value::Object(worker_config).to_string()),
         );
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -83,8 +105,11 @@ impl Worker {
         };
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
         tokio::spawn(drain_tail(stderr, stderr_tail.clone()));
-        let mut worker =
-            Worker { child, stdin, stdout: BufReader::new(stdout), stderr_tail, pgid, _workdir: workdir };
+        let mut worker = Worker {
+            input: Box::new(stdin),
+            output: BufReader::new(Box::new(stdout)),
+            process: Process::Own { child: Box::new(child), stderr_tail, pgid, _workdir: workdir },
+        };
         match tokio::time::timeout(STARTUP_TIMEOUT, worker.read_reply()).await {
             Ok(Ok(reply)) if reply.get("ready") == Some(&Value::Bool(true)) => Ok(worker),
             Ok(Ok(reply)) => Err(Error::Protocol(format!("unexpected first line from the worker: {reply}"))),
@@ -102,8 +127,8 @@ impl Worker {
     pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<(Value, Duration), Failure> {
         let mut line = request.to_string();
         line.push('\n');
-        let written = match self.stdin.write_all(line.as_bytes()).await {
-            Ok(()) => self.stdin.flush().await,
+        let written = match self.input.write_all(line.as_bytes()).await {
+            Ok(()) => self.input.flush().await,
             Err(e) => Err(e),
         };
         if let Err(e) = written {
@@ -126,7 +151,7 @@ impl Worker {
 
     async fn read_reply(&mut self) -> Result<Value, String> {
         let mut line = String::new();
-        let read = (&mut self.stdout).take(MAX_REPLY_BYTES).read_line(&mut line).await;
+        let read = (&mut self.output).take(MAX_REPLY_BYTES).read_line(&mut line).await;
         match read {
             Ok(0) => Err(self.death_message().await),
             Ok(_) => {
@@ -138,48 +163,84 @@ impl Worker {
 
     /// How the worker ended, with the tail of its stderr.
     async fn death_message(&mut self) -> String {
-        let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
-        let how = match status {
-            Ok(Ok(status)) => {
-                self.pgid = None;
-                describe_exit(status)
+        match &mut self.process {
+            Process::Own { child, stderr_tail, pgid, .. } => {
+                let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                let how = match status {
+                    Ok(Ok(status)) => {
+                        *pgid = None;
+                        use std::os::unix::process::ExitStatusExt;
+                        describe_exit(ExitReport { code: status.code(), signal: status.signal() })
+                    }
+                    _ => "the Python worker stopped answering".to_string(),
+                };
+                let tail = stderr_tail.lock().map(|t| String::from_utf8_lossy(&t).trim().to_string());
+                match tail {
+                    Ok(tail) if !tail.is_empty() => format!("{how}: {tail}"),
+                    _ => how,
+                }
             }
-            _ => "the Python worker stopped answering".to_string(),
-        };
-        let tail = self.stderr_tail.lock().map(|t| String::from_utf8_lossy(&t).trim().to_string());
-        match tail {
-            Ok(tail) if !tail.is_empty() => format!("{how}: {tail}"),
-            _ => how,
+            Process::Forked { server, pid, .. } => match server.exit_of(*pid, Duration::from_secs(2)).await {
+                Some(report) => describe_exit(report),
+                None => "the Python worker stopped answering".to_string(),
+            },
         }
     }
 
     /// Kills the whole process group and reaps the worker.
     pub async fn kill(mut self) {
         self.kill_group();
-        let _ = self.child.kill().await;
-        self.pgid = None;
+        if let Process::Own { child, pgid, .. } = &mut self.process {
+            let _ = child.kill().await;
+            *pgid = None;
+        }
     }
 
-    fn kill_group(&self) {
-        if let Some(pgid) = self.pgid {
-            // SAFETY: killpg only sends a signal; the group is ours (process_group(0) at spawn) and
-            // not yet reaped, so the id cannot have been recycled.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    fn kill_group(&mut self) {
+        match &mut self.process {
+            Process::Own { pgid: Some(pgid), .. } => {
+                // SAFETY: killpg only sends a signal; the group is ours (process_group(0) at spawn)
+                // and not yet reaped, so the id cannot have been recycled.
+                unsafe { libc::killpg(*pgid, libc::SIGKILL) };
+            }
+            Process::Own { pgid: None, .. } => {}
+            Process::Forked { server, pid, killed } => {
+                if !*killed {
+                    server.kill(*pid);
+                    *killed = true;
+                }
+            }
         }
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // bwrap's --die-with-parent and the PID namespace take everything inside down with it;
-        // kill_on_drop then lets tokio reap the child in the background.
+        // An own sandbox: bwrap's --die-with-parent and the PID namespace take everything inside
+        // down with it; kill_on_drop then lets tokio reap the child in the background. A forked
+        // child: the server kills its group and reaps it.
         self.kill_group();
     }
 }
 
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
+/// The limits every worker applies to itself before running user code.
+fn limits(launcher: &Launcher, uid: Option<u32>) -> serde_json::Map<String, Value> {
+    let config = &launcher.config;
+    let value = json!({
+        "cap": config.output_cap_bytes,
+        "memory_bytes": config.memory_bytes,
+        "max_processes": config.max_processes,
+        "file_size_bytes": config.file_size_bytes,
+        // A CPU-time backstop per execution, beyond the wall-clock limit.
+        "cpu_seconds": config.timeout.as_secs() + 5,
+        "drop_uid": uid,
+    });
+    let Value::Object(map) = value else { unreachable!("a JSON object literal") };
+    map
+}
+
+fn describe_exit(report: ExitReport) -> String {
+    match (report.code, report.signal) {
         (_, Some(libc::SIGKILL)) => "the Python worker was killed (SIGKILL: out of memory or a limit)".into(),
         (_, Some(libc::SIGXCPU)) => "the Python worker exceeded its CPU-time limit".into(),
         (_, Some(signal)) => format!("the Python worker died from signal {signal}"),
@@ -189,7 +250,7 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 }
 
 /// Keeps the last bytes of a stream, reading until it closes.
-async fn drain_tail(mut stream: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Vec<u8>>>) {
+pub(crate) async fn drain_tail(mut stream: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Vec<u8>>>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = stream.read(&mut buf).await {
         if n == 0 {

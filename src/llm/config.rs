@@ -125,6 +125,8 @@ pub struct Entry {
     pub price: Price,
     pub timeout: Duration,
     pub model_path: Option<PathBuf>,
+    /// Output-token cap for requests that leave `max_tokens` open (AutoGen lists carry it too).
+    pub max_tokens: Option<u32>,
 }
 
 pub const DEFAULT_OPENAI_BASE: &str = "https://api.openai.com/v1";
@@ -212,6 +214,7 @@ pub fn embedded_entry() -> Entry {
         price: Price::FREE,
         timeout: Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
         model_path: None,
+        max_tokens: None,
     }
 }
 
@@ -320,6 +323,14 @@ fn parse_entry(index: usize, item: &Value, lookup: &dyn Fn(&str) -> Option<Strin
             .ok_or("field `timeout` must be a positive number of seconds")?,
     };
     let model_path = string_field(obj, "model_path")?.map(PathBuf::from);
+    let max_tokens = match obj.get("max_tokens") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+                .ok_or("field `max_tokens` must be a positive integer")? as u32,
+        ),
+    };
     let (api_key, key_source) = resolve_key(string_field(obj, "api_key")?, api_type, lookup);
     if api_key.as_ref().is_some_and(|k| !k.expose().bytes().all(|b| (0x21..0x7f).contains(&b))) {
         // Never show the key itself, not even in this message.
@@ -340,6 +351,7 @@ fn parse_entry(index: usize, item: &Value, lookup: &dyn Fn(&str) -> Option<Strin
         price,
         timeout: Duration::from_secs_f64(timeout),
         model_path,
+        max_tokens,
     })
 }
 
@@ -397,6 +409,9 @@ pub fn describe_entry(entry: &Entry) -> Value {
     out.insert("timeout".into(), entry.timeout.as_secs_f64().into());
     if let Some(path) = &entry.model_path {
         out.insert("model_path".into(), path.display().to_string().into());
+    }
+    if let Some(n) = entry.max_tokens {
+        out.insert("max_tokens".into(), n.into());
     }
     let key = match &entry.key_source {
         KeySource::Config => "from config".to_string(),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::anthropic::AnthropicClient;
 use super::cache::{Cache, Store};
 use super::config::{self, ApiType, CacheMode, Entry, ModelOptions};
+use super::defaults::EntryDefaults;
 use super::fallback::Fallback;
 use super::openai::OpenAiClient;
 use super::retry::{Retry, RetryPolicy};
@@ -66,6 +67,10 @@ pub fn build(
                 }
                 ApiType::Local => local::open(&entry.model, entry.model_path.as_deref())?,
             };
+            let backend: Arc<dyn ChatModel> = match entry.max_tokens {
+                Some(cap) => Arc::new(EntryDefaults::new(backend, Some(cap))),
+                None => backend,
+            };
             Ok(Arc::new(Priced::new(backend, entry.price)) as Arc<dyn ChatModel>)
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -80,11 +85,19 @@ pub fn build(
 }
 
 /// What the cache key knows about the model: its name and endpoints, never a key. Another endpoint
-/// list (say, an added fallback) is another namespace.
+/// list (say, an added fallback) is another namespace; an entry's `max_tokens` shapes its replies, so
+/// it is part of the endpoint (left out when unset, so existing caches stay valid).
 fn identity(entries: &[Entry]) -> Value {
     let endpoints: Vec<Value> = entries
         .iter()
-        .map(|e| json!({"api_type": e.api_type.as_str(), "base_url": e.base_url, "api_version": e.api_version}))
+        .map(|e| {
+            let mut endpoint =
+                json!({"api_type": e.api_type.as_str(), "base_url": e.base_url, "api_version": e.api_version});
+            if let Some(n) = e.max_tokens {
+                endpoint["max_tokens"] = n.into();
+            }
+            endpoint
+        })
         .collect();
     json!({"model": entries[0].model, "endpoints": endpoints})
 }

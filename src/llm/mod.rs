@@ -12,6 +12,7 @@ pub mod anthropic;
 pub mod cache;
 pub mod config;
 pub mod connect;
+pub mod defaults;
 pub mod fallback;
 mod http;
 pub mod local;

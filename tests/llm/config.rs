@@ -32,6 +32,8 @@ fn errors_name_the_file_the_entry_and_the_field() {
         (r#"[{"model": 3}]"#, "entry 1: field `model` must be a string"),
         (r#"[{"model": "a", "api_type": "bedrock"}]"#, "entry 1: field `api_type` must be one of"),
         (r#"[{"model": "a", "base_url": "http://x", "timeout": -1}]"#, "entry 1: field `timeout` must be"),
+        (r#"[{"model": "a", "max_tokens": 0}]"#, "entry 1: field `max_tokens` must be a positive integer"),
+        (r#"[{"model": "a", "max_tokens": "64"}]"#, "entry 1: field `max_tokens` must be a positive integer"),
         (r#"[{"model": "a", "api_type": "azure", "api_key": "k"}]"#, "entry 1: field `base_url` is required"),
         (r#"["a"]"#, "entry 1: must be a JSON object"),
         (r#"{"model": "a"}"#, "must be a JSON array"),
@@ -63,8 +65,10 @@ fn defaults_and_keys_from_the_environment() {
     let lookup = |var: &str| (var == "OPENAI_API_KEY").then(|| KEY.to_string());
     let text = r#"[{"model": "gpt", "tags": ["ignored"]},
                    {"model": "local-llama", "base_url": "http://localhost:8080/v1/"},
-                   {"model": "gemma", "api_type": "local", "model_path": "/m/gemma.gguf"}]"#;
+                   {"model": "gemma", "api_type": "local", "model_path": "/m/gemma.gguf", "max_tokens": 256}]"#;
     let entries = parse_list(text, &Source::Env, &lookup).unwrap();
+    assert_eq!((entries[0].max_tokens, entries[2].max_tokens), (None, Some(256)));
+    assert_eq!(config::describe_entry(&entries[2])["max_tokens"], 256);
     assert_eq!(entries[0].base_url.as_deref(), Some("https://api.openai.com/v1"));
     assert_eq!(entries[0].key_source, KeySource::Env("OPENAI_API_KEY"));
     assert_eq!(entries[0].api_key.as_ref().unwrap().expose(), KEY);

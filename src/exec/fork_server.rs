@@ -1,0 +1,240 @@
+//! The fork server: one sandboxed Python (`worker.py` in fork-server mode) that imports the common
+//! modules once and forks a child per session, so a session starts in milliseconds instead of paying
+//! for a new bubblewrap sandbox and interpreter (~50–100 ms of CPU each, 11–24 per second on 2 cores).
+//!
+//! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
+//! so the per-session process cap, file permissions and signals still keep sessions apart. Sessions
+//! do share the server's PID namespace, /tmp and read-only view; each has a private 0700 work
+//! directory (also its `$HOME` and `$TMPDIR`) that the server removes when the child is reaped.
+//!
+//! Wire: agentopt connects to the server's socket (a host temp dir bound into the sandbox) and sends
+//! the session's limits as one JSON line; the forked child answers `{"ready": true, "pid": N}` and then
+//! speaks the worker protocol on that connection. Kills go to the server's stdin as `{"kill": N}`
+//! (it kills the child's whole process group); its stdout reports each child's exit.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::process::Child;
+use tokio::sync::Notify;
+
+use super::Error;
+use super::sandbox::Launcher;
+use super::worker::{PRELOAD, STARTUP_TIMEOUT, drain_tail};
+
+/// The socket's name inside the server's home directory.
+const SOCKET: &str = ".fork-server.sock";
+/// Exits remembered for `exit_of` (a dead child's is asked for within milliseconds).
+const EXITS_KEPT: usize = 1024;
+
+pub(crate) struct ForkServer {
+    child: Child,
+    /// The server's process group (= the bwrap pid), killed on drop.
+    pgid: Option<i32>,
+    control: Mutex<std::io::PipeWriter>,
+    socket: PathBuf,
+    exits: Arc<Exits>,
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
+    /// Holds the socket and the children's work directories; removed after the server is killed.
+    _home: TempDir,
+}
+
+/// How forked children ended, as the server reported it.
+#[derive(Default)]
+struct Exits {
+    seen: Mutex<VecDeque<(u32, ExitReport)>>,
+    changed: Notify,
+}
+
+/// A child's end: its exit code, or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExitReport {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// A freshly forked session worker: its connection and its pid (inside the sandbox).
+pub(crate) struct Forked {
+    pub reader: BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+    pub writer: OwnedWriteHalf,
+    pub pid: u32,
+}
+
+impl std::fmt::Debug for ForkServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForkServer").field("pgid", &self.pgid).field("socket", &self.socket).finish()
+    }
+}
+
+impl ForkServer {
+    /// Starts the server under the launcher's isolation and waits until it listens (it goes on
+    /// importing the preloaded modules between forks).
+    pub async fn start(launcher: &Launcher) -> Result<ForkServer, Error> {
+        let home = tempfile::Builder::new().prefix("agentopt-fork-").tempdir().map_err(Error::Workdir)?;
+        // Children, once on their own uids, must traverse it to reach their own 0700 directories.
+        std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .map_err(Error::Workdir)?;
+        let inner_home = launcher.inner_workdir(home.path());
+        let config = json!({
+            "cap": launcher.config.output_cap_bytes,
+            "fork_server": {"socket": inner_home.join(SOCKET), "home": inner_home},
+            "preload": PRELOAD,
+        });
+        let (control_read, control) = std::io::pipe().map_err(Error::Workdir)?;
+        let mut cmd =
+            tokio::process::Command::from(launcher.worker_command(home.path(), &config.to_string()));
+        cmd.stdin(Stdio::from(control_read))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child =
+            cmd.spawn().map_err(|source| Error::Spawn { python: launcher.python().into(), source })?;
+        let pgid = child.id().map(|id| id as i32);
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(Error::Protocol("the fork server's pipes were not set up".into()));
+        };
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(drain_tail(stderr, stderr_tail.clone()));
+        let mut server = ForkServer {
+            child,
+            pgid,
+            control: Mutex::new(control),
+            socket: home.path().join(SOCKET),
+            exits: Arc::default(),
+            stderr_tail,
+            _home: home,
+        };
+        let mut events = BufReader::new(stdout);
+        let mut first = String::new();
+        let ready = tokio::time::timeout(STARTUP_TIMEOUT, events.read_line(&mut first)).await;
+        match ready {
+            Ok(Ok(n)) if n > 0 && serde_json::from_str::<Value>(&first).is_ok_and(|v| v["ready"] == true) => {
+            }
+            Ok(_) => {
+                let status = tokio::time::timeout(Duration::from_secs(2), server.child.wait()).await;
+                return Err(Error::Protocol(format!(
+                    "the fork server failed to start ({}): {}",
+                    status.map_or("still running".to_string(), |s| format!("{s:?}")),
+                    server.stderr()
+                )));
+            }
+            Err(_) => {
+                return Err(Error::Protocol(format!(
+                    "the fork server did not start within {STARTUP_TIMEOUT:?}"
+                )));
+            }
+        }
+        tokio::spawn(record_exits(events, server.exits.clone()));
+        Ok(server)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr_tail.lock().map(|t| String::from_utf8_lossy(&t).trim().to_string()).unwrap_or_default()
+    }
+
+    /// Forks a session worker with `limits` (the worker configuration minus what the server owns).
+    pub async fn fork(&self, limits: &Value) -> Result<Forked, Error> {
+        let dead = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Protocol(format!("the fork server did not {what} ({e}); {}", self.stderr()))
+        };
+        let stream = UnixStream::connect(&self.socket).await.map_err(|e| dead("accept a session", &e))?;
+        let (read, mut writer) = stream.into_split();
+        let mut line = limits.to_string();
+        line.push('\n');
+        writer.write_all(line.as_bytes()).await.map_err(|e| dead("take the session's limits", &e))?;
+        let mut reader = BufReader::new(Box::new(read) as Box<dyn AsyncRead + Send + Sync + Unpin>);
+        let mut reply = String::new();
+        match tokio::time::timeout(STARTUP_TIMEOUT, reader.read_line(&mut reply)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(Ok(_)) => return Err(dead("start a session", &"the child closed its connection")),
+            Ok(Err(e)) => return Err(dead("start a session", &e)),
+            Err(_) => return Err(dead("start a session", &format!("no answer within {STARTUP_TIMEOUT:?}"))),
+        }
+        let ready: Value = serde_json::from_str(&reply).map_err(|e| dead("answer readably", &e))?;
+        match ready["pid"].as_u64() {
+            Some(pid) if ready["ready"] == true => Ok(Forked { reader, writer, pid: pid as u32 }),
+            _ => Err(Error::Protocol(format!("unexpected first line from a forked worker: {reply}"))),
+        }
+    }
+
+    /// Kills a child's whole process group (a no-op for one already gone).
+    pub fn kill(&self, pid: u32) {
+        let line = format!("{}\n", json!({"kill": pid}));
+        if let Ok(mut control) = self.control.lock()
+            && let Err(e) = control.write_all(line.as_bytes())
+        {
+            // The server is gone, and with it (PID namespace, --die-with-parent) every child.
+            tracing::debug!("fork server: sending a kill failed: {e}");
+        }
+    }
+
+    /// How child `pid` ended, waiting up to `wait` for the server's report.
+    pub async fn exit_of(&self, pid: u32, wait: Duration) -> Option<ExitReport> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let changed = self.exits.changed.notified();
+            if let Some(report) = self.exits.find(pid) {
+                return Some(report);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+impl Exits {
+    fn find(&self, pid: u32) -> Option<ExitReport> {
+        let seen = self.seen.lock().ok()?;
+        seen.iter().rev().find(|(p, _)| *p == pid).map(|(_, r)| *r)
+    }
+}
+
+async fn record_exits(mut events: BufReader<tokio::process::ChildStdout>, exits: Arc<Exits>) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match events.read_line(&mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+        let Some(pid) = event["exited"].as_u64() else { continue };
+        let report = ExitReport {
+            code: event["code"].as_i64().map(|c| c as i32),
+            signal: event["signal"].as_i64().map(|s| s as i32),
+        };
+        if let Ok(mut seen) = exits.seen.lock() {
+            if seen.len() >= EXITS_KEPT {
+                seen.pop_front();
+            }
+            seen.push_back((pid as u32, report));
+        }
+        exits.changed.notify_waiters();
+    }
+}
+
+impl Drop for ForkServer {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // SAFETY: killpg only sends a signal; the group is ours (process_group(0) at spawn) and
+            // the child is not reaped before this drop, so the id cannot have been recycled.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Whether sessions fork from a server under this isolation (see the module comment).
+pub(crate) fn applies(isolated: bool, as_root: bool, enabled: bool) -> bool {
+    isolated && as_root && enabled
+}
