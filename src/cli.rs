@@ -264,6 +264,10 @@ pub struct BenchArgs {
     /// Smaller, faster measurement.
     #[arg(long)]
     pub quick: bool,
+    /// Only this section (repeatable): exec, agent, eval_latency, turn_overhead, memory, cache,
+    /// local_model.
+    #[arg(long = "section", value_name = "NAME")]
+    pub sections: Vec<String>,
     #[arg(long)]
     pub json: bool,
 }

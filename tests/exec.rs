@@ -372,6 +372,26 @@ async fn forked_sessions_are_apart_from_each_other() {
 }
 
 #[tokio::test]
+async fn later_sessions_come_with_sympy_already_imported() {
+    // The first sessions fork from the quick server; once the full one has imported sympy (in the
+    // background, at low priority) sessions fork from it and find sympy loaded.
+    let sandbox = sandbox();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let e = s.run_code("import sys\nprint('sympy' in sys.modules)").await;
+        if e.stdout == "True\n" {
+            let solved = s.run_code("import sympy\nprint(sympy.solve(sympy.Symbol('x') - 2))").await;
+            assert_eq!(solved.stdout, "[2]\n", "{solved:?}");
+            break;
+        }
+        assert_eq!(e.stdout, "False\n", "{e:?}");
+        assert!(std::time::Instant::now() < deadline, "the full fork server never became ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn sessions_with_a_sandbox_each_still_work() {
     let sandbox = Sandbox::new(SandboxConfig { fork_server: false, ..config() }).unwrap();
     assert!(!sandbox.forks_sessions());

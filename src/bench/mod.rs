@@ -20,42 +20,44 @@ pub struct Section {
     pub figures: Value,
 }
 
-/// Runs every section in turn (they share the machine; running them in parallel would skew them).
-pub async fn run_all(quick: bool) -> Vec<Section> {
-    vec![
-        Section { name: "exec", title: "sandboxed Python execution", figures: exec::run(quick).await },
-        Section {
-            name: "agent",
-            title: "conversation loop overhead per assistant turn (instant model and executor)",
-            figures: agent::run(quick).await,
-        },
-        Section {
-            name: "eval_latency",
-            title: "`agentopt eval` wall time vs the floor (200 ms per model call; 3 calls per problem, \
-                    `code_*`: 2 Python blocks each)",
-            figures: eval::latency(quick).await,
-        },
-        Section {
-            name: "turn_overhead",
-            title: "framework work per assistant turn (instant server, code-free replies)",
-            figures: eval::overhead(quick).await,
-        },
-        Section {
-            name: "memory",
-            title: "peak RSS of `agentopt eval` (code-free replies) and of one Python worker",
-            figures: eval::memory().await,
-        },
-        Section {
-            name: "cache",
-            title: "model calls avoided by the reply cache on a re-run",
-            figures: eval::cache(quick).await,
-        },
-        Section {
-            name: "local_model",
-            title: "tokens/s of the in-process llama.cpp model vs llama-cpp-python's server (same GGUF)",
-            figures: local::run(quick).await,
-        },
-    ]
+/// Every section's name and what it measures, in the order they run.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("exec", "sandboxed Python execution"),
+    ("agent", "conversation loop overhead per assistant turn (instant model and executor)"),
+    (
+        "eval_latency",
+        "`agentopt eval` wall time vs the floor (200 ms per model call; 3 calls per problem, \
+         `code_*`: 2 Python blocks each)",
+    ),
+    ("turn_overhead", "framework work per assistant turn (instant server, code-free replies)"),
+    ("memory", "peak RSS of `agentopt eval` (code-free replies) and of one Python worker"),
+    ("cache", "model calls avoided by the reply cache on a re-run"),
+    ("local_model", "tokens/s of the in-process llama.cpp model vs llama-cpp-python's server (same GGUF)"),
+];
+
+async fn figures(name: &str, quick: bool) -> Value {
+    match name {
+        "exec" => exec::run(quick).await,
+        "agent" => agent::run(quick).await,
+        "eval_latency" => eval::latency(quick).await,
+        "turn_overhead" => eval::overhead(quick).await,
+        "memory" => eval::memory().await,
+        "cache" => eval::cache(quick).await,
+        "local_model" => local::run(quick).await,
+        other => serde_json::json!({"error": format!("no benchmark section `{other}`")}),
+    }
+}
+
+/// Runs the sections named in `only` (all when empty) in turn: they share the machine, and running
+/// them in parallel would skew them.
+pub async fn run_all(quick: bool, only: &[String]) -> Vec<Section> {
+    let mut sections = Vec::new();
+    for &(name, title) in SECTIONS {
+        if only.is_empty() || only.iter().any(|o| o == name) {
+            sections.push(Section { name, title, figures: figures(name, quick).await });
+        }
+    }
+    sections
 }
 
 /// Summary statistics of latencies in milliseconds.

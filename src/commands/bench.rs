@@ -1,4 +1,4 @@
-//! `agentopt bench [--quick] [--json]`: runs the benchmark sections (`crate::bench`) and prints their
+//! `agentopt bench [--quick] [--section NAME]... [--json]`: runs the benchmark sections (`crate::bench`) and prints their
 //! figures, one section after another (JSON: one object keyed by section name).
 
 use std::process::ExitCode;
@@ -9,7 +9,14 @@ use crate::bench;
 use crate::cli::BenchArgs;
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let sections = bench::run_all(args.quick).await;
+    if let Some(unknown) = args.sections.iter().find(|s| !bench::SECTIONS.iter().any(|(name, _)| name == s)) {
+        let names: Vec<&str> = bench::SECTIONS.iter().map(|(name, _)| *name).collect();
+        return Err(super::bad_input(anyhow::anyhow!(
+            "--section: no benchmark section `{unknown}` (sections: {})",
+            names.join(", ")
+        )));
+    }
+    let sections = bench::run_all(args.quick, &args.sections).await;
     let failed = sections.iter().any(|s| s.figures.get("error").is_some());
     if args.json {
         let all: serde_json::Map<String, Value> =

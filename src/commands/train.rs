@@ -339,6 +339,8 @@ pub(super) fn sandbox(
     let config = SandboxConfig {
         timeout: std::time::Duration::from_secs_f64(exec_timeout),
         allow_unsandboxed,
+        // As many forked ahead as may be asked for at once.
+        spare_sessions: concurrency,
         ..SandboxConfig::default()
     };
     let sandbox = exec::Sandbox::new(config)?;

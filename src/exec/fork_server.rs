@@ -2,15 +2,27 @@
 //! modules once and forks a child per session, so a session starts in milliseconds instead of paying
 //! for a new bubblewrap sandbox and interpreter (~50–100 ms of CPU each, 11–24 per second on 2 cores).
 //!
+//! Two servers start together: a *quick* one importing only cheap standard modules (serving within
+//! ~0.1 s), and a *full* one that also imports numpy and sympy (~1 s, more on a busy machine, at the
+//! lowest CPU priority; it cannot fork while an import runs). Sessions come from the quick one until
+//! the full one is ready; a child of the quick one imports numpy or sympy itself if its code needs it.
+//!
+//! Each server keeps `spare_sessions` children forked ahead of demand, waiting in accept() with a
+//! session's first steps already run once (so the pages they touch are copied in idle time): a burst
+//! of conversations reaching their first code block together finds sessions ready, and the forks that
+//! replace them happen while the machine waits for the model.
+//!
 //! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
 //! so the per-session process cap, file permissions and signals still keep sessions apart. Sessions
 //! do share the server's PID namespace, /tmp and read-only view; each has a private 0700 work
 //! directory (also its `$HOME` and `$TMPDIR`) that the server removes when the child is reaped.
 //!
 //! Wire: agentopt connects to the server's socket (a host temp dir bound into the sandbox) and sends
-//! the session's limits as one JSON line; the forked child answers `{"ready": true, "pid": N}` and then
-//! speaks the worker protocol on that connection. Kills go to the server's stdin as `{"kill": N}`
-//! (it kills the child's whole process group); its stdout reports each child's exit.
+//! the session's limits as one JSON line; the spare that accepted answers `{"ready": true, "pid": N}`
+//! and then speaks the worker protocol on that connection. Kills go to the server's stdin as
+//! `{"kill": N}` (it kills the child's whole process group, also when the child exits); its stdout
+//! reports `preloaded` and each child's exit. Children die with the server (PR_SET_PDEATHSIG), so a
+//! session is never left running beyond the reach of a kill.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -29,10 +41,12 @@ use tokio::sync::Notify;
 
 use super::Error;
 use super::sandbox::Launcher;
-use super::worker::{PRELOAD, STARTUP_TIMEOUT, drain_tail};
+use super::worker::{PRELOAD, QUICK_PRELOAD, STARTUP_TIMEOUT, drain_tail};
 
 /// The socket's name inside the server's home directory.
 const SOCKET: &str = ".fork-server.sock";
+/// A bound on idle children per server (each holds a process slot and a little memory).
+const MAX_SPARES: usize = 64;
 /// Exits remembered for `exit_of` (a dead child's is asked for within milliseconds).
 const EXITS_KEPT: usize = 1024;
 
@@ -43,6 +57,8 @@ pub(crate) struct ForkServer {
     control: Mutex<std::io::PipeWriter>,
     socket: PathBuf,
     exits: Arc<Exits>,
+    /// Set once the server has imported its whole preload list.
+    preloaded: Arc<std::sync::atomic::AtomicBool>,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
     /// Holds the socket and the children's work directories; removed after the server is killed.
     _home: TempDir,
@@ -77,8 +93,8 @@ impl std::fmt::Debug for ForkServer {
 
 impl ForkServer {
     /// Starts the server under the launcher's isolation and waits until it listens (it goes on
-    /// importing the preloaded modules between forks).
-    pub async fn start(launcher: &Launcher) -> Result<ForkServer, Error> {
+    /// importing `imports` between forks; at the lowest CPU priority when `nice`).
+    pub async fn start(launcher: &Launcher, imports: &[&str], nice: bool) -> Result<ForkServer, Error> {
         let home = tempfile::Builder::new().prefix("agentopt-fork-").tempdir().map_err(Error::Workdir)?;
         // Children, once on their own uids, must traverse it to reach their own 0700 directories.
         std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
@@ -86,7 +102,10 @@ impl ForkServer {
         let inner_home = launcher.inner_workdir(home.path());
         let config = json!({
             "cap": launcher.config.output_cap_bytes,
-            "fork_server": {"socket": inner_home.join(SOCKET), "home": inner_home},
+            "fork_server": {
+                "socket": inner_home.join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
+                "spares": launcher.config.spare_sessions.clamp(1, MAX_SPARES),
+            },
             "preload": PRELOAD,
         });
         let (control_read, control) = std::io::pipe().map_err(Error::Workdir)?;
@@ -111,6 +130,7 @@ impl ForkServer {
             control: Mutex::new(control),
             socket: home.path().join(SOCKET),
             exits: Arc::default(),
+            preloaded: Arc::default(),
             stderr_tail,
             _home: home,
         };
@@ -134,8 +154,13 @@ impl ForkServer {
                 )));
             }
         }
-        tokio::spawn(record_exits(events, server.exits.clone()));
+        tokio::spawn(record_events(events, server.exits.clone(), server.preloaded.clone()));
         Ok(server)
+    }
+
+    /// True once the server has imported all it was asked to.
+    pub fn is_preloaded(&self) -> bool {
+        self.preloaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn stderr(&self) -> String {
@@ -200,7 +225,11 @@ impl Exits {
     }
 }
 
-async fn record_exits(mut events: BufReader<tokio::process::ChildStdout>, exits: Arc<Exits>) {
+async fn record_events(
+    mut events: BufReader<tokio::process::ChildStdout>,
+    exits: Arc<Exits>,
+    preloaded: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut line = String::new();
     loop {
         line.clear();
@@ -209,6 +238,9 @@ async fn record_exits(mut events: BufReader<tokio::process::ChildStdout>, exits:
             Ok(_) => {}
         }
         let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+        if event["preloaded"] == true {
+            preloaded.store(true, std::sync::atomic::Ordering::Release);
+        }
         let Some(pid) = event["exited"].as_u64() else { continue };
         let report = ExitReport {
             code: event["code"].as_i64().map(|c| c as i32),
@@ -230,6 +262,47 @@ impl Drop for ForkServer {
             // SAFETY: killpg only sends a signal; the group is ours (process_group(0) at spawn) and
             // the child is not reaped before this drop, so the id cannot have been recycled.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// A sandbox's quick and full servers, each started on first need.
+#[derive(Debug, Default)]
+pub(crate) struct Pair {
+    quick: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
+    full: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
+    full_started: std::sync::atomic::AtomicBool,
+}
+
+impl Pair {
+    /// The server a new session forks from: the full one once it has imported everything, else the
+    /// quick one (both are started on the first call). `None`: neither could start.
+    pub async fn pick(self: &Arc<Self>, launcher: &Launcher) -> Option<Arc<ForkServer>> {
+        if let Some(Some(full)) = self.full.get()
+            && full.is_preloaded()
+        {
+            return Some(full.clone());
+        }
+        if !self.full_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let (pair, launcher) = (self.clone(), launcher.without_fork_server());
+            tokio::spawn(async move {
+                pair.full.get_or_init(|| started(&launcher, PRELOAD, true)).await.is_some()
+            });
+        }
+        let quick = self.quick.get_or_init(|| started(launcher, QUICK_PRELOAD, false)).await.clone();
+        if quick.is_some() {
+            return quick;
+        }
+        self.full.get_or_init(|| started(launcher, PRELOAD, false)).await.clone()
+    }
+}
+
+async fn started(launcher: &Launcher, imports: &[&str], nice: bool) -> Option<Arc<ForkServer>> {
+    match ForkServer::start(launcher, imports, nice).await {
+        Ok(server) => Some(Arc::new(server)),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct SandboxConfig {
     /// every session gets a sandbox of its own. Default on; env `AGENTOPT_FORK_SERVER=0` turns it off.
     #[serde(default = "fork_server_default")]
     pub fork_server: bool,
+    /// Children each fork server keeps forked ahead of demand (a burst of this many sessions starts
+    /// without waiting for a fork); commands size it to `--concurrency`.
+    #[serde(default = "default_spares")]
+    pub spare_sessions: usize,
 }
 
 impl Default for SandboxConfig {
@@ -65,12 +69,17 @@ impl Default for SandboxConfig {
             output_cap_bytes: 16 * 1024,
             allow_unsandboxed: false,
             fork_server: fork_server_default(),
+            spare_sessions: default_spares(),
         }
     }
 }
 
 fn default_file_size() -> u64 {
     256 << 20
+}
+
+fn default_spares() -> usize {
+    4
 }
 
 fn fork_server_default() -> bool {

@@ -29,9 +29,9 @@ const WORKER_SOURCE: &str = include_str!("worker.py");
 pub struct Sandbox {
     pub config: SandboxConfig,
     plan: Arc<Plan>,
-    /// Started on first use (or `prestart`); `None` inside when it failed to start (sessions then get
-    /// sandboxes of their own) or does not apply.
-    fork_server: Arc<tokio::sync::OnceCell<Option<Arc<ForkServer>>>>,
+    /// Started on first use (or `prestart`) where they apply; when neither can start, sessions get
+    /// sandboxes of their own.
+    fork_servers: Arc<fork_server::Pair>,
 }
 
 /// What the probe found: how to isolate, and what the interpreter needs to see.
@@ -104,7 +104,7 @@ impl Sandbox {
             }
             Err(reason) => return Err(Error::NoSandbox { reason }),
         }
-        Ok(Sandbox { config, plan: Arc::new(plan), fork_server: Arc::default() })
+        Ok(Sandbox { config, plan: Arc::new(plan), fork_servers: Arc::default() })
     }
 
     /// True when workers run under bubblewrap.
@@ -134,19 +134,10 @@ impl Sandbox {
         if !self.forks_sessions() {
             return Arc::new(base);
         }
-        let server = self
-            .fork_server
-            .get_or_init(|| async {
-                match ForkServer::start(&base).await {
-                    Ok(server) => Some(Arc::new(server)),
-                    Err(e) => {
-                        tracing::warn!("{e}; every session gets a sandbox of its own instead");
-                        None
-                    }
-                }
-            })
-            .await
-            .clone();
+        let server = self.fork_servers.pick(&base).await;
+        if server.is_none() {
+            tracing::warn!("no fork server could start; every session gets a sandbox of its own instead");
+        }
         Arc::new(Launcher { fork_server: server, ..base })
     }
 
@@ -195,6 +186,11 @@ impl Sandbox {
 static NEXT_UID: AtomicU32 = AtomicU32::new(0);
 
 impl Launcher {
+    /// The same isolation, every worker in a sandbox of its own.
+    pub fn without_fork_server(&self) -> Launcher {
+        Launcher { config: self.config.clone(), plan: self.plan.clone(), fork_server: None }
+    }
+
     /// The uid the worker drops to (host root under bwrap only: unsandboxed, the interpreter may live
     /// in root's private home, and that mode promises no isolation anyway).
     pub fn worker_uid(&self) -> Option<u32> {

@@ -479,11 +479,16 @@ def serve(proto_in, send, worker):
 
 
 # --- The fork server -------------------------------------------------------------------------------
-# One sandboxed process that imports the common modules once and forks a child per session: a session
-# then starts in milliseconds, sharing the imported modules copy-on-write, instead of paying for a new
-# sandbox and interpreter. It listens on a Unix socket (0600, so the children, once they drop to their
-# own uids, cannot ask it for more); each connection becomes one child. Its stdin carries kill requests
-# (`{"kill": pid}`, end of input: agentopt is gone) and its stdout reports `ready` and each child's exit.
+# One sandboxed process that imports the common modules once and forks children for sessions: a
+# session then starts in milliseconds, sharing the imported modules copy-on-write, instead of paying
+# for a new sandbox and interpreter. It keeps `spares` children forked ahead of demand, each waiting in
+# accept() on the server's Unix socket (0600, so children, once on their own uids, cannot ask for
+# more): a burst of sessions finds them ready, and the forks happen while the machine waits for the
+# model. A spare that accepts a connection tells the server (the `taken` pipe), which forks another.
+# Its stdin carries control lines (`{"kill": pid}`; end of input: agentopt is gone) and its stdout
+# reports `ready`, `preloaded` (its own imports are done) and each child's exit. It imports
+# `fork_server.preload` first (one module at a time, cheapest first); a child imports what it lacks
+# of the common `preload` list when its code needs it.
 # It stays single-threaded, so a fork never copies another thread's half-held lock; kill requests and
 # child exits are served from signal handlers (SIGIO on the control pipe, SIGCHLD), which Python runs
 # between bytecodes, so a kill is prompt even while a long import is under way.
@@ -493,24 +498,27 @@ CONTROL_SIGNALS = {signal.SIGIO, signal.SIGCHLD}
 
 class ForkServer:
     def __init__(self, settings, events_fd):
+        import fcntl
+
         self.events_fd = events_fd
         self.events = sender(os.fdopen(events_fd, "w", encoding="utf-8"))
         self.home = settings["home"]
+        self.nice = bool(settings.get("nice"))
+        self.spares = max(1, int(settings.get("spares") or 1))
         self.children = set()  # forked and not yet reaped: only these may be signalled
+        self.idle = set()  # spares still waiting for a connection
         self.control = b""
         self.busy = self.again = False
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(settings["socket"])
         os.chmod(settings["socket"], 0o600)
         self.listener.listen(256)
+        self.taken_r, self.taken_w = os.pipe()
         # Signals also wake the main loop's select through this pipe.
-        self.wake_r, wake_w = os.pipe()
-        self.wake_w = wake_w
-        for fd in (self.wake_r, wake_w):
+        self.wake_r, self.wake_w = os.pipe()
+        for fd in (self.taken_r, self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
-        signal.set_wakeup_fd(wake_w)
-        import fcntl
-
+        signal.set_wakeup_fd(self.wake_w)
         os.set_blocking(0, False)
         fcntl.fcntl(0, fcntl.F_SETOWN, os.getpid())
         fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_ASYNC)
@@ -558,6 +566,7 @@ class ForkServer:
             if pid == 0:
                 return
             self.children.discard(pid)
+            self.idle.discard(pid)
             kill_group(pid)  # whatever the session started and left behind
             shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
             if os.WIFSIGNALED(status):
@@ -565,52 +574,83 @@ class ForkServer:
             else:
                 self.events({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
-    def fork(self):
-        conn, _ = self.listener.accept()
+    def read_taken(self):
+        try:
+            data = os.read(self.taken_r, 65536)
+        except BlockingIOError:
+            return
+        for pid in data.split():
+            self.idle.discard(int(pid))
+
+    def fork_spare(self):
+        # What the child lacks of the common modules it imports itself, when its code needs them.
+        missing = [m for m in self.preloadable if m not in sys.modules]
         # Blocked until the child is registered, so no handler sees it half-known.
         signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
         pid = os.fork()
         if pid == 0:
-            files = (self.listener, self.events_fd, self.wake_r, self.wake_w)
-            forked_session(conn, files, self.home, self.pending)
-        conn.close()
+            own = (self.events_fd, self.taken_r, self.wake_r, self.wake_w)
+            spare(self.listener, self.taken_w, own, self.home, missing)
         try:
             os.setpgid(pid, pid)  # also done by the child; whichever runs first
         except OSError:
             pass
         self.children.add(pid)
+        self.idle.add(pid)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
 
-    def run(self, preload):
+    def run(self, preload, preloadable):
         import gc
 
-        self.pending = list(preload)
+        self.pending, self.preloadable = list(preload), list(preloadable)
+        announced = False
         self.events({"ready": True})
+        # A slow preload (sympy) runs at the lowest CPU priority: sessions already running (forked
+        # from the quick server) must not wait for the CPU it takes. Root may raise it back after.
+        low_priority = bool(self.pending) and self.nice
+        if low_priority:
+            os.setpriority(os.PRIO_PROCESS, 0, 19)
         while True:
-            # Between imports, waiting connections are served first: early sessions do not wait for
-            # a whole sympy import, and what they lack they import themselves when their code needs it.
-            readable, _, _ = select.select([self.listener, self.wake_r], [], [], 0 if self.pending else 5.0)
+            # Spares are forked once the imports are done (every session then shares them); before,
+            # each module is imported in turn, with kills and exits served by the signal handlers.
+            short = not self.pending and len(self.idle) < self.spares
+            readable, _, _ = select.select([self.wake_r, self.taken_r], [], [], 0 if self.pending or short else 5.0)
             if self.wake_r in readable:
                 try:
                     os.read(self.wake_r, 4096)
                 except BlockingIOError:
                     pass
             self.service()
-            if self.listener in readable:
-                self.fork()
-            elif self.pending and not readable:
+            if self.taken_r in readable:
+                self.read_taken()
+            if short:
+                self.fork_spare()
+            elif not self.pending and not announced:
+                # Imports done and spares waiting: sessions may come here now.
+                self.events({"preloaded": True})
+                announced = True
+            elif self.pending:
                 import_modules([self.pending.pop(0)])
                 if not self.pending:
                     # Objects that exist now are never collected: the collector would otherwise
                     # touch (and so copy) every shared page in every child.
                     gc.collect()
                     gc.freeze()
+                    if low_priority:
+                        try:
+                            os.setpriority(os.PRIO_PROCESS, 0, 0)
+                        except OSError:
+                            pass  # not root: children stay at low priority
 
 
 def fork_server(settings, preload):
+    global LIBC
+    import ctypes
+
+    LIBC = ctypes.CDLL(None, use_errno=True)  # loaded once here, for every child's prctl
     events_fd = os.dup(1)
     os.dup2(2, 1)  # a module printing while it imports must not corrupt the events
-    ForkServer(settings, events_fd).run(preload)
+    ForkServer(settings, events_fd).run(settings["preload"], preload)
 
 
 def kill_group(pid):
@@ -620,9 +660,20 @@ def kill_group(pid):
         pass
 
 
-def forked_session(conn, server_files, home, missing):
-    """The child: becomes one session's worker on its connection. Never returns."""
-    global CAP
+LIBC = None
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent):
+    """A child dies with the server: without it, nothing could kill a runaway session. Set again
+    after a uid change, which clears it."""
+    LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def spare(listener, taken_w, server_fds, home, missing):
+    """A spare child: waits for a connection, then becomes that session's worker. Never returns."""
     code = 0
     try:
         os.setpgid(0, 0)  # its own group: a kill takes whatever it starts with it
@@ -630,32 +681,54 @@ def forked_session(conn, server_files, home, missing):
         for signum in CONTROL_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
-        listener, *fds = server_files
-        listener.close()
-        for fd in fds:
+        parent = os.getppid()
+        die_with_parent(parent)
+        for fd in server_fds:
             os.close(fd)
-        fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
-        proto_in, proto_out = take_protocol_fds(fd, fd)
-        os.close(fd)
-        send = sender(proto_out)
-        CONFIG.update(json.loads(proto_in.readline() or "{}"))
-        CAP = int(CONFIG["cap"])
-        workdir = os.path.join(home, "s%d" % os.getpid())
-        os.mkdir(workdir, 0o700)
-        uid = CONFIG.get("drop_uid")
-        if uid is not None and os.getuid() == 0:
-            os.chown(workdir, uid, uid)
-        set_limits()
-        os.chdir(workdir)
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-        worker = Worker(send, missing, background=False)
-        send({"ready": True, "pid": os.getpid()})
-        serve(proto_in, send, worker)
+        warm_up(missing)
+        conn, _ = listener.accept()
+        listener.close()
+        os.write(taken_w, b"%d\n" % os.getpid())
+        os.close(taken_w)
+        session(conn, home, missing, parent)
     except BaseException:
         traceback.print_exc(file=sys.__stderr__)
         code = 1
     finally:
         os._exit(code)
+
+
+def warm_up(missing):
+    """Runs a session's first steps once on a throwaway worker while the spare waits: the pages they
+    touch are copied now, in idle time, not when a conversation's first code block is waiting."""
+    worker = Worker(lambda _: None, missing, background=False)
+    worker.lazy = []  # never import on its behalf
+    reply = worker.op_exec({"code": "x = 6 * 7\nprint(x)\nx"})
+    json.loads(json.dumps(reply, ensure_ascii=True))
+    linecache.cache.pop("<cell 1>", None)
+
+
+def session(conn, home, missing, server_pid):
+    """A child's session: the worker protocol on its connection, after it takes the session's limits."""
+    global CAP
+    fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
+    proto_in, proto_out = take_protocol_fds(fd, fd)
+    os.close(fd)
+    send = sender(proto_out)
+    CONFIG.update(json.loads(proto_in.readline() or "{}"))
+    CAP = int(CONFIG["cap"])
+    workdir = os.path.join(home, "s%d" % os.getpid())
+    os.mkdir(workdir, 0o700)
+    uid = CONFIG.get("drop_uid")
+    if uid is not None and os.getuid() == 0:
+        os.chown(workdir, uid, uid)
+    set_limits()
+    die_with_parent(server_pid)
+    os.chdir(workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    worker = Worker(send, missing, background=False)
+    send({"ready": True, "pid": os.getpid()})
+    serve(proto_in, send, worker)
 
 
 main()

@@ -26,6 +26,8 @@ const STDERR_TAIL_BYTES: usize = 8 << 10;
 /// Imported once at worker start so code blocks find them warm. Cheapest first: the fork server forks
 /// between imports, so early sessions get as many as possible without waiting for sympy.
 pub(crate) const PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal", "numpy", "sympy"];
+/// What the quick fork server imports: all but sympy, the one slow import.
+pub(crate) const QUICK_PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal"];
 
 /// Why a request got no reply.
 #[derive(Debug)]
