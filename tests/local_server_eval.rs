@@ -20,7 +20,7 @@ async fn eval_binary_scores_two_problems_through_the_real_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("OAI_CONFIG_LIST.json");
     let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_type": "openai",
-                       "api_key": "not-needed", "timeout": 60, "max_tokens": 96}]);
+                       "api_key": "not-needed", "timeout": 60, "max_tokens": 64}]);
     std::fs::write(&config, list.to_string()).unwrap();
     let test = dir.path().join("test.jsonl");
     let problems = [

@@ -57,7 +57,7 @@ pub(crate) struct ForkServer {
     control: Mutex<std::io::PipeWriter>,
     socket: PathBuf,
     exits: Arc<Exits>,
-    /// Set once the server has imported its whole preload list.
+    /// Set once the server has imported its whole preload list and forked its spares.
     preloaded: Arc<std::sync::atomic::AtomicBool>,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
     /// Holds the socket and the children's work directories; removed after the server is killed.
@@ -92,8 +92,9 @@ impl std::fmt::Debug for ForkServer {
 }
 
 impl ForkServer {
-    /// Starts the server under the launcher's isolation and waits until it listens (it goes on
-    /// importing `imports` between forks; at the lowest CPU priority when `nice`).
+    /// Starts the server under the launcher's isolation and waits until it listens; it then imports
+    /// `imports` (at the lowest CPU priority when `nice`) and forks its spares, and reports
+    /// `is_preloaded` once both are done.
     pub async fn start(launcher: &Launcher, imports: &[&str], nice: bool) -> Result<ForkServer, Error> {
         let home = tempfile::Builder::new().prefix("agentopt-fork-").tempdir().map_err(Error::Workdir)?;
         // Children, once on their own uids, must traverse it to reach their own 0700 directories.
