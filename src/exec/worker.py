@@ -605,16 +605,21 @@ class ForkServer:
         self.pending, self.preloadable = list(preload), list(preloadable)
         announced = False
         self.events({"ready": True})
-        # A slow preload (sympy) runs at the lowest CPU priority: sessions already running (forked
-        # from the quick server) must not wait for the CPU it takes. Root may raise it back after.
+        # A slow preload (sympy) starts at the lowest CPU priority: the first sessions (forked from
+        # the quick server) must not wait for the CPU it takes. For at most a few seconds, though:
+        # sessions busy importing sympy themselves would otherwise starve it for good. Root may
+        # raise the priority back.
         low_priority = bool(self.pending) and self.nice
         if low_priority:
             os.setpriority(os.PRIO_PROCESS, 0, 19)
+            signal.signal(signal.SIGALRM, lambda *_: normal_priority())
+            signal.alarm(LOW_PRIORITY_SECONDS)
         while True:
             # Spares are forked once the imports are done (every session then shares them); before,
             # each module is imported in turn, with kills and exits served by the signal handlers.
             short = not self.pending and len(self.idle) < self.spares
-            readable, _, _ = select.select([self.wake_r, self.taken_r], [], [], 0 if self.pending or short else 5.0)
+            busy = self.pending or short or not announced
+            readable, _, _ = select.select([self.wake_r, self.taken_r], [], [], 0 if busy else 5.0)
             if self.wake_r in readable:
                 try:
                     os.read(self.wake_r, 4096)
@@ -637,10 +642,18 @@ class ForkServer:
                     gc.collect()
                     gc.freeze()
                     if low_priority:
-                        try:
-                            os.setpriority(os.PRIO_PROCESS, 0, 0)
-                        except OSError:
-                            pass  # not root: children stay at low priority
+                        signal.alarm(0)
+                        normal_priority()
+
+
+LOW_PRIORITY_SECONDS = 2
+
+
+def normal_priority():
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass  # not root (where no fork server runs)
 
 
 def fork_server(settings, preload):
@@ -678,7 +691,7 @@ def spare(listener, taken_w, server_fds, home, missing):
     try:
         os.setpgid(0, 0)  # its own group: a kill takes whatever it starts with it
         signal.set_wakeup_fd(-1)
-        for signum in CONTROL_SIGNALS:
+        for signum in CONTROL_SIGNALS | {signal.SIGALRM}:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         parent = os.getppid()
