@@ -14,6 +14,21 @@ async fn start() -> LlamaServer {
     llama_server::start(&python, &gguf, 2048, format, Duration::from_secs(120)).await.unwrap()
 }
 
+/// The project's model stack (config list → `connect`), uncached, for the server; the config lives in `dir`.
+fn connect_to(server: &LlamaServer, dir: &std::path::Path) -> std::sync::Arc<dyn agentopt::llm::ChatModel> {
+    use agentopt::llm::{CacheMode, ModelOptions, connect};
+    let config = dir.join("OAI_CONFIG_LIST");
+    let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_key": "not-needed"}]);
+    std::fs::write(&config, list.to_string()).unwrap();
+    let opts = ModelOptions {
+        config: Some(config),
+        model: None,
+        cache: CacheMode::Off,
+        cache_dir: dir.join("cache"),
+    };
+    connect(&opts).expect("the config list connects")
+}
+
 async fn complete(server: &LlamaServer, body: Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}/chat/completions", server.base_url))
@@ -68,20 +83,11 @@ async fn real_server_answers_and_calls_forced_functions() {
 /// real server: a plain reply with text and usage, and a forced function as real `tool_calls`.
 #[tokio::test]
 async fn project_client_gets_text_and_forced_tool_calls() {
-    use agentopt::llm::{CacheMode, ChatRequest, Message, ModelOptions, ToolChoice, ToolSpec, connect};
+    use agentopt::llm::{ChatRequest, Message, ToolChoice, ToolSpec};
 
     let server = start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("OAI_CONFIG_LIST");
-    let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_key": "not-needed"}]);
-    std::fs::write(&config, list.to_string()).unwrap();
-    let opts = ModelOptions {
-        config: Some(config),
-        model: None,
-        cache: CacheMode::Off,
-        cache_dir: dir.path().join("cache"),
-    };
-    let model = connect(&opts).expect("the config list connects");
+    let model = connect_to(&server, dir.path());
 
     let mut request = ChatRequest {
         messages: vec![Message::user("What is 2 + 3?")],
@@ -133,22 +139,12 @@ impl agentopt::llm::ChatModel for ForceAddFunction {
 #[tokio::test]
 async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
     use agentopt::functions::Registry;
-    use agentopt::llm::{CacheMode, ModelOptions, connect};
     use agentopt::optimizer::{Optimizer, OptimizerConfig, StepEvent, StepInput};
     use std::sync::Arc;
 
     let server = start().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("OAI_CONFIG_LIST");
-    let list = json!([{"model": "gemma-3-270m", "base_url": server.base_url, "api_key": "not-needed"}]);
-    std::fs::write(&config, list.to_string()).unwrap();
-    let opts = ModelOptions {
-        config: Some(config),
-        model: None,
-        cache: CacheMode::Off,
-        cache_dir: dir.path().join("c"),
-    };
-    let model = Arc::new(ForceAddFunction(connect(&opts).expect("the config list connects")));
+    let model = Arc::new(ForceAddFunction(connect_to(&server, dir.path())));
     let sandbox = agentopt::exec::Sandbox::new(agentopt::exec::SandboxConfig::default()).expect("bwrap");
     let optimizer = Optimizer {
         model,

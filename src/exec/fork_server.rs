@@ -110,15 +110,7 @@ impl ForkServer {
             "preload": PRELOAD,
         });
         let (control_read, control) = std::io::pipe().map_err(Error::Workdir)?;
-        let mut cmd =
-            tokio::process::Command::from(launcher.worker_command(home.path(), &config.to_string()));
-        cmd.stdin(Stdio::from(control_read))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        let mut child =
-            cmd.spawn().map_err(|source| Error::Spawn { python: launcher.python().into(), source })?;
+        let mut child = launcher.spawn(home.path(), &config.to_string(), Stdio::from(control_read))?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(Error::Protocol("the fork server's pipes were not set up".into()));

@@ -214,6 +214,19 @@ impl Launcher {
     pub fn python(&self) -> &Path {
         &self.plan.python
     }
+
+    /// Spawns the worker (or fork server) on `workdir` in a process group of its own (killed as a
+    /// whole), `stdin` as given, stdout and stderr piped; killed if the handle is dropped.
+    pub fn spawn(
+        &self,
+        workdir: &Path,
+        worker_config: &str,
+        stdin: Stdio,
+    ) -> Result<tokio::process::Child, Error> {
+        let mut cmd = tokio::process::Command::from(self.worker_command(workdir, worker_config));
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).process_group(0);
+        cmd.spawn().map_err(|source| Error::Spawn { python: self.python().into(), source })
+    }
 }
 
 impl Plan {

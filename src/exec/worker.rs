@@ -89,16 +89,8 @@ impl Worker {
         let mut worker_config = limits(launcher, uid);
         worker_config.insert("workdir".into(), json!(launcher.inner_workdir(workdir.path())));
         worker_config.insert("preload".into(), json!(PRELOAD));
-        let mut cmd = tokio::process::Command::from(
-            launcher.worker_command(workdir.path(), &Value::Object(worker_config).to_string()),
-        );
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
         let mut child =
-            cmd.spawn().map_err(|source| Error::Spawn { python: launcher.python().into(), source })?;
+            launcher.spawn(workdir.path(), &Value::Object(worker_config).to_string(), Stdio::piped())?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
