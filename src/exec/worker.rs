@@ -23,10 +23,9 @@ pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_REPLY_BYTES: u64 = 64 << 20;
 /// The stderr kept for diagnosing a worker that died.
 const STDERR_TAIL_BYTES: usize = 8 << 10;
-/// Imported once at worker start so code blocks find them warm. Cheapest first: the fork server forks
-/// between imports, so early sessions get as many as possible without waiting for sympy.
+/// Imported once at worker start (or once in the full fork server) so code blocks find them warm.
 pub(crate) const PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal", "numpy", "sympy"];
-/// What the quick fork server imports: all but sympy, the one slow import.
+/// What the quick fork server imports: all but numpy and sympy, the slow imports.
 pub(crate) const QUICK_PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal"];
 
 /// Why a request got no reply.
