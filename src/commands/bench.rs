@@ -1,5 +1,6 @@
-//! `agentopt bench [--quick] [--section NAME]... [--json]`: runs the benchmark sections (`crate::bench`) and prints their
-//! figures, one section after another (JSON: one object keyed by section name).
+//! `agentopt bench [--quick] [--section NAME]... [--json]`: runs the benchmark sections
+//! (`crate::bench`) and prints their figures, one section after another (JSON: one object keyed by
+//! section name).
 
 use std::process::ExitCode;
 

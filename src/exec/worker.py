@@ -308,9 +308,8 @@ class Worker:
         self.cells = 0
         # The common modules import in the background, so the session is ready at once and the
         # import overlaps with the model's first reply; code that needs them waits (see `begin`).
-        # A child forked before the fork server finished its own preload imports what is missing
-        # only when code needs it (`lazy`): dozens of early children importing sympy each would
-        # starve the machine.
+        # A child of the quick fork server imports what it lacks only when code needs it (`lazy`):
+        # dozens of early children importing sympy each would starve the machine.
         self.preload, self.lazy = None, []
         if background and preload:
             self.preload = threading.Thread(target=import_all, args=(preload,), daemon=True)
