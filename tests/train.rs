@@ -391,41 +391,105 @@ async fn errored_problems_are_excluded_not_wrong() {
 
 /// kill -9 in the middle of a run, then `resume`: the result equals an uninterrupted run, and no
 /// completed conversation is run twice.
+/// Problems "What is i+i?" for `numbers`, every even one marked easy (solved with real Python).
+fn doubling_problems(path: &Path, prefix: &str, numbers: std::ops::RangeInclusive<i64>) {
+    let rows: Vec<(String, String, String)> = numbers
+        .map(|i| {
+            let easy = if i % 2 == 0 { " (easy)" } else { "" };
+            (format!("{prefix}{i}"), format!("What is {i}+{i}?{easy}"), format!("{}", 2 * i))
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &str)> =
+        rows.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    support::dataset(path, &rows);
+}
+
+/// The assistant with code, and an optimizer that adds `add` whenever the best list lacks it, else
+/// stops: each reply is decided by its request alone.
+fn adds_add_once(body: &Value) -> Reply {
+    if !support::is_optimizer(body) {
+        return assistant_with_code(body);
+    }
+    let state = body["messages"][1]["content"].as_str().unwrap_or("");
+    if support::messages(body).len() == 2 && !state.contains("def add") {
+        call("add_function", add_function(GOOD_ADD))
+    } else {
+        text("TERMINATE")
+    }
+}
+
+/// The results a run writes (not run.json, which names its settings, nor events.jsonl, a log in the
+/// order things happened), relative to the run directory.
+fn result_files(run: &Path) -> Vec<PathBuf> {
+    support::files(run)
+        .into_iter()
+        .map(|p| p.strip_prefix(run).unwrap().to_path_buf())
+        .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "jsonl"))
+        .filter(|p| p != Path::new("run.json") && p != Path::new("events.jsonl"))
+        .collect()
+}
+
+/// Asserts that two runs wrote the same results: registries byte for byte, everything else once
+/// timings are set aside.
+fn assert_same_results(a: &Path, b: &Path) {
+    let files = result_files(a);
+    assert_eq!(files, result_files(b), "the runs wrote different files");
+    assert!(files.len() >= 8, "{files:?}");
+    for file in files {
+        assert_eq!(
+            support::normalized(&a.join(&file)),
+            support::normalized(&b.join(&file)),
+            "{} differs",
+            file.display()
+        );
+        if file.ends_with("registry.json") {
+            let (x, y) = (std::fs::read(a.join(&file)).unwrap(), std::fs::read(b.join(&file)).unwrap());
+            assert_eq!(x, y, "{} is not byte-identical", file.display());
+        }
+    }
+}
+
+/// Replies that take 0–60 ms and cost a different amount each complete in an order unrelated to the
+/// problems'; the files come out the same at --concurrency 1 and 8, and again from a warm cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn results_do_not_depend_on_concurrency_or_completion_order() {
+    let dir = tempfile::tempdir().unwrap();
+    doubling_problems(&dir.path().join("train.jsonl"), "t", 1..=10);
+    doubling_problems(&dir.path().join("test.jsonl"), "s", 11..=14);
+    let server = Server::start_varied(dir.path(), Duration::from_millis(60), adds_add_once).await;
+    let train = |name: &str, settings: &[&str]| {
+        let mut args = train_args(&server);
+        args.extend(["--run", name, "--epochs", "3", "--patience", "3", "--json"].map(String::from));
+        args.extend(settings.iter().map(|s| s.to_string()));
+        let out = agentopt(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        run_json(&out)
+    };
+    let serial = train("serial", &["--concurrency", "1", "--no-cache"]);
+    assert_eq!(serial["best_epoch"], 1, "{serial}");
+    assert_eq!(serial["eval"]["after"]["rate"], 1.0, "{serial}");
+    train("parallel", &["--concurrency", "8", "--no-cache"]);
+    let runs = dir.path().join("runs");
+    assert_same_results(&runs.join("serial"), &runs.join("parallel"));
+
+    train("fill", &["--concurrency", "8", "--cache-seed", "5"]);
+    let calls = server.bodies().await.len();
+    let warm = train("warm", &["--concurrency", "8", "--cache-seed", "5"]);
+    train("warm_serial", &["--concurrency", "1", "--cache-seed", "5"]);
+    assert_eq!(server.bodies().await.len(), calls, "a warm cache still called the model");
+    assert_eq!(warm["usage"]["calls"], 0, "{warm}");
+    assert_same_results(&runs.join("warm"), &runs.join("warm_serial"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resume_after_kill_equals_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    support::dataset(
-        &dir.path().join("train.jsonl"),
-        &(1..=6)
-            .map(|i| {
-                (
-                    format!("t{i}"),
-                    format!("What is {i}+{i}?{}", if i % 2 == 0 { " (easy)" } else { "" }),
-                    format!("{}", 2 * i),
-                )
-            })
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    doubling_problems(&dir.path().join("train.jsonl"), "t", 1..=6);
     support::dataset(
         &dir.path().join("test.jsonl"),
         &[("s1", "What is 4+4?", "8"), ("s2", "What is 5+1? (easy)", "6")],
     );
-    // The optimizer adds `add` whenever the best list lacks it, else stops: deterministic per request.
-    let handler = |body: &Value| {
-        if !support::is_optimizer(body) {
-            return assistant_with_code(body);
-        }
-        let state = body["messages"][1]["content"].as_str().unwrap_or("");
-        if support::messages(body).len() == 2 && !state.contains("def add") {
-            call("add_function", add_function(GOOD_ADD))
-        } else {
-            text("TERMINATE")
-        }
-    };
-    let server = Server::start(dir.path(), Duration::from_millis(40), handler).await;
+    let server = Server::start(dir.path(), Duration::from_millis(40), adds_add_once).await;
     let args = |name: &str| {
         let mut a = train_args(&server);
         a.extend(

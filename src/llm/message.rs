@@ -120,12 +120,42 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Dollars are summed as whole nanodollars, so a total does not depend on the order its parts
+    /// arrived in: concurrent conversations finish in any order, and the run files must not show it.
     pub fn add(&mut self, other: &Usage) {
         self.calls += other.calls;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
-        self.usd += other.usd;
+        self.usd = from_nanodollars(nanodollars(self.usd) + nanodollars(other.usd));
     }
+
+    /// Reads `{calls, input_tokens|prompt_tokens, output_tokens|completion_tokens, usd|cost}` leniently
+    /// (missing or mistyped fields count as zero): how run files written by any version are read back.
+    pub fn from_json(v: &Value) -> Usage {
+        let int = |keys: &[&str]| keys.iter().find_map(|k| v[*k].as_u64()).unwrap_or(0);
+        Usage {
+            calls: int(&["calls"]),
+            input_tokens: int(&["input_tokens", "prompt_tokens"]),
+            output_tokens: int(&["output_tokens", "completion_tokens"]),
+            usd: ["usd", "cost"].iter().find_map(|k| v[*k].as_f64()).unwrap_or(0.0),
+        }
+    }
+}
+
+const NANODOLLARS_PER_USD: f64 = 1e9;
+
+/// Whole nanodollars: exact as f64 round trips below ~2 million dollars.
+fn nanodollars(usd: f64) -> i64 {
+    (usd * NANODOLLARS_PER_USD).round() as i64
+}
+
+fn from_nanodollars(nanos: i64) -> f64 {
+    nanos as f64 / NANODOLLARS_PER_USD
+}
+
+/// A price rounded to the nanodollar, the unit `Usage::add` sums in.
+pub fn round_usd(usd: f64) -> f64 {
+    from_nanodollars(nanodollars(usd))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,4 +170,38 @@ pub struct ChatResponse {
     pub cached: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dollars(usd: f64) -> Usage {
+        Usage { calls: 1, usd, ..Usage::default() }
+    }
+
+    #[test]
+    fn dollar_totals_do_not_depend_on_the_order_of_the_parts() {
+        // 0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 differ in plain f64 arithmetic.
+        let parts = [0.1, 0.2, 0.3, 1e-7, 0.000_123_4];
+        let total = |order: &mut dyn Iterator<Item = &f64>| {
+            let mut sum = Usage::default();
+            order.for_each(|&usd| sum.add(&dollars(usd)));
+            sum
+        };
+        let forward = total(&mut parts.iter());
+        let backward = total(&mut parts.iter().rev());
+        assert_eq!(forward.usd.to_bits(), backward.usd.to_bits());
+        assert_eq!(forward.usd, 0.600_123_5);
+        assert_eq!(forward.calls, 5);
+    }
+
+    #[test]
+    fn usage_is_read_back_under_either_spelling() {
+        let openai =
+            serde_json::json!({"calls": 2, "prompt_tokens": 10, "completion_tokens": 3, "cost": 0.5});
+        let ours = serde_json::json!({"calls": 2, "input_tokens": 10, "output_tokens": 3, "usd": 0.5});
+        assert_eq!(Usage::from_json(&openai), Usage::from_json(&ours));
+        assert_eq!(Usage::from_json(&serde_json::json!({"calls": "x"})), Usage::default());
+    }
 }

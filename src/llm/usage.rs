@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::message::round_usd;
 use super::{ChatModel, ChatRequest, ChatResponse, Error, Usage};
 
 /// Dollars per 1000 input and output tokens (the config entry's `price`).
@@ -15,8 +16,12 @@ pub struct Price {
 impl Price {
     pub const FREE: Price = Price { input_per_1k: 0.0, output_per_1k: 0.0 };
 
+    /// What a call with these token counts costs, to the nanodollar (the unit usage is summed in).
     pub fn usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        input_tokens as f64 / 1000.0 * self.input_per_1k + output_tokens as f64 / 1000.0 * self.output_per_1k
+        round_usd(
+            input_tokens as f64 / 1000.0 * self.input_per_1k
+                + output_tokens as f64 / 1000.0 * self.output_per_1k,
+        )
     }
 }
 

@@ -34,14 +34,27 @@ type Handler = dyn Fn(&Value) -> Reply + Send + Sync;
 struct Script {
     handler: Arc<Handler>,
     delay: Duration,
+    /// Vary each reply's delay (0..delay) and token counts with the request, so completion order
+    /// differs from problem order and the dollars summed differ per call.
+    varied: bool,
 }
 
 impl Respond for Script {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let (delay, prompt_tokens) = if self.varied {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            request.body.hash(&mut hasher);
+            (self.delay.mul_f64((hasher.finish() % 16) as f64 / 16.0), request.body.len() as u64 / 3)
+        } else {
+            (self.delay, 100)
+        };
         let template = match (self.handler)(&body) {
             Reply::Status(status, text) => return ResponseTemplate::new(status).set_body_string(text),
-            Reply::Text(content) => completion(json!({"role": "assistant", "content": content})),
+            Reply::Text(content) => {
+                completion(json!({"role": "assistant", "content": content}), prompt_tokens)
+            }
             Reply::Calls(calls) => {
                 let calls: Vec<Value> = calls
                     .iter()
@@ -51,18 +64,18 @@ impl Respond for Script {
                                "function": {"name": name, "arguments": args}})
                     })
                     .collect();
-                completion(json!({"role": "assistant", "content": null, "tool_calls": calls}))
+                completion(json!({"role": "assistant", "content": null, "tool_calls": calls}), prompt_tokens)
             }
         };
-        template.set_delay(self.delay)
+        template.set_delay(delay)
     }
 }
 
-fn completion(message: Value) -> ResponseTemplate {
+fn completion(message: Value, prompt_tokens: u64) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "test-model",
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20, "total_tokens": prompt_tokens + 20}
     }))
 }
 
@@ -76,17 +89,28 @@ pub struct Server {
 pub const SECRET: &str = "sk-test-SECRET-d34db33f";
 
 impl Server {
+    /// Every reply after `delay`, each call 100 input + 20 output tokens.
     pub async fn start(
         dir: &Path,
         delay: Duration,
         handler: impl Fn(&Value) -> Reply + Send + Sync + 'static,
     ) -> Server {
+        Server::serve(dir, Script { handler: Arc::new(handler), delay, varied: false }).await
+    }
+
+    /// Replies after up to `max_delay` and with token counts that vary per request (both fixed for a
+    /// given request body).
+    pub async fn start_varied(
+        dir: &Path,
+        max_delay: Duration,
+        handler: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        Server::serve(dir, Script { handler: Arc::new(handler), delay: max_delay, varied: true }).await
+    }
+
+    async fn serve(dir: &Path, script: Script) -> Server {
         let mock = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/v1/chat/completions"))
-            .respond_with(Script { handler: Arc::new(handler), delay })
-            .mount(&mock)
-            .await;
+        Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(script).mount(&mock).await;
         let config = dir.join("OAI_CONFIG_LIST.json");
         let list = json!([{"model": "test-model", "api_key": SECRET, "api_type": "openai",
                            "base_url": format!("{}/v1", mock.uri()), "price": [0.001, 0.002]}]);
@@ -160,11 +184,6 @@ pub fn normalized(path: &Path) -> String {
                 map.values_mut().for_each(strip);
             }
             Value::Array(items) => items.iter_mut().for_each(strip),
-            // Sums of dollars may differ in the last bits with the order conversations completed.
-            Value::Number(n) if n.is_f64() => {
-                let rounded = (n.as_f64().unwrap_or(0.0) * 1e9).round() / 1e9;
-                *v = serde_json::json!(rounded);
-            }
             _ => {}
         }
     }

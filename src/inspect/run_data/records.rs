@@ -8,35 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::scalar_text;
-
-/// Tokens and money spent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Usage {
-    pub calls: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub usd: f64,
-}
-
-impl Usage {
-    /// Reads `{calls, input_tokens|prompt_tokens, output_tokens|completion_tokens, usd|cost}`.
-    pub fn from_json(v: &Value) -> Usage {
-        let int = |keys: &[&str]| keys.iter().find_map(|k| v[*k].as_u64()).unwrap_or(0);
-        Usage {
-            calls: int(&["calls"]),
-            input_tokens: int(&["input_tokens", "prompt_tokens"]),
-            output_tokens: int(&["output_tokens", "completion_tokens"]),
-            usd: ["usd", "cost"].iter().find_map(|k| v[*k].as_f64()).unwrap_or(0.0),
-        }
-    }
-
-    pub fn add(&mut self, other: &Usage) {
-        self.calls += other.calls;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.usd += other.usd;
-    }
-}
+pub use crate::llm::Usage;
 
 /// One graded conversation (a training or evaluation problem).
 #[derive(Debug, Clone, Serialize)]
