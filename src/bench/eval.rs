@@ -8,10 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::harness::{Outcome, Workspace};
 use super::round3;
-use super::server::{LatencyServer, Script};
+use super::server::{self, LatencyServer, Script};
 
-/// Model calls per benchmark conversation (both scripts).
-const CALLS: usize = 3;
+const CALLS: usize = server::CALLS_PER_CONVERSATION;
 /// A benchmark eval that takes longer than this is hung.
 const LIMIT: Duration = Duration::from_secs(300);
 const MIB: f64 = 1024.0 * 1024.0;

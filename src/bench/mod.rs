@@ -10,6 +10,7 @@ mod harness;
 pub mod llama_server;
 pub mod local;
 pub mod server;
+pub mod throttle;
 
 /// One section's figures: `{"name": {...figures...}}` once collected.
 #[derive(Debug, Clone)]
@@ -32,6 +33,11 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("turn_overhead", "framework work per assistant turn (instant server, code-free replies)"),
     ("memory", "peak RSS of `agentopt eval` (code-free replies) and of one Python worker"),
     ("cache", "model calls avoided by the reply cache on a re-run"),
+    (
+        "throttle",
+        "`agentopt eval` against a provider over capacity for the first quarter of its calls (429 + \
+         Retry-After): conversations in flight early, late in the throttled stage, after recovery",
+    ),
     ("local_model", "tokens/s of the in-process llama.cpp model vs llama-cpp-python's server (same GGUF)"),
 ];
 
@@ -43,6 +49,7 @@ async fn figures(name: &str, quick: bool) -> Value {
         "turn_overhead" => eval::overhead(quick).await,
         "memory" => eval::memory().await,
         "cache" => eval::cache(quick).await,
+        "throttle" => throttle::run(quick).await,
         "local_model" => local::run(quick).await,
         other => serde_json::json!({"error": format!("no benchmark section `{other}`")}),
     }
