@@ -109,3 +109,39 @@ async fn benchmark_prints_speeds() {
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     assert!(report["in_process"]["generation_tok_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
 }
+
+/// The main job's path: `agentopt train` with no model list and no dataset trains on
+/// datasets/sample.jsonl with the embedded model, says that it does, and completes a run.
+#[test]
+fn train_with_no_config_uses_the_embedded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(dir.path().join("datasets")).unwrap();
+    std::fs::copy(repo.join("datasets/sample.jsonl"), dir.path().join("datasets/sample.jsonl")).unwrap();
+    let out = assert_cmd::Command::cargo_bin("agentopt")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env_remove("OPENAI_API_KEY")
+        .env("AGENTOPT_PYTHON", repo.join(".venv/bin/python"))
+        .args(["train", "--train-size", "1", "--test-size", "1", "--epochs", "1", "--no-eval"])
+        .args(["--concurrency", "1", "--run", "offline", "--json"])
+        .timeout(std::time::Duration::from_secs(600))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("note: model: the embedded offline default").count(), 1, "{stderr}");
+    assert!(stderr.contains("Expect low accuracy"), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["epochs_run"], 1, "{summary}");
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("runs/offline/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["models"]["assistant"]["source"], "the embedded default model list", "{run}");
+    assert!(run["data"]["data"]["path"].as_str().unwrap_or("").ends_with("datasets/sample.jsonl"), "{run}");
+    let records =
+        std::fs::read_to_string(dir.path().join("runs/offline/epochs/000/conversations.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), 1);
+}

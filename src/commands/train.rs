@@ -318,12 +318,28 @@ pub(super) fn model_options(
     }
 }
 
-/// Connects to the models; a configuration problem is bad input (exit 2).
+/// Connects to the models; a configuration problem is bad input (exit 2). Says so, once per process,
+/// when the model is the embedded default: its results are not what a capable model would get.
 pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatModel>> {
-    llm::connect(options).map_err(|e| match e {
+    let config_error = |e: llm::Error| match e {
         llm::Error::Config(_) => bad_input(e),
         e => anyhow::Error::from(e),
-    })
+    };
+    let (_, entries) = llm::connect::selected(options).map_err(config_error)?;
+    let model =
+        llm::connect::build(&entries, options, llm::retry::RetryPolicy::default()).map_err(config_error)?;
+    if entries.iter().any(|e| e.api_type == llm::config::ApiType::Local && e.model_path.is_none()) {
+        static NOTED: std::sync::Once = std::sync::Once::new();
+        NOTED.call_once(|| {
+            eprintln!(
+                "note: model: the embedded offline default ({}, gemma-3-270m, a tiny base model run \
+                 on the CPU). Expect low accuracy: this shows the whole loop running offline, not what \
+                 a capable model learns. Give a model list with --config (or OAI_CONFIG_LIST) for that.",
+                entries[0].model
+            )
+        });
+    }
+    Ok(model)
 }
 
 /// The sandbox (its fork server starting in the background) behind a warm pool sized for

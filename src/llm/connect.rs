@@ -22,15 +22,19 @@ pub fn connect(opts: &ModelOptions) -> Result<Arc<dyn ChatModel>, Error> {
 
 /// `connect` with a chosen retry policy (tests use a fast one).
 pub fn connect_with(opts: &ModelOptions, policy: RetryPolicy) -> Result<Arc<dyn ChatModel>, Error> {
+    build(&selected(opts)?.1, opts, policy)
+}
+
+/// Where the model list came from, and the entries of it `opts` selects.
+pub fn selected(opts: &ModelOptions) -> Result<(config::Source, Vec<Entry>), Error> {
     let (source, entries) = config::load(opts)?;
     let entries = config::select(entries, opts.model.as_deref(), &source)?;
-    build(&entries, opts, policy)
+    Ok((source, entries))
 }
 
 /// The resolved, secret-free description of the selected entries, for `runs/<run>/run.json`.
 pub fn describe(opts: &ModelOptions) -> Result<Value, Error> {
-    let (source, entries) = config::load(opts)?;
-    let entries = config::select(entries, opts.model.as_deref(), &source)?;
+    let (source, entries) = selected(opts)?;
     let cache = match opts.cache {
         CacheMode::Off => json!({"mode": "off"}),
         CacheMode::Seed(seed) => {
