@@ -1,0 +1,126 @@
+//! The sandbox as a normal user. Run as root (as CI is), the other tests only see sessions forked from
+//! the root-only fork server; here `agentopt eval` runs again as `nobody` (through `setpriv`), where
+//! each session gets a bubblewrap sandbox of its own inside a user namespace. The code must still run,
+//! without root, network or a writable file system outside its work directory.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Server, text};
+
+/// uid and gid of `nobody` on Debian.
+const NOBODY: &str = "65534";
+
+/// An interpreter `nobody` can run: the project's `.venv` lives on a root-only pyenv Python, so this is a
+/// venv on the system's Python 3.11 that reaches the project's packages through a `.pth` file.
+fn python_for_nobody(dir: &Path) -> PathBuf {
+    let site = |python: &Path| {
+        let out = std::process::Command::new(python)
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let project = site(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let venv = dir.join("venv");
+    let made = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("the system's /usr/bin/python3 (Debian's python3) is needed to run code as nobody");
+    assert!(made.success());
+    let python = venv.join("bin/python");
+    std::fs::write(site(&python).join("agentopt-project.pth"), format!("{}\n", project.display())).unwrap();
+    python
+}
+
+/// What the code block prints, one line per property: its uid, whether it can reach the network, and
+/// whether it can write outside its work directory (and inside it).
+const PROBE: &str = "import os, socket
+print('uid', os.getuid())
+try:
+    socket.create_connection(('127.0.0.1', PORT), timeout=2)
+    print('network reachable')
+except OSError:
+    print('network unreachable')
+for path in ['/usr/agentopt-probe', 'probe.txt']:
+    try:
+        open(path, 'w').write('x')
+        print('wrote', path)
+    except OSError:
+        print('cannot write', path)
+print(6 * 7)";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_runs_sandboxed_as_a_normal_user() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: every other sandbox test already runs as a normal user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    support::dataset(
+        &dir.path().join("test.jsonl"),
+        &[("p1", "What is 6*7? (one)", "42"), ("p2", "What is 6*7? (two)", "42")],
+    );
+    let port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    let probe_port = port.clone();
+    let server = Server::start(dir.path(), Duration::ZERO, move |body| {
+        let last = support::last(body);
+        if last["role"] == "user" && support::messages(body).len() > 2 {
+            let output = last["content"].as_str().unwrap_or("");
+            let answer = output.lines().rev().find(|l| l.trim() == "42").unwrap_or("?").trim().to_string();
+            return text(format!("\\boxed{{{answer}}}"));
+        }
+        let port = probe_port.get().copied().unwrap_or(9);
+        text(format!("```python\n{}\n```", PROBE.replace("PORT", &port.to_string())))
+    })
+    .await;
+    port.set(server.mock.address().port()).unwrap();
+    let config = server.config.clone();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+
+    let python = python_for_nobody(dir.path());
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::new("setpriv")
+            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+            .arg(assert_cmd::cargo::cargo_bin("agentopt"))
+            .current_dir(&cwd)
+            .env_remove("OAI_CONFIG_LIST")
+            .env("HOME", &cwd)
+            .env("AGENTOPT_PYTHON", &python)
+            .args(["eval", "--test", "test.jsonl", "--no-cache", "--json", "--concurrency", "2"])
+            .arg("--config")
+            .arg(&config)
+            .args(["--out", "records.jsonl"])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["correct"], 2, "{summary}\n{stderr}");
+
+    let records = std::fs::read_to_string(dir.path().join("records.jsonl")).unwrap();
+    for line in records.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let stdout = record["executions"][0]["stdout"].as_str().unwrap_or("");
+        let uid = stdout.lines().next().unwrap_or("");
+        assert!(uid.starts_with("uid ") && uid != "uid 0", "{stdout}");
+        assert!(stdout.contains("network unreachable"), "{stdout}");
+        assert!(stdout.contains("cannot write /usr/agentopt-probe"), "{stdout}");
+        assert!(stdout.contains("wrote probe.txt"), "{stdout}");
+    }
+    assert!(!Path::new("/usr/agentopt-probe").exists());
+    assert!(!dir.path().join("probe.txt").exists(), "the work directory is the sandbox's own");
+}
