@@ -59,6 +59,9 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// Longest wait a server's `Retry-After` may impose.
     pub retry_after_cap: Duration,
+    /// A call refused with 429 is retried past `max_attempts` until this long after its first attempt:
+    /// a rate limit is waited out, not turned into a failed conversation.
+    pub rate_limit_patience: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -68,15 +71,18 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(500),
             cap: Duration::from_secs(30),
             retry_after_cap: Duration::from_secs(60),
+            rate_limit_patience: Duration::from_secs(120),
         }
     }
 }
 
-/// What to do after attempt number `attempt` (1 = the first) failed with `failure`. Pure: the clock
-/// (`now`, for HTTP-date `Retry-After`) and the randomness (`jitter` in [0, 1)) are parameters.
+/// What to do after attempt number `attempt` (1 = the first), `elapsed` after the first attempt began,
+/// failed with `failure`. Pure: the clock (`now`, for HTTP-date `Retry-After`) and the randomness
+/// (`jitter` in [0, 1)) are parameters.
 pub fn decide(
     policy: &RetryPolicy,
     attempt: u32,
+    elapsed: Duration,
     failure: &Failure,
     now: SystemTime,
     jitter: f64,
@@ -91,14 +97,22 @@ pub fn decide(
         Failure::Status { .. } => return Decision::GiveUp(GiveUp::Rejected),
         Failure::Timeout | Failure::Connection(_) | Failure::Unparseable(_) => None,
     };
-    if attempt >= policy.max_attempts {
+    let rate_limited = matches!(failure, Failure::Status { status: 429, .. });
+    if attempt >= policy.max_attempts && !(rate_limited && elapsed < policy.rate_limit_patience) {
         return Decision::GiveUp(GiveUp::Exhausted);
     }
     if let Some(wait) = retry_after.and_then(|v| parse_retry_after(v, now)) {
-        return Decision::Retry(wait.min(policy.retry_after_cap));
+        // `Retry-After` is a minimum. Up to a fifth more, at random, keeps the calls one throttled
+        // reply refused together from all coming back in the same instant.
+        return Decision::Retry(
+            wait.mul_f64(1.0 + RETRY_AFTER_SPREAD * jitter.clamp(0.0, 1.0)).min(policy.retry_after_cap),
+        );
     }
     Decision::Retry(backoff(policy, attempt, jitter))
 }
+
+/// The most a `Retry-After` wait is stretched by jitter, as a fraction of it.
+const RETRY_AFTER_SPREAD: f64 = 0.2;
 
 /// Exponential backoff with "equal jitter": half the step is fixed, half random, so concurrent
 /// clients spread out but none retries immediately.
@@ -150,6 +164,7 @@ impl ChatModel for Retry {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         let model = self.endpoint.model().to_string();
         let mut attempt = 0;
+        let started = std::time::Instant::now();
         loop {
             attempt += 1;
             let failure = match self.endpoint.attempt(request).await {
@@ -160,7 +175,7 @@ impl ChatModel for Retry {
                 RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
             }
             let jitter = rand::random::<f64>();
-            match decide(&self.policy, attempt, &failure, SystemTime::now(), jitter) {
+            match decide(&self.policy, attempt, started.elapsed(), &failure, SystemTime::now(), jitter) {
                 Decision::Retry(wait) => {
                     tracing::warn!(%model, attempt, wait_ms = wait.as_millis() as u64, "retrying: {failure}");
                     tokio::time::sleep(wait).await;
@@ -218,14 +233,17 @@ mod tests {
     #[test]
     fn auth_failures_are_never_retried() {
         for code in [401, 403] {
-            assert_eq!(decide(&policy(), 1, &status(code, None), now(), 0.5), Decision::GiveUp(GiveUp::Auth));
+            assert_eq!(
+                decide(&policy(), 1, Duration::ZERO, &status(code, None), now(), 0.5),
+                Decision::GiveUp(GiveUp::Auth)
+            );
         }
     }
 
     #[test]
     fn other_client_errors_are_rejected_without_retry() {
         for code in [400, 404, 413, 422] {
-            let decision = decide(&policy(), 1, &status(code, Some("1")), now(), 0.5);
+            let decision = decide(&policy(), 1, Duration::ZERO, &status(code, Some("1")), now(), 0.5);
             assert_eq!(decision, Decision::GiveUp(GiveUp::Rejected), "HTTP {code}");
         }
     }
@@ -243,20 +261,40 @@ mod tests {
             Failure::Unparseable("EOF while parsing".into()),
         ];
         for failure in failures {
-            assert!(matches!(decide(&policy(), 1, &failure, now(), 0.5), Decision::Retry(_)), "{failure:?}");
+            assert!(
+                matches!(decide(&policy(), 1, Duration::ZERO, &failure, now(), 0.5), Decision::Retry(_)),
+                "{failure:?}"
+            );
         }
     }
 
     #[test]
     fn gives_up_after_max_attempts() {
         let p = policy();
-        assert!(matches!(decide(&p, p.max_attempts - 1, &Failure::Timeout, now(), 0.0), Decision::Retry(_)));
+        assert!(matches!(
+            decide(&p, p.max_attempts - 1, Duration::ZERO, &Failure::Timeout, now(), 0.0),
+            Decision::Retry(_)
+        ));
         assert_eq!(
-            decide(&p, p.max_attempts, &Failure::Timeout, now(), 0.0),
+            decide(&p, p.max_attempts, Duration::ZERO, &Failure::Timeout, now(), 0.0),
             Decision::GiveUp(GiveUp::Exhausted)
         );
         assert_eq!(
-            decide(&p, p.max_attempts, &status(429, Some("0")), now(), 0.0),
+            decide(&p, p.max_attempts, p.rate_limit_patience, &status(429, Some("0")), now(), 0.0),
+            Decision::GiveUp(GiveUp::Exhausted)
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_is_waited_out_for_the_patience_not_the_attempts() {
+        let p = policy();
+        let limited = status(429, Some("1"));
+        let just_in = p.rate_limit_patience - Duration::from_millis(1);
+        assert!(matches!(decide(&p, p.max_attempts * 10, just_in, &limited, now(), 0.0), Decision::Retry(_)));
+        // Other transient failures still stop at max_attempts, however young the call.
+        let unavailable = status(503, Some("1"));
+        assert_eq!(
+            decide(&p, p.max_attempts, Duration::ZERO, &unavailable, now(), 0.0),
             Decision::GiveUp(GiveUp::Exhausted)
         );
     }
@@ -264,7 +302,8 @@ mod tests {
     #[test]
     fn backoff_doubles_with_bounded_jitter_and_is_capped() {
         let p = RetryPolicy { max_attempts: 100, ..policy() };
-        let at = |attempt, jitter| wait(decide(&p, attempt, &status(503, None), now(), jitter));
+        let at =
+            |attempt, jitter| wait(decide(&p, attempt, Duration::ZERO, &status(503, None), now(), jitter));
         // Equal jitter: the wait lies in [step/2, step].
         assert_eq!(at(1, 0.0), Duration::from_millis(250));
         assert_eq!(at(1, 1.0), Duration::from_millis(500));
@@ -278,27 +317,43 @@ mod tests {
     #[test]
     fn retry_after_seconds_are_honoured_and_capped() {
         let p = policy();
-        assert_eq!(wait(decide(&p, 1, &status(429, Some("0")), now(), 0.9)), Duration::ZERO);
-        assert_eq!(wait(decide(&p, 1, &status(429, Some(" 7 ")), now(), 0.9)), Duration::from_secs(7));
-        assert_eq!(wait(decide(&p, 1, &status(429, Some("1.5")), now(), 0.9)), Duration::from_millis(1500));
-        assert_eq!(wait(decide(&p, 1, &status(429, Some("86400")), now(), 0.9)), p.retry_after_cap);
+        let at = |value: &str, jitter| {
+            wait(decide(&p, 1, Duration::ZERO, &status(429, Some(value)), now(), jitter))
+        };
+        assert_eq!(at("0", 0.9), Duration::ZERO);
+        assert_eq!(at(" 7 ", 0.0), Duration::from_secs(7));
+        assert_eq!(at("1.5", 0.0), Duration::from_millis(1500));
+        assert_eq!(at("86400", 0.0), p.retry_after_cap);
+        assert_eq!(at("86400", 0.9), p.retry_after_cap);
+    }
+
+    #[test]
+    fn retry_after_is_a_minimum_spread_by_up_to_a_fifth() {
+        let p = policy();
+        let at = |jitter| wait(decide(&p, 1, Duration::ZERO, &status(429, Some("10")), now(), jitter));
+        assert_eq!(at(0.0), Duration::from_secs(10));
+        assert_eq!(at(0.5), Duration::from_secs(11));
+        assert_eq!(at(1.0), Duration::from_secs(12));
     }
 
     #[test]
     fn retry_after_http_date_is_honoured() {
         let later = httpdate::fmt_http_date(now() + Duration::from_secs(12));
         assert_eq!(
-            wait(decide(&policy(), 1, &status(429, Some(&later)), now(), 0.9)),
+            wait(decide(&policy(), 1, Duration::ZERO, &status(429, Some(&later)), now(), 0.0)),
             Duration::from_secs(12)
         );
         let earlier = httpdate::fmt_http_date(now() - Duration::from_secs(12));
-        assert_eq!(wait(decide(&policy(), 1, &status(429, Some(&earlier)), now(), 0.9)), Duration::ZERO);
+        assert_eq!(
+            wait(decide(&policy(), 1, Duration::ZERO, &status(429, Some(&earlier)), now(), 0.9)),
+            Duration::ZERO
+        );
     }
 
     #[test]
     fn unusable_retry_after_falls_back_to_backoff() {
         for value in ["soon", "-3", "NaN", ""] {
-            let got = wait(decide(&policy(), 1, &status(429, Some(value)), now(), 0.0));
+            let got = wait(decide(&policy(), 1, Duration::ZERO, &status(429, Some(value)), now(), 0.0));
             assert_eq!(got, Duration::from_millis(250), "Retry-After {value:?}");
         }
     }

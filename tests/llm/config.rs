@@ -176,10 +176,15 @@ fn describe_is_secret_free() {
 fn local_entries_use_the_local_backend() {
     let dir = tempdir();
     let opts = options(dir.path(), json!([{"model": "gemma-3-270m-local", "api_type": "local"}]));
-    // Until the real backend lands, the placeholder reports itself.
+    // Opening is cheap (the weights load on the first request); a build without the backend says how
+    // to get it.
     match agentopt::llm::connect(&opts) {
-        Err(Error::Local(message)) => assert!(message.contains("not compiled in")),
-        Ok(_) => {} // the real local backend is linked in
+        Ok(_) => assert!(cfg!(feature = "local"), "connected without the local backend"),
+        Err(Error::Local(message)) => {
+            assert!(!cfg!(feature = "local"), "{message}");
+            assert!(message.contains("built without the embedded model"), "{message}");
+            assert!(message.contains("--features local"), "{message}");
+        }
         Err(other) => panic!("{other:?}"),
     }
 }

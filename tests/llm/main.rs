@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 
 pub const KEY: &str = "sk-test-SECRET-0123456789";
 
-/// Retries fast enough for tests: 3 attempts, a few milliseconds apart.
+/// Retries fast enough for tests: 3 attempts (429s included), a few milliseconds apart.
 pub fn fast_policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
         base: Duration::from_millis(5),
         cap: Duration::from_millis(20),
         retry_after_cap: Duration::from_secs(2),
+        rate_limit_patience: Duration::ZERO,
     }
 }
 
