@@ -178,14 +178,19 @@ fn local_entries_use_the_local_backend() {
     let opts = options(dir.path(), json!([{"model": "gemma-3-270m-local", "api_type": "local"}]));
     // Opening is cheap (the weights load on the first request); a build without the backend says how
     // to get it.
-    match agentopt::llm::connect(&opts) {
-        Ok(_) => assert!(cfg!(feature = "local"), "connected without the local backend"),
+    let result = agentopt::llm::connect(&opts);
+    #[cfg(feature = "local")]
+    if let Err(e) = result {
+        panic!("the local backend is built in, yet: {e:?}");
+    }
+    #[cfg(not(feature = "local"))]
+    match result {
         Err(Error::Local(message)) => {
-            assert!(!cfg!(feature = "local"), "{message}");
             assert!(message.contains("built without the embedded model"), "{message}");
             assert!(message.contains("--features local"), "{message}");
         }
         Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("connected to a local model without the local backend"),
     }
 }
 
