@@ -3,7 +3,7 @@
 //! a fixed latency with a reply chosen from the conversation so far. Bounded: it answers at most
 //! `max_requests` and stops when dropped. With a `Throttle` it plays a provider that is over capacity
 //! for a while (429 with `Retry-After` beyond `capacity` requests in flight), and logs how many
-//! requests were in flight at each arrival, so a client's adaptation can be read off.
+//! conversations were under way at each arrival, so a client's adaptation can be read off.
 //!
 //! Problems are written `[bench] A * B = ?`; the answer is the product. Each conversation takes three
 //! model calls: with `Script::Code` two Python blocks (the second reads the first's variable) and then

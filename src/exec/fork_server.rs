@@ -156,7 +156,8 @@ impl ForkServer {
         self.preloaded.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    fn stderr(&self) -> String {
+    /// The tail of the server's stderr (its children's crash reports land there too).
+    pub fn stderr(&self) -> String {
         self.stderr_tail.lock().map(|t| String::from_utf8_lossy(&t).trim().to_string()).unwrap_or_default()
     }
 

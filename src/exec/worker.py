@@ -500,7 +500,6 @@ class ForkServer:
         import fcntl
 
         self.events_fd = events_fd
-        self.events = sender(os.fdopen(events_fd, "w", encoding="utf-8"))
         self.home = settings["home"]
         self.nice = bool(settings.get("nice"))
         self.spares = max(1, int(settings.get("spares") or 1))
@@ -523,6 +522,15 @@ class ForkServer:
         fcntl.fcntl(0, fcntl.F_SETFL, fcntl.fcntl(0, fcntl.F_GETFL) | os.O_ASYNC)
         for signum in CONTROL_SIGNALS:
             signal.signal(signum, lambda *_: self.service())
+
+    def send_event(self, obj):
+        """One event line in one write(2): the SIGCHLD handler reports exits, and may run while the
+        main loop is itself reporting; a buffered stream would refuse that reentrant write and take
+        the server, and every session forked from it, down. A pipe write of at most PIPE_BUF bytes is
+        atomic, so lines from the two never interleave."""
+        line = (json.dumps(obj, ensure_ascii=True) + "\n").encode()
+        assert len(line) <= select.PIPE_BUF
+        os.write(self.events_fd, line)
 
     def service(self):
         """Serves kill requests and reaps children; re-entrant (a signal may land mid-way)."""
@@ -569,9 +577,9 @@ class ForkServer:
             kill_group(pid)  # whatever the session started and left behind
             shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
             if os.WIFSIGNALED(status):
-                self.events({"exited": pid, "signal": os.WTERMSIG(status)})
+                self.send_event({"exited": pid, "signal": os.WTERMSIG(status)})
             else:
-                self.events({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+                self.send_event({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
     def read_taken(self):
         try:
@@ -603,7 +611,7 @@ class ForkServer:
 
         self.pending, self.preloadable = list(preload), list(preloadable)
         announced = False
-        self.events({"ready": True})
+        self.send_event({"ready": True})
         # A slow preload (sympy) starts at the lowest CPU priority: the first sessions (forked from
         # the quick server) must not wait for the CPU it takes. For at most a few seconds, though:
         # sessions busy importing sympy themselves would otherwise starve it for good. Root may
@@ -631,7 +639,7 @@ class ForkServer:
                 self.fork_spare()
             elif not self.pending and not announced:
                 # Imports done and spares waiting: sessions may come here now.
-                self.events({"preloaded": True})
+                self.send_event({"preloaded": True})
                 announced = True
             elif self.pending:
                 import_modules([self.pending.pop(0)])
@@ -687,6 +695,8 @@ def die_with_parent(parent):
 def spare(listener, taken_w, server_fds, home, missing):
     """A spare child: waits for a connection, then becomes that session's worker. Never returns."""
     code = 0
+    # The server's stderr, kept for a crash report: a session points its own fd 2 at captured output.
+    report = os.fdopen(os.dup(2), "w", encoding="utf-8")
     try:
         os.setpgid(0, 0)  # its own group: a kill takes whatever it starts with it
         signal.set_wakeup_fd(-1)
@@ -704,7 +714,9 @@ def spare(listener, taken_w, server_fds, home, missing):
         os.close(taken_w)
         session(conn, home, missing, parent)
     except BaseException:
-        traceback.print_exc(file=sys.__stderr__)
+        print("session %d failed:" % os.getpid(), file=report)
+        traceback.print_exc(file=report)
+        report.flush()
         code = 1
     finally:
         os._exit(code)

@@ -173,10 +173,16 @@ impl Worker {
                     _ => how,
                 }
             }
-            Process::Forked { server, pid, .. } => match server.exit_of(*pid, Duration::from_secs(2)).await {
-                Some(report) => describe_exit(report),
-                None => "the Python worker stopped answering".to_string(),
-            },
+            Process::Forked { server, pid, .. } => {
+                let how = match server.exit_of(*pid, Duration::from_secs(2)).await {
+                    Some(report) => describe_exit(report),
+                    None => "the Python worker stopped answering".to_string(),
+                };
+                match server.stderr() {
+                    tail if tail.is_empty() => how,
+                    tail => format!("{how}; the fork server's stderr: {tail}"),
+                }
+            }
         }
     }
 
