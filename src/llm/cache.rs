@@ -14,6 +14,28 @@ use super::{ChatModel, ChatRequest, ChatResponse, Error, Usage};
 /// Bump when the key recipe or the stored format changes, so old rows are simply never hit.
 const KEY_VERSION: u32 = 1;
 
+/// How long a cache operation waits for other connections' locks before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `op` again, a few milliseconds apart, while SQLite reports the file busy or locked, for up
+/// to `BUSY_TIMEOUT`.
+fn while_locked<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// One open cache file. Cheap to share: SQLite calls run on the blocking pool, one at a time per
 /// process; other processes are serialized by SQLite's own locking.
 pub struct Store {
@@ -31,21 +53,24 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| fail("create the cache directory for", &e))?;
         let conn = Connection::open(&path).map_err(|e| fail("open", &e))?;
         // Other processes may hold the write lock briefly; wait for them instead of failing.
-        conn.busy_timeout(Duration::from_secs(30)).map_err(|e| fail("configure", &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail("configure", &e))?;
         // WAL lets readers proceed during a write and survives crashes without corrupting the file.
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+        // Switching to it (once, on a new file) can report "locked" at once, without the busy
+        // handler, when other connections are opening the same new file: wait that out too.
+        let _mode: String = while_locked(|| conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)))
             .map_err(|e| fail("configure", &e))?;
-        conn.execute_batch(
-            "PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS replies (
-                 key TEXT PRIMARY KEY,
-                 seed INTEGER NOT NULL,
-                 model TEXT NOT NULL,
-                 response TEXT NOT NULL,
-                 created_at INTEGER NOT NULL
-             );",
-        )
+        while_locked(|| {
+            conn.execute_batch(
+                "PRAGMA synchronous=NORMAL;
+                 CREATE TABLE IF NOT EXISTS replies (
+                     key TEXT PRIMARY KEY,
+                     seed INTEGER NOT NULL,
+                     model TEXT NOT NULL,
+                     response TEXT NOT NULL,
+                     created_at INTEGER NOT NULL
+                 );",
+            )
+        })
         .map_err(|e| fail("initialise", &e))?;
         Ok(Store { conn: Mutex::new(conn), path })
     }
