@@ -2,11 +2,13 @@
 //! server with a `Throttle`): the conversations in flight come down while it answers 429, go back up
 //! once it has recovered, and every problem still completes.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentopt::bench::server::{self, LatencyServer, Script, Throttle, stage_figures};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PROBLEMS: usize = 120;
 const CALLS: u64 = server::CALLS_PER_CONVERSATION as u64;
@@ -45,25 +47,14 @@ async fn eval_backs_off_while_throttled_and_recovers() {
             .unwrap();
     let dir = tempfile::tempdir().unwrap();
     workspace(dir.path(), &server);
-    let cwd = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("agentopt")
-            .unwrap()
-            .current_dir(&cwd)
-            .env_remove("OAI_CONFIG_LIST")
-            .env("AGENTOPT_PYTHON", python())
-            .args(["eval", "--test", "test.jsonl", "--config", "config.json", "--no-cache", "--json"])
-            .args(["--concurrency", &CONCURRENCY.to_string()])
-            .timeout(Duration::from_secs(180))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let summary: Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let mut eval = assert_cmd::Command::cargo_bin("agentopt").unwrap();
+    eval.current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(["eval", "--test", "test.jsonl", "--config", "config.json", "--no-cache", "--json"])
+        .args(["--concurrency", &CONCURRENCY.to_string()])
+        .timeout(Duration::from_secs(180));
+    let summary = support::json_summary(&support::output_off_runtime(eval).await);
     assert_eq!(summary["correct"], PROBLEMS, "every throttled call was eventually answered: {summary}");
 
     let arrivals = server.arrivals();

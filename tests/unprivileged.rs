@@ -86,30 +86,20 @@ async fn code_runs_sandboxed_as_a_normal_user() {
     std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
 
     let python = python_for_nobody(dir.path());
-    let cwd = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::new("setpriv")
-            .args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
-            .arg(assert_cmd::cargo::cargo_bin("agentopt"))
-            .current_dir(&cwd)
-            .env_remove("OAI_CONFIG_LIST")
-            .env("HOME", &cwd)
-            .env("AGENTOPT_PYTHON", &python)
-            .args(["eval", "--test", "test.jsonl", "--no-cache", "--json", "--concurrency", "2"])
-            .arg("--config")
-            .arg(&config)
-            .args(["--out", "records.jsonl"])
-            .timeout(Duration::from_secs(120))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let summary: Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
-    assert_eq!(summary["correct"], 2, "{summary}\n{stderr}");
+    let mut eval = assert_cmd::Command::new("setpriv");
+    eval.args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("agentopt"))
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("HOME", dir.path())
+        .env("AGENTOPT_PYTHON", &python)
+        .args(["eval", "--test", "test.jsonl", "--no-cache", "--json", "--concurrency", "2"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--out", "records.jsonl"])
+        .timeout(Duration::from_secs(120));
+    let summary = support::json_summary(&support::output_off_runtime(eval).await);
+    assert_eq!(summary["correct"], 2, "{summary}");
 
     let records = std::fs::read_to_string(dir.path().join("records.jsonl")).unwrap();
     for line in records.lines() {

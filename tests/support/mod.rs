@@ -206,3 +206,17 @@ pub fn normalized(path: &Path) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Runs `cmd` on the blocking pool, so the scripted server on this runtime keeps answering it.
+pub async fn output_off_runtime(mut cmd: assert_cmd::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+/// Asserts the command succeeded and returns its last line of stdout (the `--json` summary).
+pub fn json_summary(out: &std::process::Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {stderr}"));
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"))
+}
