@@ -264,10 +264,14 @@ pub struct BenchArgs {
     /// Smaller, faster measurement.
     #[arg(long)]
     pub quick: bool,
-    /// Only this section (repeatable): exec, agent, eval_latency, turn_overhead, memory, cache,
-    /// local_model.
-    #[arg(long = "section", value_name = "NAME")]
+    /// Only this section (repeatable).
+    #[arg(long = "section", value_name = "NAME", value_parser = section_names())]
     pub sections: Vec<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--section` takes the benchmark's own section names (clap lists them and refuses others, exit 2).
+fn section_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::bench::SECTIONS.iter().map(|(name, _)| *name))
 }

@@ -10,13 +10,6 @@ use crate::bench;
 use crate::cli::BenchArgs;
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(unknown) = args.sections.iter().find(|s| !bench::SECTIONS.iter().any(|(name, _)| name == s)) {
-        let names: Vec<&str> = bench::SECTIONS.iter().map(|(name, _)| *name).collect();
-        return Err(super::bad_input(anyhow::anyhow!(
-            "--section: no benchmark section `{unknown}` (sections: {})",
-            names.join(", ")
-        )));
-    }
     let sections = bench::run_all(args.quick, &args.sections).await;
     let failed = sections.iter().any(|s| s.figures.get("error").is_some());
     if args.json {
