@@ -5,38 +5,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{Server, text};
-
-/// uid and gid of `nobody` on Debian.
-const NOBODY: &str = "65534";
-
-/// An interpreter `nobody` can run: the project's `.venv` lives on a root-only pyenv Python, so this is a
-/// venv on the system's Python 3.11 that reaches the project's packages through a `.pth` file.
-fn python_for_nobody(dir: &Path) -> PathBuf {
-    let site = |python: &Path| {
-        let out = std::process::Command::new(python)
-            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    };
-    let project = site(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let venv = dir.join("venv");
-    let made = std::process::Command::new("/usr/bin/python3")
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .expect("the system's /usr/bin/python3 (Debian's python3) is needed to run code as nobody");
-    assert!(made.success());
-    let python = venv.join("bin/python");
-    std::fs::write(site(&python).join("agentopt-project.pth"), format!("{}\n", project.display())).unwrap();
-    python
-}
 
 /// What the code block prints, one line per property: its uid, whether it can reach the network, and
 /// whether it can write outside its work directory (and inside it).
@@ -85,9 +58,9 @@ async fn code_runs_sandboxed_as_a_normal_user() {
     let config = server.config.clone();
     std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
 
-    let python = python_for_nobody(dir.path());
+    let python = support::python_for_nobody(dir.path());
     let mut eval = assert_cmd::Command::new("setpriv");
-    eval.args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", "--"])
+    eval.args(["--reuid", support::NOBODY, "--regid", support::NOBODY, "--clear-groups", "--"])
         .arg(assert_cmd::cargo::cargo_bin("agentopt"))
         .current_dir(dir.path())
         .env_remove("OAI_CONFIG_LIST")

@@ -33,10 +33,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         }
         None => Registry::default(),
     };
-    let model = connect(&model_options(&args.model, args.model.config.clone(), args.model.model.clone()))?;
+    let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
+    let model = connect(&model_opts)?;
+    let private = super::train::private_paths(&model_opts, &args.model.runs_dir, []);
     let agent = Agent {
         model,
-        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1)?,
+        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?,
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
     };

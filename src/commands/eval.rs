@@ -38,11 +38,18 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.test_size {
         problems.truncate(n);
     }
-    let model = connect(&model_options(&args.model, args.model.config.clone(), args.model.model.clone()))?;
+    let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
+    let model = connect(&model_opts)?;
+    let private = super::train::private_paths(&model_opts, &args.model.runs_dir, [args.test.clone()]);
     let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
     let agent = Agent {
         model: Arc::new(Metered { inner: model, meter: meter.clone() }),
-        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency)?,
+        runner: sandbox(
+            args.model.exec_timeout,
+            args.model.unsafe_no_sandbox,
+            args.model.concurrency,
+            private,
+        )?,
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
     };

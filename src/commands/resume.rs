@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::bad_input;
-use super::train::{Models, connect, launch, report, sandbox, select_problems};
+use super::train::{Models, connect, launch, private_paths, report, sandbox, select_problems};
 use crate::cli::ResumeArgs;
 use crate::dataset;
 use crate::llm::{CacheMode, ModelOptions};
@@ -59,10 +59,13 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     };
     let assistant = connect(&base)?;
     let optimizer = connect(&optimizer_opts)?;
+    let data_files = [&info.data.data, &info.data.train, &info.data.test].into_iter().flatten();
+    let private = private_paths(&base, &args.runs_dir, data_files.map(|f| f.path.clone()));
     let runner = sandbox(
         info.training.exec_timeout,
         info.training.unsafe_no_sandbox || args.unsafe_no_sandbox,
         info.training.concurrency,
+        private,
     )?;
     launch(run, info, (train, test), Models { assistant, optimizer, runner }, args.json).await
 }

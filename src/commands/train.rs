@@ -71,7 +71,10 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
     };
     // Everything that can refuse to start does so before the run directory exists.
-    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency)?;
+    let data_files = [&data.data, &data.train, &data.test].into_iter().flatten().map(|f| f.path.clone());
+    let private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
+    let runner =
+        sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -342,12 +345,27 @@ pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatMode
     Ok(model)
 }
 
+/// What code must never see (`SandboxConfig::private`): the config list in use, the cache, the runs
+/// and the `data` files (they hold the reference answers).
+pub(super) fn private_paths(
+    opts: &ModelOptions,
+    runs_dir: &Path,
+    data: impl IntoIterator<Item = PathBuf>,
+) -> Vec<PathBuf> {
+    let mut private: Vec<PathBuf> = llm::config::list_file(opts).into_iter().collect();
+    private.extend([opts.cache_dir.clone(), runs_dir.to_path_buf()]);
+    private.extend(data);
+    private
+}
+
 /// The sandbox (its fork server starting in the background) behind a warm pool sized for
-/// `concurrency` (`agent::warm`: a conversation's first code block does not wait for a worker).
+/// `concurrency` (`agent::warm`: a conversation's first code block does not wait for a worker),
+/// with `private` paths hidden from code.
 pub(super) fn sandbox(
     exec_timeout: f64,
     allow_unsandboxed: bool,
     concurrency: usize,
+    private: Vec<PathBuf>,
 ) -> anyhow::Result<Arc<dyn Runner>> {
     if !(exec_timeout.is_finite() && exec_timeout > 0.0) {
         return Err(bad_input(anyhow::anyhow!("--exec-timeout must be a positive number of seconds")));
@@ -357,6 +375,7 @@ pub(super) fn sandbox(
         allow_unsandboxed,
         // As many forked ahead as may be asked for at once.
         spare_sessions: concurrency,
+        private,
         ..SandboxConfig::default()
     };
     let sandbox = exec::Sandbox::new(config)?;

@@ -1,6 +1,7 @@
 //! Sandboxed execution of LLM-written Python: long-lived per-conversation sessions, learned-function
 //! calls, and validation of proposed functions. This file owns the public types; the parts are:
 //! - `sandbox`  — the bubblewrap probe and command line, `Sandbox` (starts sessions, validates functions)
+//! - `view`     — what code sees of the file system: the allowlist, the masks of private paths
 //! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
 //! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
@@ -8,10 +9,11 @@
 //! - `worker.py` — the embedded Python side of the protocol
 //!
 //! Isolation (SPEC §6): each worker runs under bubblewrap in its own PID, network, IPC and UTS
-//! namespaces, dies with agentopt, sees the file system read-only with `/root`, `/home` and agentopt's
-//! own cwd hidden (only the interpreter's prefixes re-exposed), a private `/tmp` (size-capped tmpfs)
-//! and a private writable work directory at `/home/sandbox` (a host temp dir removed with the session).
-//! The environment is rebuilt from scratch. The worker sets RLIMIT_AS/NPROC/FSIZE/CPU on itself before
+//! namespaces, dies with agentopt, and sees an allowlist of the file system read-only (`/usr`, a few
+//! `/etc` files, the interpreter's directories), with agentopt's private paths (config list, cache,
+//! runs, datasets, checkout) masked even there, a private `/tmp` (size-capped tmpfs) and a private
+//! writable work directory at `/home/sandbox` (a host temp dir removed with the session). No
+//! descriptor but the protocol's reaches it. The environment is rebuilt from scratch. The worker sets RLIMIT_AS/NPROC/FSIZE/CPU on itself before
 //! any user code; when agentopt runs as root it also drops to a uid of its own, since RLIMIT_NPROC
 //! never binds uid 0 (so bwrap gets no user namespace then: one would keep uid 0). Without a working
 //! bwrap, nothing runs unless `allow_unsandboxed` (`--unsafe-no-sandbox`), which warns loudly.
@@ -25,6 +27,7 @@ mod fork_server;
 mod reply;
 mod sandbox;
 mod session;
+mod view;
 mod worker;
 
 pub use sandbox::Sandbox;
@@ -56,6 +59,11 @@ pub struct SandboxConfig {
     /// without waiting for a fork); commands size it to `--concurrency`.
     #[serde(default = "default_spares")]
     pub spare_sessions: usize,
+    /// Host paths code must never see, even where the allowlist would show them: the config list in
+    /// use, the cache, the runs, the datasets (`Sandbox::new` adds agentopt's cwd and checkout).
+    /// Paths that do not exist when the sandbox starts are skipped.
+    #[serde(default)]
+    pub private: Vec<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -70,6 +78,7 @@ impl Default for SandboxConfig {
             allow_unsandboxed: false,
             fork_server: fork_server_default(),
             spare_sessions: default_spares(),
+            private: Vec::new(),
         }
     }
 }

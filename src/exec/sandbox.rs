@@ -1,6 +1,9 @@
 //! `Sandbox`: decides once how workers are isolated (bubblewrap plus rlimits, or — only when the user
-//! insists — nothing), builds each worker's command line, starts sessions and validates functions.
+//! insists — nothing), builds each worker's command line (the file-system view is `view`'s), starts
+//! sessions and validates functions.
 
+use std::ops::Range;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -10,14 +13,13 @@ use serde::Deserialize;
 
 use super::fork_server::{self, ForkServer};
 use super::session::Session;
+use super::view::{Identity, View};
 use super::worker::{Failure, Worker};
 use super::{Error, SandboxConfig};
 use crate::functions::{FunctionDef, Registry, is_identifier};
 
-/// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd); under the
-/// private /tmp on systems without /home (bwrap cannot create mount points on the read-only root).
+/// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd).
 pub(crate) const SANDBOX_HOME: &str = "/home/sandbox";
-const SANDBOX_HOME_FALLBACK: &str = "/tmp/home";
 
 /// Runs the embedded worker under a file name its tracebacks can be recognised (and hidden) by.
 const BOOTSTRAP: &str = "import sys;exec(compile(sys.argv[1],'<agentopt-worker>','exec'))";
@@ -41,17 +43,12 @@ pub(crate) struct Plan {
     bwrap: Option<PathBuf>,
     /// The interpreter as it names itself (`sys.executable`: symlinks into a venv resolved).
     python: PathBuf,
-    /// The interpreter's prefixes, re-exposed read-only over the hidden directories.
-    python_dirs: Vec<PathBuf>,
-    /// Directories hidden behind an empty tmpfs: home directories and agentopt's own cwd (which may
-    /// hold an `OAI_CONFIG_LIST` with keys, the cache and the runs).
-    hidden: Vec<PathBuf>,
+    /// The allowlisted file system and the private paths masked in it.
+    view: View,
     /// Host root: workers drop to a uid of their own (RLIMIT_NPROC never binds uid 0).
     as_root: bool,
     /// Size cap of the private /tmp (a tmpfs lives in RAM); `None` when this bwrap lacks `--size`.
     tmp_size: Option<u64>,
-    /// `SANDBOX_HOME`, or its fallback.
-    inner_home: &'static str,
 }
 
 /// One session's view of the sandbox: the limits in force when it started, and the plan.
@@ -66,6 +63,7 @@ pub(crate) struct Launcher {
 #[derive(Deserialize)]
 struct PythonFacts {
     executable: PathBuf,
+    /// Its prefixes and every existing `sys.path` entry: what it must see to run and import.
     dirs: Vec<PathBuf>,
 }
 
@@ -75,22 +73,17 @@ impl Sandbox {
     /// unless `config.allow_unsandboxed`, in which case it warns loudly.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, Error> {
         let facts = probe_python(&config.python)?;
-        let mut hidden: Vec<PathBuf> =
-            ["/root", "/home"].iter().map(PathBuf::from).filter(|p| p.is_dir()).collect();
-        if let Ok(cwd) = std::env::current_dir()
-            && may_hide(&cwd)
-        {
-            hidden.push(cwd);
-        }
+        // SAFETY: geteuid, getuid and getgid have no preconditions and cannot fail.
+        let (as_root, uid, gid) = unsafe { (libc::geteuid() == 0, libc::getuid(), libc::getgid()) };
+        let identity = Identity { uid, gid, session_uids: as_root.then(session_uid_block) };
+        let view =
+            View::new(&facts.dirs, &private_paths(&config.private), &identity).map_err(Error::Workdir)?;
         let mut plan = Plan {
             bwrap: None,
             python: facts.executable,
-            python_dirs: facts.dirs,
-            hidden,
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            as_root: unsafe { libc::geteuid() } == 0,
+            view,
+            as_root,
             tmp_size: Some(config.file_size_bytes),
-            inner_home: if Path::new("/home").is_dir() { SANDBOX_HOME } else { SANDBOX_HOME_FALLBACK },
         };
         match probe_bwrap(&mut plan) {
             Ok(()) => {}
@@ -195,14 +188,14 @@ impl Launcher {
     /// in root's private home, and that mode promises no isolation anyway).
     pub fn worker_uid(&self) -> Option<u32> {
         (self.plan.as_root && self.plan.bwrap.is_some()).then(|| {
-            let n = NEXT_UID.fetch_add(1, Ordering::Relaxed) % 1000;
-            1_100_000 + (std::process::id() % 1000) * 1000 + n
+            let block = session_uid_block();
+            block.start + NEXT_UID.fetch_add(1, Ordering::Relaxed) % block.len() as u32
         })
     }
 
     /// The worker's working directory as the worker sees it.
     pub fn inner_workdir(&self, host: &Path) -> PathBuf {
-        if self.plan.bwrap.is_some() { PathBuf::from(self.plan.inner_home) } else { host.to_path_buf() }
+        if self.plan.bwrap.is_some() { PathBuf::from(SANDBOX_HOME) } else { host.to_path_buf() }
     }
 
     /// The command starting a worker on `workdir` with the given JSON configuration.
@@ -232,7 +225,7 @@ impl Launcher {
 impl Plan {
     /// `python_args` run under bwrap (or bare, unsandboxed) with a scrubbed environment.
     fn command(&self, workdir: &Path, python_args: &[&str]) -> Command {
-        let inner_home = if self.bwrap.is_some() { Path::new(self.inner_home) } else { workdir };
+        let inner_home = if self.bwrap.is_some() { Path::new(SANDBOX_HOME) } else { workdir };
         let mut cmd = match &self.bwrap {
             Some(bwrap) => {
                 let mut cmd = Command::new(bwrap);
@@ -246,6 +239,9 @@ impl Plan {
             }
         };
         cmd.args(python_args);
+        // SAFETY: the closure runs in the forked child before exec and only makes fcntl/close_range
+        // system calls (async-signal-safe, no allocation).
+        unsafe { cmd.pre_exec(close_inherited_descriptors) };
         // Rebuilt from scratch: nothing of agentopt's environment (API keys above all) gets through.
         cmd.env_clear();
         let mut path = String::new();
@@ -256,6 +252,8 @@ impl Plan {
         path.push_str("/usr/local/bin:/usr/bin:/bin");
         cmd.env("PATH", path)
             .env("HOME", inner_home)
+            .env("USER", "sandbox")
+            .env("LOGNAME", "sandbox")
             .env("TMPDIR", "/tmp")
             .env("LANG", "C.UTF-8")
             .env("LC_ALL", "C.UTF-8")
@@ -280,40 +278,65 @@ impl Plan {
         if !self.as_root {
             push(&["--unshare-user"]);
         }
-        push(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
-        for dir in &self.hidden {
-            let dir = dir.to_string_lossy();
-            push(&["--tmpfs", &dir]);
-        }
-        // The private /tmp goes up before the interpreter is re-exposed: a checkout (and its .venv)
-        // may itself live under /tmp.
-        let tmp_size = self.tmp_size.map(|size| size.to_string());
-        if let Some(size) = &tmp_size {
-            push(&["--size", size]);
-        }
-        push(&["--perms", "1777", "--tmpfs", "/tmp"]);
-        let covered: Vec<&Path> =
-            self.hidden.iter().map(PathBuf::as_path).chain(std::iter::once(Path::new("/tmp"))).collect();
-        let mut made: Vec<&Path> = Vec::new();
-        for dir in &self.python_dirs {
-            let Some(hidden) = covered.iter().find(|h| dir.starts_with(h)) else { continue };
-            // bwrap would create the missing parents as 0700, unreadable after the uid drop.
-            let mut parents: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a != hidden).collect();
-            parents.reverse();
-            for parent in parents {
-                if !made.contains(&parent) {
-                    made.push(parent);
-                    let parent = parent.to_string_lossy();
-                    push(&["--perms", "0755", "--dir", &parent]);
-                }
-            }
-            let dir = dir.to_string_lossy();
-            push(&["--ro-bind", &dir, &dir]);
-        }
-        let workdir = workdir.to_string_lossy();
-        push(&["--bind", &workdir, self.inner_home, "--chdir", self.inner_home]);
+        args.extend(self.view.bwrap_args(self.tmp_size, workdir, SANDBOX_HOME));
         args
     }
+}
+
+/// The uids sessions drop to when agentopt runs as root: a block of 1,000 per process id.
+fn session_uid_block() -> Range<u32> {
+    let start = 1_100_000 + (std::process::id() % 1000) * 1000;
+    start..start + 1000
+}
+
+/// What code must never see besides what the caller named: agentopt's cwd (unless it is a system
+/// directory) and the checkout it was built in (which holds `functions/`, maybe a config list).
+fn private_paths(named: &[PathBuf]) -> Vec<PathBuf> {
+    let mut private = named.to_vec();
+    if let Ok(cwd) = std::env::current_dir()
+        && may_hide(&cwd)
+    {
+        private.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(checkout) = exe.ancestors().skip(1).find(|dir| dir.join("Cargo.toml").is_file())
+        && may_hide(checkout)
+    {
+        private.push(checkout.to_path_buf());
+    }
+    private
+}
+
+/// Marks every descriptor above stderr close-on-exec in a child about to exec bwrap: what
+/// agentopt's own parent left open (a shell's `exec 7<secret`, a CI runner's, a notebook kernel's)
+/// must not reach sandboxed code. Rust opens its own descriptors close-on-exec already.
+fn close_inherited_descriptors() -> std::io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets descriptor flags.
+    let marked = unsafe {
+        libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+    };
+    if marked == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: every descriptor up to the limit, one by one.
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let highest = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur.min(1 << 20) as libc::c_int
+    } else {
+        1 << 16
+    };
+    for fd in 3..highest {
+        // SAFETY: F_GETFD/F_SETFD on any number is harmless; a closed one answers EBADF.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether agentopt's cwd can be hidden without hiding the system itself.
@@ -325,8 +348,8 @@ fn may_hide(cwd: &Path) -> bool {
 /// Asks the interpreter (unsandboxed: it is ours, not the LLM's) where it lives.
 fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
     let script = "import sys,os,json;print(json.dumps({'executable':sys.executable,'dirs':\
-                  [sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,\
-                  os.path.dirname(os.path.realpath(sys.executable))]}))";
+                  [p for p in [sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,\
+                  os.path.dirname(os.path.realpath(sys.executable))]+sys.path if os.path.exists(p)]}))";
     let output = Command::new(python)
         .args(["-I", "-c", script])
         .env_clear()
@@ -397,14 +420,13 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
+        let identity = Identity { uid: 0, gid: 0, session_uids: Some(session_uid_block()) };
         Plan {
             bwrap: Some("/usr/bin/bwrap".into()),
-            python: "/root/.pyenv/versions/3.11.7/bin/python3".into(),
-            python_dirs: vec!["/root/.pyenv/versions/3.11.7".into(), "/opt/venv".into()],
-            hidden: vec!["/root".into(), "/home".into()],
+            python: "/usr/bin/python3".into(),
+            view: View::new(&[], &[], &identity).unwrap(),
             as_root: true,
             tmp_size: Some(1024),
-            inner_home: SANDBOX_HOME,
         }
     }
 
@@ -417,19 +439,20 @@ mod tests {
     }
 
     #[test]
-    fn bwrap_isolates_and_re_exposes_the_interpreter() {
+    fn bwrap_isolates_and_shows_only_the_view() {
         let args = plan().bwrap_args(Path::new("/tmp/agentopt-exec-1")).join(" ");
         assert!(args.contains("--unshare-net") && args.contains("--unshare-pid"));
         assert!(args.contains("--die-with-parent") && args.contains("--new-session"));
         assert!(!args.contains("--unshare-user"), "root drops its uid instead: {args}");
-        assert!(args.contains("--tmpfs /root"));
-        // Parents made traversable, then the prefix bound over the hidden home.
-        let parents = args.find("--perms 0755 --dir /root/.pyenv --perms 0755 --dir /root/.pyenv/versions");
-        let bind = args.find("--ro-bind /root/.pyenv/versions/3.11.7 /root/.pyenv/versions/3.11.7");
-        assert!(parents.is_some() && bind.is_some() && parents < bind, "{args}");
-        assert!(!args.contains("--ro-bind /opt/venv"), "visible dirs need no bind: {args}");
-        assert!(args.contains("--size 1024 --perms 1777 --tmpfs /tmp"));
-        assert!(args.ends_with("--bind /tmp/agentopt-exec-1 /home/sandbox --chdir /home/sandbox"));
+        assert!(args.contains("--ro-bind /usr /usr") && !args.contains("--ro-bind / /"), "{args}");
+        assert!(args.ends_with("--chdir /home/sandbox --remount-ro /"), "{args}");
+    }
+
+    #[test]
+    fn session_uids_come_from_this_process_block() {
+        let block = session_uid_block();
+        assert_eq!(block.len(), 1000);
+        assert!(block.start >= 1_100_000 && block.end <= 2_100_000);
     }
 
     #[test]

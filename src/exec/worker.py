@@ -61,6 +61,22 @@ def take_protocol_fds(read_fd=0, write_fd=1):
     return proto_in, proto_out
 
 
+def close_other_descriptors(*streams):
+    """Closes every descriptor but 0-2 and the protocol's `streams` before user code runs: nothing
+    the fork server (its stderr, pipes, socket) or anyone before it held may reach a session."""
+    keep = {0, 1, 2} | {stream.fileno() for stream in streams}
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc (unsandboxed on an odd system): every number up to the limit
+        open_fds = range(3, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16))
+    for fd in open_fds:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # not open (the listing's own descriptor, closed already)
+
+
 class CappedWriter(io.TextIOBase):
     """A text stream keeping the first CAP characters and counting the rest."""
 
@@ -453,6 +469,7 @@ def main():
         fork_server(CONFIG["fork_server"], CONFIG.get("preload") or [])
         return
     proto_in, proto_out = take_protocol_fds()
+    close_other_descriptors(proto_in, proto_out)  # before the preload thread opens any
     send = sender(proto_out)
     set_limits()
     os.chdir(CONFIG.get("workdir") or os.getcwd())
@@ -712,12 +729,16 @@ def spare(listener, taken_w, server_fds, home, missing):
         listener.close()
         os.write(taken_w, b"%d\n" % os.getpid())
         os.close(taken_w)
-        session(conn, home, missing, parent)
+        session(conn, home, missing, parent, report)
     except BaseException:
-        print("session %d failed:" % os.getpid(), file=report)
-        traceback.print_exc(file=report)
-        report.flush()
         code = 1
+        if not report.closed:  # closed once user code may run: it must not write there
+            try:
+                print("session %d failed:" % os.getpid(), file=report)
+                traceback.print_exc(file=report)
+                report.flush()
+            except OSError:
+                pass
     finally:
         os._exit(code)
 
@@ -732,7 +753,7 @@ def warm_up(missing):
     linecache.cache.pop("<cell 1>", None)
 
 
-def session(conn, home, missing, server_pid):
+def session(conn, home, missing, server_pid, report):
     """A child's session: the worker protocol on its connection, after it takes the session's limits."""
     global CAP
     fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
@@ -751,6 +772,8 @@ def session(conn, home, missing, server_pid):
     os.chdir(workdir)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
     worker = Worker(send, missing, background=False)
+    report.close()
+    close_other_descriptors(proto_in, proto_out)
     send({"ready": True, "pid": os.getpid()})
     serve(proto_in, send, worker)
 

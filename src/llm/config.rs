@@ -189,6 +189,19 @@ pub fn find_list(
     Ok(None)
 }
 
+/// The file the list is read from, as `load` would find it (`None`: inline JSON in the env, or the
+/// embedded default). Code the model writes must never see it: it may hold keys.
+pub fn list_file(opts: &ModelOptions) -> Option<PathBuf> {
+    if let Some(path) = &opts.config {
+        return Some(path.clone());
+    }
+    match env::var(env::OAI_CONFIG_LIST).as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        Some(value) if value.starts_with('[') || value.starts_with('{') => None,
+        Some(value) => Some(PathBuf::from(value)),
+        None => Some(PathBuf::from("OAI_CONFIG_LIST")).filter(|p| p.is_file()),
+    }
+}
+
 /// Loads the list the way `connect` does, reading the real environment.
 pub fn load(opts: &ModelOptions) -> Result<(Source, Vec<Entry>), Error> {
     let env_value = env::var(env::OAI_CONFIG_LIST);

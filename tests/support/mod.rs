@@ -220,3 +220,30 @@ pub fn json_summary(out: &std::process::Output) -> Value {
     let last = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {stderr}"));
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"))
 }
+
+/// uid and gid of `nobody` on Debian.
+pub const NOBODY: &str = "65534";
+
+/// An interpreter `nobody` can run: the project's `.venv` lives on a root-only pyenv Python, so this is a
+/// venv on the system's Python 3.11 that reaches the project's packages through a `.pth` file.
+pub fn python_for_nobody(dir: &Path) -> PathBuf {
+    let site = |python: &Path| {
+        let out = std::process::Command::new(python)
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let project = site(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let venv = dir.join("venv");
+    let made = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("the system's /usr/bin/python3 (Debian's python3) is needed to run code as nobody");
+    assert!(made.success());
+    let python = venv.join("bin/python");
+    std::fs::write(site(&python).join("agentopt-project.pth"), format!("{}\n", project.display())).unwrap();
+    python
+}
