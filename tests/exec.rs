@@ -160,6 +160,44 @@ async fn worker_is_unprivileged_and_alone() {
     assert_eq!(e.stdout, "True True True\nTrue\n", "no privileges, own PID namespace: {e:?}");
 }
 
+/// Code that writes `started` events to every descriptor it can (the protocol channel among them),
+/// as if each were a new execution, and keeps running.
+const FORGED_STARTS: &str = "import os, time
+for _ in range(16):
+    for fd in range(3, 16):
+        try:
+            os.write(fd, b'{\"event\": \"started\"}\\n')
+        except OSError:
+            pass
+    time.sleep(0.5)
+print('outlived the limit')";
+
+#[tokio::test]
+async fn forged_start_events_do_not_move_the_deadline() {
+    for fork_server in [true, false] {
+        let sandbox = Sandbox::new(SandboxConfig { fork_server, ..config() }).unwrap();
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let t = s.run_code(FORGED_STARTS).await;
+        assert_eq!(t.status, ExecStatus::Timeout, "fork server {fork_server}: {t:?}");
+        assert!(t.duration_ms < 4_000, "killed at the 2 s limit: {t:?}");
+        assert_eq!(s.run_code("print(1)").await.stdout, "1\n", "restarted");
+    }
+}
+
+#[tokio::test]
+async fn code_cannot_lift_its_cpu_limit() {
+    for fork_server in [true, false] {
+        let sandbox = Sandbox::new(SandboxConfig { fork_server, ..config() }).unwrap();
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let code = "import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n\
+                    print(hard != resource.RLIM_INFINITY, soft <= hard)\n\
+                    try:\n    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))\n    \
+                    print('raised')\nexcept (ValueError, OSError):\n    print('refused')";
+        let e = s.run_code(code).await;
+        assert_eq!(e.stdout, "True True\nrefused\n", "fork server {fork_server}: {e:?}");
+    }
+}
+
 #[tokio::test]
 async fn network_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -408,6 +446,17 @@ fn refuses_without_a_sandbox_unless_allowed() {
     // A bwrap that cannot work: PATH without it is not controllable per test, so use a missing python.
     let missing = SandboxConfig { python: "/nonexistent/python".into(), ..config() };
     assert!(matches!(Sandbox::new(missing), Err(Error::Spawn { .. })));
+}
+
+#[tokio::test]
+async fn a_bare_interpreter_name_is_found_through_path() {
+    // No .venv, no AGENTOPT_PYTHON: `python3` from PATH (a pyenv shim here). Without numpy and sympy
+    // installed there the session still runs (they are only preloaded when present).
+    let sandbox = Sandbox::new(SandboxConfig { python: "python3".into(), ..config() })
+        .expect("bwrap works and python3 is on PATH: nothing to refuse");
+    assert!(sandbox.is_isolated());
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    assert_eq!(s.run_code("print(1 + 1)").await.stdout, "2\n");
 }
 
 /// The unsandboxed fallback; run by hand with bwrap hidden: `PATH=/nonexistent target/debug/deps/exec-* --ignored`.

@@ -53,6 +53,10 @@ for root, dirs, files in os.walk('/'):
 print('files seen', seen, 'read', read)
 print('hits', hits)
 print('secret dir visible', os.path.exists('SECRET_DIR'))
+try:
+    print('test set reads', repr(open('TEST_SET').read()))
+except OSError as e:
+    print('test set unreadable', e)
 fds = []
 for fd in range(3, 256):
     try:
@@ -109,7 +113,13 @@ async fn run_as(mode: Mode) -> Vec<Value> {
         std::fs::set_permissions(dir, PermissionsExt::from_mode(0o777)).unwrap();
     }
     std::fs::write(secret_dir.join(".env"), format!("API_TOKEN={DECOY}\n")).unwrap();
-    let test_set = secret_dir.join("test.jsonl");
+    // As nobody the interpreter is a venv of the test's own, which the sandbox shows: the test set goes
+    // there, to be masked inside the allowlist (elsewhere it is out of sight anyway).
+    let python_for_nobody = matches!(mode, Mode::Nobody).then(|| support::python_for_nobody(work.path()));
+    let test_set = match &python_for_nobody {
+        Some(python) => python.parent().and_then(Path::parent).unwrap().join("test.jsonl"),
+        None => secret_dir.join("test.jsonl"),
+    };
     std::fs::write(
         &test_set,
         json!({"id": "p1", "problem": "How many divisors has 360?", "answer": "24",
@@ -123,7 +133,9 @@ async fn run_as(mode: Mode) -> Vec<Value> {
     let functions = secret_dir.join("registry.json");
     registry(&functions);
 
-    let walk = WALK.replace("SECRET_DIR", &secret_dir.to_string_lossy());
+    let walk = WALK
+        .replace("SECRET_DIR", &secret_dir.to_string_lossy())
+        .replace("TEST_SET", &test_set.to_string_lossy());
     let server = Server::start(&secret_dir, Duration::ZERO, move |body| {
         let turns = support::messages(body).iter().filter(|m| m["role"] == "assistant").count();
         match turns {
@@ -143,7 +155,7 @@ async fn run_as(mode: Mode) -> Vec<Value> {
             let mut cmd = std::process::Command::new("setpriv");
             cmd.args(["--reuid", support::NOBODY, "--regid", support::NOBODY, "--clear-groups", "--"])
                 .arg(assert_cmd::cargo::cargo_bin("agentopt"))
-                .env("AGENTOPT_PYTHON", support::python_for_nobody(work.path()))
+                .env("AGENTOPT_PYTHON", python_for_nobody.as_ref().unwrap())
                 .env("HOME", work.path());
             cmd
         }
@@ -209,6 +221,8 @@ async fn sees_nothing_private(mode: Mode) {
     assert!(seen > 10_000, "{mode:?}: the walk must reach the system and the interpreter: {walk}");
     assert!(walk.contains("hits []"), "{mode:?}: {walk}");
     assert!(walk.contains("secret dir visible False"), "{mode:?}: {walk}");
+    let test_set = walk.lines().find(|l| l.starts_with("test set ")).unwrap_or("?");
+    assert!(test_set == "test set reads ''" || test_set.contains("No such file"), "{mode:?}: {test_set}");
     // Only the protocol's two ends: pipes in a sandbox of its own, a socket when forked.
     let descriptors = walk.lines().find_map(|l| l.strip_prefix("descriptors ")).unwrap_or("?");
     let protocol = descriptors.matches("'fifo'").count() + descriptors.matches("'sock'").count();

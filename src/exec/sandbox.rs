@@ -350,9 +350,13 @@ fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
     let script = "import sys,os,json;print(json.dumps({'executable':sys.executable,'dirs':\
                   [p for p in [sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,\
                   os.path.dirname(os.path.realpath(sys.executable))]+sys.path if os.path.exists(p)]}))";
+    // A bare name (`python3`, perhaps a pyenv shim) is found the way a shell would: through PATH,
+    // which is all the probe keeps of the environment.
+    let search = std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let output = Command::new(python)
         .args(["-I", "-c", script])
         .env_clear()
+        .env("PATH", search)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| Error::Spawn { python: python.into(), source })?;
@@ -366,6 +370,14 @@ fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
     }
     let mut facts: PythonFacts = serde_json::from_slice(&output.stdout)
         .map_err(|e| Error::Protocol(format!("`{}` reported unreadable prefixes: {e}", python.display())))?;
+    if !facts.executable.is_absolute() {
+        return Err(Error::Protocol(format!(
+            "`{}` could not say where it is installed (sys.executable is {:?}); set AGENTOPT_PYTHON \
+             to the interpreter's full path (setup.sh makes .venv/bin/python)",
+            python.display(),
+            facts.executable
+        )));
+    }
     facts.dirs.sort();
     facts.dirs.dedup();
     Ok(facts)

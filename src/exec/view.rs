@@ -24,6 +24,9 @@ const ETC_ENTRIES: &[&str] =
 /// The mount points that exist before any interpreter directory is bound (the rest are made).
 const MADE_BY_VIEW: &[&str] = &["/", "/usr", "/etc", "/tmp", "/dev", "/proc", "/home"];
 
+/// The empty file bound over private files, beside the generated `passwd` and `group`.
+const EMPTY: &str = "empty";
+
 /// Who the generated `/etc/passwd` and `/etc/group` list.
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
@@ -58,7 +61,7 @@ pub(crate) struct View {
     python: Vec<Bound>,
     /// Canonical host paths never shown, whatever the allowlist holds.
     private: Vec<PathBuf>,
-    /// Holds the generated `passwd` and `group` (removed with the view).
+    /// Holds the generated `passwd` and `group`, and the empty file masks show (removed with the view).
     identity_dir: TempDir,
 }
 
@@ -165,7 +168,7 @@ impl View {
     }
 
     /// Private paths the allowlist would show: directories covered by an empty tmpfs (interpreter
-    /// directories inside them bound again), files by `/dev/null`.
+    /// directories inside them bound again), files by an empty file.
     fn push_masks(&self, args: &mut Args) {
         let visible: Vec<Bound> =
             self.system_binds().into_iter().chain(self.python.iter().cloned()).collect();
@@ -190,8 +193,11 @@ impl View {
         }
         files.sort();
         files.dedup();
+        // An empty file of ours, not /dev/null: a device node opens as "permission denied" on the
+        // nodev mounts of a user namespace, and a masked file should read the same everywhere.
+        let empty = lossy(&self.identity_dir.path().join(EMPTY));
         for file in &files {
-            args.push(&["--ro-bind", "/dev/null", &lossy(file)]);
+            args.push(&["--ro-bind", &empty, &lossy(file)]);
         }
     }
 }
@@ -247,14 +253,14 @@ fn write_identity(dir: &Path, identity: &Identity) -> std::io::Result<()> {
     }
     passwd.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     group.push_str("nogroup:x:65534:\n");
-    for (name, text) in [("passwd", passwd), ("group", group)] {
+    for (name, text) in [("passwd", passwd), ("group", group), (EMPTY, String::new())] {
         let mut file = std::fs::File::create(dir.join(name))?;
         file.write_all(text.as_bytes())?;
     }
     // Readable by bwrap and by sessions after their uid drop.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    for name in ["passwd", "group"] {
+    for name in ["passwd", "group", EMPTY] {
         std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644))?;
     }
     Ok(())
@@ -319,9 +325,10 @@ mod tests {
             !args.contains(&format!("--tmpfs {}", show(&checkout))),
             "only the venv of it is bound: {args}"
         );
-        assert!(args.contains(&format!("--ro-bind /dev/null {}", show(&secret))), "{args}");
+        let empty = show(&view.identity_dir.path().join(EMPTY));
+        assert!(args.contains(&format!("--ro-bind {empty} {}", show(&secret))), "{args}");
         let site_bind = args.find(&format!("--ro-bind {} {}", show(&site), show(&site))).unwrap();
-        let mask = args.find(&format!("--ro-bind /dev/null {}", show(&secret))).unwrap();
+        let mask = args.find(&format!("--ro-bind {empty} {}", show(&secret))).unwrap();
         assert!(site_bind < mask, "the mask goes over the bind: {args}");
         assert!(args.contains(&format!("--perms 0755 --dir {}", show(&checkout))), "{args}");
     }

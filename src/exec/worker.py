@@ -33,7 +33,15 @@ def set_limits():
         if value:
             resource.setrlimit(which, (value, value))
 
+    def cap_hard(which, value):
+        if value:
+            soft = resource.getrlimit(which)[0]
+            resource.setrlimit(which, (value if soft == resource.RLIM_INFINITY else min(soft, value), value))
+
     cap(resource.RLIMIT_AS, CONFIG.get("memory_bytes"))
+    # A hard CPU limit for the session's whole life, so code cannot lift the per-execution soft one
+    # past it (see set_cpu_budget); reaching it kills the worker, and the session restarts.
+    cap_hard(resource.RLIMIT_CPU, CONFIG.get("cpu_seconds_total"))
     cap(resource.RLIMIT_NPROC, CONFIG.get("max_processes"))
     cap(resource.RLIMIT_FSIZE, CONFIG.get("file_size_bytes"))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -207,7 +215,8 @@ class Capture:
 
 def set_cpu_budget():
     # RLIMIT_CPU is cumulative over the worker's life: grant each execution a fresh budget on top of
-    # what was used. A backstop only; the wall-clock timeout on the Rust side is the real limit.
+    # what was used, within the session's hard limit. A backstop only; the wall-clock timeout on the
+    # Rust side is the real limit.
     seconds = CONFIG.get("cpu_seconds")
     if not seconds:
         return

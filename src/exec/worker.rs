@@ -28,6 +28,10 @@ pub(crate) const PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal
 /// What the quick fork server imports: all but numpy and sympy, the slow imports.
 pub(crate) const QUICK_PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal"];
 
+/// A session's hard CPU limit, in per-execution budgets: ample for a conversation's code blocks (a
+/// session that spends it all is killed and restarted), and a bound code cannot lift.
+const CPU_EXECUTIONS_PER_SESSION: u64 = 16;
+
 /// Why a request got no reply.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -116,7 +120,8 @@ impl Worker {
 
     /// Sends one request and waits for its reply: at most `limit` once the worker says the execution
     /// started (it may first finish importing the preloaded modules). Returns the reply and the time
-    /// the execution itself took.
+    /// the execution itself took. Only the first `started` counts: the code that runs after it shares
+    /// the worker's process and can write to the protocol, so a later one must not move the deadline.
     pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<(Value, Duration), Failure> {
         let mut line = request.to_string();
         line.push('\n');
@@ -129,11 +134,15 @@ impl Worker {
         }
         let mut started = Instant::now();
         let mut deadline = started + STARTUP_TIMEOUT.max(limit);
+        let mut running = false;
         loop {
             match tokio::time::timeout_at(deadline, self.read_reply()).await {
                 Ok(Ok(reply)) if reply.get("event").and_then(Value::as_str) == Some("started") => {
-                    started = Instant::now();
-                    deadline = started + limit;
+                    if !running {
+                        running = true;
+                        started = Instant::now();
+                        deadline = started + limit;
+                    }
                 }
                 Ok(Ok(reply)) => return Ok((reply, started.elapsed())),
                 Ok(Err(message)) => return Err(Failure::Died(message)),
@@ -225,13 +234,16 @@ impl Drop for Worker {
 /// The limits every worker applies to itself before running user code.
 fn limits(launcher: &Launcher, uid: Option<u32>) -> serde_json::Map<String, Value> {
     let config = &launcher.config;
+    let cpu_seconds = config.timeout.as_secs() + 5;
     let value = json!({
         "cap": config.output_cap_bytes,
         "memory_bytes": config.memory_bytes,
         "max_processes": config.max_processes,
         "file_size_bytes": config.file_size_bytes,
-        // A CPU-time backstop per execution, beyond the wall-clock limit.
-        "cpu_seconds": config.timeout.as_secs() + 5,
+        // A CPU-time backstop per execution, beyond the wall-clock limit (a soft limit code may
+        // raise), and a hard one for the session's whole life that it cannot.
+        "cpu_seconds": cpu_seconds,
+        "cpu_seconds_total": cpu_seconds * CPU_EXECUTIONS_PER_SESSION,
         "drop_uid": uid,
     });
     let Value::Object(map) = value else { unreachable!("a JSON object literal") };
