@@ -71,6 +71,10 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         optimizer: llm::describe(&optimizer_opts).unwrap_or_default(),
     };
     // Everything that can refuse to start does so before the run directory exists.
+    // Made now, not when the run starts, so the sandbox can mask it wherever it is.
+    std::fs::create_dir_all(&args.model.runs_dir).with_context(|| {
+        format!("Failed to create the runs directory `{}`", args.model.runs_dir.display())
+    })?;
     let data_files = [&data.data, &data.train, &data.test].into_iter().flatten().map(|f| f.path.clone());
     let private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
     let runner =

@@ -323,7 +323,8 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct it is given.
     let highest = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur.min(1 << 20) as libc::c_int
+        // Bounded: a container's limit may be a million, and this runs for every sandbox started.
+        limit.rlim_cur.min(1 << 16) as libc::c_int
     } else {
         1 << 16
     };
@@ -339,17 +340,24 @@ fn close_inherited_descriptors() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether agentopt's cwd can be hidden without hiding the system itself.
+/// Whether agentopt's cwd (or checkout) can be masked without masking the system itself: anything but
+/// `/` and the directories that are or hold a system directory (a checkout at `/usr/src/app` is
+/// masked; the interpreter's own directories inside it are bound again).
 fn may_hide(cwd: &Path) -> bool {
     let system = ["/usr", "/bin", "/lib", "/lib64", "/etc", "/dev", "/proc", "/sys", "/tmp", "/home"];
-    cwd != Path::new("/") && !system.iter().any(|s| Path::new(s).starts_with(cwd) || cwd.starts_with(s))
+    cwd != Path::new("/") && !system.iter().any(|s| Path::new(s).starts_with(cwd))
 }
 
 /// Asks the interpreter (unsandboxed: it is ours, not the LLM's) where it lives.
 fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
-    let script = "import sys,os,json;print(json.dumps({'executable':sys.executable,'dirs':\
+    // Besides its prefixes and sys.path: the directories of the shared libraries it maps once ctypes
+    // and zlib are loaded (Nix, Homebrew and Spack interpreters find theirs outside both).
+    let script = "import sys,os,json,ctypes,zlib\n\
+                  maps=[l.split(None,5)[5].strip() for l in open('/proc/self/maps') if len(l.split(None,5))==6]\n\
+                  libs=[os.path.dirname(p) for p in maps if p.startswith('/') and '.so' in os.path.basename(p)]\n\
+                  print(json.dumps({'executable':sys.executable,'dirs':\
                   [p for p in [sys.prefix,sys.base_prefix,sys.exec_prefix,sys.base_exec_prefix,\
-                  os.path.dirname(os.path.realpath(sys.executable))]+sys.path if os.path.exists(p)]}))";
+                  os.path.dirname(os.path.realpath(sys.executable))]+sys.path+libs if os.path.exists(p)]}))";
     // A bare name (`python3`, perhaps a pyenv shim) is found the way a shell would: through PATH,
     // which is all the probe keeps of the environment.
     let search = std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -445,9 +453,11 @@ mod tests {
     #[test]
     fn only_agentopt_project_dirs_are_hidden() {
         assert!(may_hide(Path::new("/work/project")));
+        assert!(may_hide(Path::new("/usr/src/app")));
+        assert!(may_hide(Path::new("/tmp/x")));
         assert!(!may_hide(Path::new("/")));
-        assert!(!may_hide(Path::new("/usr/local")));
-        assert!(!may_hide(Path::new("/tmp/x")));
+        assert!(!may_hide(Path::new("/usr")));
+        assert!(!may_hide(Path::new("/home")));
     }
 
     #[test]

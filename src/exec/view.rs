@@ -57,8 +57,11 @@ pub(crate) struct View {
     top: Vec<Top>,
     /// (host source, name under `/etc`).
     etc: Vec<(PathBuf, String)>,
-    /// The interpreter's directories outside `/usr`, bound at their own paths.
+    /// The interpreter's directories not otherwise visible, bound at their own paths.
     python: Vec<Bound>,
+    /// Every directory the interpreter reported, outermost first: bound again inside a masked
+    /// directory (where the system's or an outer bind no longer shows them).
+    python_all: Vec<Bound>,
     /// Canonical host paths never shown, whatever the allowlist holds.
     private: Vec<PathBuf>,
     /// Holds the generated `passwd` and `group`, and the empty file masks show (removed with the view).
@@ -90,30 +93,13 @@ impl View {
             .collect();
         let identity_dir = tempfile::Builder::new().prefix("agentopt-etc-").tempdir()?;
         write_identity(identity_dir.path(), identity)?;
-        let mut view = View { top, etc, python: Vec::new(), private: Vec::new(), identity_dir };
-        view.python = view.python_binds(python_paths);
+        let mut view =
+            View { top, etc, python: Vec::new(), python_all: Vec::new(), private: Vec::new(), identity_dir };
+        view.python_all = python_candidates(python_paths);
+        view.python = outermost(&view.python_all, &view.system_binds());
         view.private =
             private.iter().filter_map(|p| canonical(p)).collect::<BTreeSet<_>>().into_iter().collect();
         Ok(view)
-    }
-
-    /// The interpreter's paths not already visible, outermost first, none inside another.
-    fn python_binds(&self, paths: &[PathBuf]) -> Vec<Bound> {
-        let system = self.system_binds();
-        let mut binds: Vec<Bound> = Vec::new();
-        let mut candidates: Vec<Bound> = paths
-            .iter()
-            .filter(|p| p.is_absolute() && p.as_path() != Path::new("/"))
-            .filter_map(|p| Some(Bound { dest: p.clone(), real: canonical(p)? }))
-            .collect();
-        candidates.sort_by(|a, b| a.real.cmp(&b.real));
-        for candidate in candidates {
-            let covered = |b: &Bound| candidate.real.starts_with(&b.real);
-            if !system.iter().any(covered) && !binds.iter().any(covered) {
-                binds.push(candidate);
-            }
-        }
-        binds
     }
 
     /// `/usr`, real top-level system directories and the `/etc` entries, as bound.
@@ -187,9 +173,17 @@ impl View {
             args.push(&["--tmpfs", &lossy(dir)]);
             // What was made under it is gone under the new tmpfs.
             args.1.retain(|made| !made.starts_with(dir));
-            for bound in self.python.iter().filter(|b| b.dest.starts_with(dir) && &b.dest != dir) {
-                args.bind_ro(bound);
+            let inside: Vec<Bound> = self
+                .python_all
+                .iter()
+                .filter(|b| b.dest.starts_with(dir) && &b.dest != dir)
+                .cloned()
+                .collect();
+            for bound in outermost(&inside, &[]) {
+                args.bind_ro(&bound);
             }
+            // Read-only like the rest: in a user namespace the tmpfs would be the session's to fill.
+            args.push(&["--remount-ro", &lossy(dir)]);
         }
         files.sort();
         files.dedup();
@@ -224,6 +218,39 @@ impl Args {
         let real = lossy(&bound.real);
         self.push(&["--ro-bind", &real, &lossy(&bound.dest)]);
     }
+}
+
+/// The interpreter's reported paths that exist, as `Bound`s sorted by where they are mounted (so an
+/// outer directory comes before what it holds).
+fn python_candidates(paths: &[PathBuf]) -> Vec<Bound> {
+    let mut candidates: Vec<Bound> = paths
+        .iter()
+        .filter(|p| p.is_absolute() && p.as_path() != Path::new("/"))
+        .filter_map(|p| Some(Bound { dest: p.clone(), real: canonical(p)? }))
+        .collect();
+    candidates.sort_by(|a, b| a.dest.cmp(&b.dest));
+    candidates.dedup_by(|a, b| a.dest == b.dest);
+    candidates
+}
+
+/// Of `candidates` (sorted), those not shown already: by `shown`, or by an earlier candidate, as
+/// spelled where it is mounted; and not inside `/usr`, which the `/bin`, `/lib`… symlinks point into.
+fn outermost(candidates: &[Bound], shown: &[Bound]) -> Vec<Bound> {
+    let mut kept: Vec<Bound> = Vec::new();
+    for candidate in candidates {
+        let inside = |b: &Bound| candidate.dest.starts_with(&b.dest);
+        let spelled_in_system = candidate.dest.components().nth(1).is_some_and(|first| {
+            let first = first.as_os_str().to_string_lossy();
+            first == "usr" || SYSTEM_TOP.contains(&first.as_ref())
+        });
+        let in_usr = spelled_in_system
+            && candidate.real.starts_with("/usr")
+            && shown.iter().any(|b| b.dest == Path::new("/usr"));
+        if !in_usr && !shown.iter().any(inside) && !kept.iter().any(inside) {
+            kept.push(candidate.clone());
+        }
+    }
+    kept
 }
 
 fn lossy(path: &Path) -> String {
@@ -331,6 +358,24 @@ mod tests {
         let mask = args.find(&format!("--ro-bind {empty} {}", show(&secret))).unwrap();
         assert!(site_bind < mask, "the mask goes over the bind: {args}");
         assert!(args.contains(&format!("--perms 0755 --dir {}", show(&checkout))), "{args}");
+    }
+
+    #[test]
+    fn a_masked_checkout_keeps_the_venv_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkout = dir.path().canonicalize().unwrap().join("checkout");
+        let venv = checkout.join(".venv");
+        std::fs::create_dir_all(&venv).unwrap();
+        // An editable install puts the checkout itself on sys.path.
+        let view = View::new(&[venv.clone(), checkout.clone()], std::slice::from_ref(&checkout), &identity())
+            .unwrap();
+        let args = view.bwrap_args(None, Path::new("/tmp/w"), "/home/sandbox").join(" ");
+        let (checkout, venv) = (checkout.to_string_lossy(), venv.to_string_lossy());
+        let bound = args.find(&format!("--ro-bind {checkout} {checkout}")).unwrap();
+        let masked = args.find(&format!("--tmpfs {checkout}")).unwrap();
+        let venv_again = args.find(&format!("--ro-bind {venv} {venv}")).unwrap();
+        let sealed = args.find(&format!("--remount-ro {checkout}")).unwrap();
+        assert!(bound < masked && masked < venv_again && venv_again < sealed, "{args}");
     }
 
     #[test]

@@ -35,7 +35,8 @@ def set_limits():
 
     def cap_hard(which, value):
         if value:
-            soft = resource.getrlimit(which)[0]
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)  # never raised
             resource.setrlimit(which, (value if soft == resource.RLIM_INFINITY else min(soft, value), value))
 
     cap(resource.RLIMIT_AS, CONFIG.get("memory_bytes"))
