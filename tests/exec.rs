@@ -410,6 +410,54 @@ async fn forked_sessions_are_apart_from_each_other() {
 }
 
 #[tokio::test]
+async fn forked_sessions_cannot_reach_each_other_over_the_network() {
+    let sandbox = sandbox();
+    assert!(sandbox.forks_sessions());
+    let empty = Registry::default();
+    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let listen = "import socket\ntry:\n    server = socket.socket()\n    server.bind(('127.0.0.1', 0))\n    \
+                  server.listen()\n    print(server.getsockname()[1])\nexcept OSError as e:\n    print('no loopback', e)";
+    let listening = a.run_code(listen).await;
+    let port = listening.stdout.trim().parse::<u16>().ok();
+    let reach = match port {
+        Some(port) => format!(
+            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    \
+             print('reached')\nexcept OSError:\n    print('unreachable')"
+        ),
+        None => "print('unreachable')".to_string(),
+    };
+    let e = b.run_code(&reach).await;
+    assert_eq!(e.stdout, "unreachable\n", "a listened ({listening:?}); b: {e:?}");
+}
+
+#[tokio::test]
+async fn processes_that_leave_the_session_s_group_end_with_it() {
+    let (setsid, double_fork) = ("4646.4646", "4747.4747");
+    let sandbox = Sandbox::new(SandboxConfig { timeout: Duration::from_secs(20), ..config() }).unwrap();
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    let code = format!(
+        "import os, subprocess\nsubprocess.Popen(['setsid', 'sleep', '{setsid}'])\n\
+         if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        \
+         os.execv('/bin/sleep', ['sleep', '{double_fork}'])\n    os._exit(0)\n\
+         import time\ntime.sleep(0.5)\nprint('started')"
+    );
+    let e = s.run_code(&code).await;
+    assert_eq!(e.stdout, "started\n", "{e:?}");
+    assert_eq!(
+        (count_processes(setsid), count_processes(double_fork)),
+        (1, 1),
+        "running while the session lives"
+    );
+    s.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        (count_processes(setsid), count_processes(double_fork)),
+        (0, 0),
+        "nothing outlives the session"
+    );
+}
+
+#[tokio::test]
 async fn later_sessions_come_with_sympy_already_imported() {
     // The first sessions fork from the quick server; once the full one has imported sympy (in the
     // background, at low priority) sessions fork from it and find sympy loaded.

@@ -13,7 +13,9 @@
 //! replace them happen while the machine waits for the model.
 //!
 //! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
-//! so the per-session process cap, file permissions and signals still keep sessions apart. Sessions
+//! so the per-session process cap, file permissions and signals still keep sessions apart; it also
+//! gets a network namespace of its own, and when it is reaped the server kills whatever still runs
+//! as its uid (processes that left its process group). Sessions
 //! do share the server's PID namespace, /tmp and read-only view; each has a private 0700 work
 //! directory (also its `$HOME` and `$TMPDIR`) that the server removes when the child is reaped.
 //!

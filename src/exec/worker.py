@@ -531,6 +531,8 @@ class ForkServer:
         self.nice = bool(settings.get("nice"))
         self.spares = max(1, int(settings.get("spares") or 1))
         self.children = set()  # forked and not yet reaped: only these may be signalled
+        self.uids = {}  # child pid -> the uid its session runs as (reported once it knows)
+        self.helpers = set()  # kill_uid's children, reaped without an exit event
         self.idle = set()  # spares still waiting for a connection
         self.control = b""
         self.busy = self.again = False
@@ -589,7 +591,7 @@ class ForkServer:
             for line in lines:
                 pid = json.loads(line).get("kill") if line.strip() else None
                 if pid in self.children:
-                    kill_group(pid)
+                    kill_group(pid)  # what left the group dies when the child is reaped
 
     def reap(self):
         while True:
@@ -599,9 +601,13 @@ class ForkServer:
                 return
             if pid == 0:
                 return
+            if pid in self.helpers:
+                self.helpers.discard(pid)
+                continue
             self.children.discard(pid)
             self.idle.discard(pid)
             kill_group(pid)  # whatever the session started and left behind
+            kill_uid(self.uids.pop(pid, None), self.helpers)  # and what it left its group for
             shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
             if os.WIFSIGNALED(status):
                 self.send_event({"exited": pid, "signal": os.WTERMSIG(status)})
@@ -613,8 +619,13 @@ class ForkServer:
             data = os.read(self.taken_r, 65536)
         except BlockingIOError:
             return
-        for pid in data.split():
-            self.idle.discard(int(pid))
+        # "PID" once a spare is taken, "PID UID" once its session knows its uid.
+        for line in data.decode().splitlines():
+            fields = [int(f) for f in line.split()]
+            if fields:
+                self.idle.discard(fields[0])
+            if len(fields) == 2 and fields[0] in self.children:
+                self.uids[fields[0]] = fields[1]
 
     def fork_spare(self):
         # What the child lacks of the common modules it imports itself, when its code needs them.
@@ -707,8 +718,55 @@ def kill_group(pid):
         pass
 
 
+def runs_as(uid):
+    """Whether any process (of this PID namespace) has `uid` among its uids: most sessions leave
+    nothing, and a scan costs far less than the fork that kills. From `status`, since a process
+    that changed uid is not dumpable and its /proc entry then belongs to root."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % name, "rb") as status:
+                for line in status:
+                    if line.startswith(b"Uid:"):
+                        if uid in (int(f) for f in line.split()[1:]):
+                            return True
+                        break
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return False
+
+
+def kill_uid(uid, helpers):
+    """Kills every process of a session's own uid, whatever group or session it moved to (setsid, a
+    double fork): a short-lived child becomes that uid and signals all it may, until none is left.
+    Not waited for (the server must not stall); it is reaped like any child, its pid in `helpers`."""
+    if uid is None or uid == 0 or os.getuid() != 0 or not runs_as(uid):
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(1000):
+                os.kill(-1, signal.SIGKILL)  # every process of this uid but the caller
+        except BaseException:
+            pass  # ProcessLookupError: nothing of the uid is left
+        finally:
+            os._exit(0)
+    helpers.add(pid)
+
+
 LIBC = None
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNET = 0x40000000
+
+
+def ctypes_errno():
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def die_with_parent(parent):
@@ -735,11 +793,16 @@ def spare(listener, taken_w, server_fds, home, missing):
         for fd in server_fds:
             os.close(fd)
         warm_up(missing)
+        if os.getuid() == 0:
+            # A network namespace of its own (no interface up), made while the spare waits (it
+            # takes milliseconds): sessions cannot reach each other through the shared loopback.
+            # The server's socket is a path, reachable from any network namespace.
+            if LIBC.unshare(CLONE_NEWNET) != 0:
+                raise OSError(ctypes_errno(), "unshare(CLONE_NEWNET) failed")
         conn, _ = listener.accept()
         listener.close()
         os.write(taken_w, b"%d\n" % os.getpid())
-        os.close(taken_w)
-        session(conn, home, missing, parent, report)
+        session(conn, home, missing, parent, report, taken_w)
     except BaseException:
         code = 1
         if not report.closed:  # closed once user code may run: it must not write there
@@ -763,7 +826,7 @@ def warm_up(missing):
     linecache.cache.pop("<cell 1>", None)
 
 
-def session(conn, home, missing, server_pid, report):
+def session(conn, home, missing, server_pid, report, taken_w):
     """A child's session: the worker protocol on its connection, after it takes the session's limits."""
     global CAP
     fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
@@ -777,6 +840,9 @@ def session(conn, home, missing, server_pid, report):
     uid = CONFIG.get("drop_uid")
     if uid is not None and os.getuid() == 0:
         os.chown(workdir, uid, uid)
+        # The server kills this uid's every process when the session ends.
+        os.write(taken_w, b"%d %d\n" % (os.getpid(), uid))
+    os.close(taken_w)
     set_limits()
     die_with_parent(server_pid)
     os.chdir(workdir)
