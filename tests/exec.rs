@@ -199,6 +199,28 @@ async fn code_cannot_lift_its_cpu_limit() {
 }
 
 #[tokio::test]
+async fn root_sandboxes_keep_only_the_capabilities_they_need() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: the sandbox runs in a user namespace and holds nothing on the host");
+        return;
+    }
+    // Bits of CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_RAWIO and CAP_SYS_PTRACE.
+    let code = "def caps(pid, field):\n    for line in open('/proc/%s/status' % pid):\n        \
+                if line.startswith(field):\n            return int(line.split()[1], 16)\n\
+                import os\nmask = (1 << 12) | (1 << 13) | (1 << 16) | (1 << 17) | (1 << 19)\n\
+                print(caps(os.getppid(), 'CapEff:') & mask)";
+    for fork_server in [true, false] {
+        let sandbox = Sandbox::new(SandboxConfig { fork_server, ..config() }).unwrap();
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let e = s.run_code(code).await;
+        // The parent: the fork server, or bubblewrap's init in a sandbox of its own. (The bounding
+        // set stays; with no_new_privs set, no exec can gain from it.)
+        assert_eq!(e.stdout, "0\n", "fork server {fork_server}: {e:?}");
+    }
+}
+
+#[tokio::test]
 async fn network_is_unreachable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -267,6 +289,16 @@ async fn function_errors_come_back_as_data() {
     );
     let wrong_args = s.call_function("boom", r#"{"m": 1}"#).await;
     assert!(wrong_args.stderr.contains("unexpected keyword argument"), "{wrong_args:?}");
+}
+
+#[tokio::test]
+async fn text_that_is_not_unicode_comes_back_escaped() {
+    let mut s = session().await;
+    let e = s.run_code("print('a\\udcffb')\n'c\\ud800'").await;
+    assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
+    assert_eq!(e.stdout, "a\\udcffb\n", "{e:?}");
+    assert_eq!(e.result.as_deref(), Some("'c\\ud800'"), "{e:?}");
+    assert_eq!(s.run_code("print(1)").await.stdout, "1\n", "the session lives on");
 }
 
 #[tokio::test]

@@ -21,6 +21,19 @@ use crate::functions::{FunctionDef, Registry, is_identifier};
 /// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd).
 pub(crate) const SANDBOX_HOME: &str = "/home/sandbox";
 
+/// The capabilities a sandbox started as root keeps (see `Plan::bwrap_args`); sessions lose them all
+/// when they drop to their own uid.
+const ROOT_CAPABILITIES: &[&str] = &[
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_NICE",
+];
+
 /// Runs the embedded worker under a file name its tracebacks can be recognised (and hidden) by.
 const BOOTSTRAP: &str = "import sys;exec(compile(sys.argv[1],'<agentopt-worker>','exec'))";
 const WORKER_SOURCE: &str = include_str!("worker.py");
@@ -275,7 +288,15 @@ impl Plan {
         // --unshare-all minus the user namespace when we are root: a user namespace would keep uid 0
         // (exempt from RLIMIT_NPROC) and forbid the worker's drop to an unprivileged uid.
         push(&["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]);
-        if !self.as_root {
+        if self.as_root {
+            // Root keeps only what the fork server and the uid drop need (switching uids, owning and
+            // removing the sessions' directories, killing their processes, a network namespace per
+            // session, priority back up after a slow import); gone from the bounding set for good.
+            push(&["--cap-drop", "ALL"]);
+            for cap in ROOT_CAPABILITIES {
+                push(&["--cap-add", cap]);
+            }
+        } else {
             push(&["--unshare-user"]);
         }
         args.extend(self.view.bwrap_args(self.tmp_size, workdir, SANDBOX_HOME));
@@ -466,6 +487,8 @@ mod tests {
         assert!(args.contains("--unshare-net") && args.contains("--unshare-pid"));
         assert!(args.contains("--die-with-parent") && args.contains("--new-session"));
         assert!(!args.contains("--unshare-user"), "root drops its uid instead: {args}");
+        assert!(args.contains("--cap-drop ALL --cap-add CAP_SETUID"), "{args}");
+        assert!(!args.contains("CAP_SYS_PTRACE") && !args.contains("CAP_NET_ADMIN"), "{args}");
         assert!(args.contains("--ro-bind /usr /usr") && !args.contains("--ro-bind / /"), "{args}");
         assert!(args.ends_with("--chdir /home/sandbox --remount-ro /"), "{args}");
     }

@@ -468,10 +468,26 @@ def import_modules(modules):
 
 def sender(stream):
     def send(obj):
-        stream.write(json.dumps(obj, ensure_ascii=True) + "\n")
+        stream.write(json.dumps(without_surrogates(obj), ensure_ascii=True) + "\n")
         stream.flush()
 
     return send
+
+
+def without_surrogates(value):
+    """Lone surrogates (`print('\\udcff')`, undecodable file names) are not Unicode text: JSON
+    readers refuse them, which would lose the whole reply. They are shown as `\\udcff` instead."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(item) for item in value]
+    return value
 
 
 def main():
