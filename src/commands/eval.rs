@@ -38,6 +38,14 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.test_size {
         problems.truncate(n);
     }
+    if problems.is_empty() {
+        let which =
+            if args.subjects.is_empty() { String::new() } else { " of the subjects asked for".into() };
+        return Err(bad_input(anyhow::anyhow!(
+            "the test set `{}` holds no problems{which}: nothing to evaluate",
+            args.test.display()
+        )));
+    }
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
     let model = connect(&model_opts)?;
     let private = super::train::private_paths(&model_opts, &args.model.runs_dir, [args.test.clone()]);
@@ -107,8 +115,18 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             score.errored
         );
         if !complete {
-            println!("stopped:   {} of {} problems done ({interrupted:?})", records.len(), problems.len());
+            let why = match interrupted {
+                Some(phase::Interruption::Budget) => "the --max-usd budget was reached",
+                Some(phase::Interruption::Cancelled) => "interrupted",
+                None => "some problems were not run",
+            };
+            println!("stopped:   {} of {} problems done ({why})", records.len(), problems.len());
         }
     }
-    Ok(if complete { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    // Interrupted (Ctrl-C, SIGTERM): 130, as `train` does; otherwise incomplete is a failure.
+    Ok(match (complete, interrupted) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, Some(phase::Interruption::Cancelled)) => ExitCode::from(130),
+        (false, _) => ExitCode::from(1),
+    })
 }

@@ -76,7 +76,8 @@ pub(crate) struct Launcher {
 #[derive(Deserialize)]
 struct PythonFacts {
     executable: PathBuf,
-    /// Its prefixes and every existing `sys.path` entry: what it must see to run and import.
+    /// Its prefixes, every existing `sys.path` entry and the directories of the shared libraries it
+    /// maps: what it must see to run and import.
     dirs: Vec<PathBuf>,
 }
 
@@ -291,7 +292,8 @@ impl Plan {
         if self.as_root {
             // Root keeps only what the fork server and the uid drop need (switching uids, owning and
             // removing the sessions' directories, killing their processes, a network namespace per
-            // session, priority back up after a slow import); gone from the bounding set for good.
+            // session, priority back up after a slow import). bwrap leaves the bounding set as it
+            // was; sessions run with no_new_privs, so no exec can gain from it.
             push(&["--cap-drop", "ALL"]);
             for cap in ROOT_CAPABILITIES {
                 push(&["--cap-add", cap]);

@@ -312,6 +312,9 @@ fn parse_entry(index: usize, item: &Value, lookup: &dyn Fn(&str) -> Option<Strin
         }
     };
     let base_url = string_field(obj, "base_url")?.map(|u| u.trim_end_matches('/').to_string());
+    if let Some(url) = &base_url {
+        check_base_url(url)?;
+    }
     let base_url = match api_type {
         ApiType::OpenAi => Some(base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE.to_string())),
         ApiType::Anthropic => Some(base_url.unwrap_or_else(|| DEFAULT_ANTHROPIC_BASE.to_string())),
@@ -385,6 +388,19 @@ fn resolve_key(
     match lookup(var).filter(|k| !k.is_empty()) {
         Some(key) => (Some(Secret::new(key)), KeySource::Env(var)),
         None => (None, KeySource::None),
+    }
+}
+
+/// An endpoint agentopt can POST to: an http(s) URL with a host (not `file://`, not a bare name),
+/// refused at load time rather than retried as a connection error.
+fn check_base_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() => Ok(()),
+        Ok(parsed) => Err(format!(
+            "field `base_url` must be an http:// or https:// URL with a host, got `{url}` ({} URL)",
+            parsed.scheme()
+        )),
+        Err(e) => Err(format!("field `base_url` is not a URL (`{url}`: {e})")),
     }
 }
 

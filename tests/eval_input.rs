@@ -1,0 +1,72 @@
+//! `agentopt eval` on input it must refuse, and on SIGTERM: a `base_url` that is not an http(s) URL
+//! and an empty test set are bad input (exit 2, naming what is wrong) before anything runs; SIGTERM
+//! stops the eval like Ctrl-C and exits 130.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Server, text};
+
+fn eval(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"));
+    cmd.current_dir(dir).env_remove("OAI_CONFIG_LIST").args(["eval", "--no-cache", "--test", "test.jsonl"]);
+    cmd
+}
+
+#[test]
+fn a_base_url_that_is_not_an_http_url_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    support::dataset(&dir.path().join("test.jsonl"), &[("p1", "What is 6*7?", "42")]);
+    for url in ["not a url", "file:///etc/passwd", "localhost:8080/v1"] {
+        let config = dir.path().join("OAI_CONFIG_LIST.json");
+        let list = serde_json::json!([{"model": "m", "api_key": "sk-x", "base_url": url}]);
+        std::fs::write(&config, list.to_string()).unwrap();
+        let out = eval(dir.path()).arg("--config").arg(&config).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("entry 1") && stderr.contains("base_url"), "{url}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_test_set_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("test.jsonl"), "\n").unwrap();
+    let server = Server::start(dir.path(), Duration::ZERO, |_| text("\\boxed{42}")).await;
+    let mut cmd = eval(dir.path());
+    cmd.arg("--config").arg(&server.config);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("test.jsonl") && stderr.contains("holds no problems"), "{stderr}");
+    assert!(server.bodies().await.is_empty(), "no model call for nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_an_eval_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems: Vec<(String, String)> =
+        (1..=6).map(|i| (format!("p{i}"), format!("What is {i}*7?"))).collect();
+    let rows: Vec<(&str, &str, &str)> =
+        problems.iter().map(|(id, p)| (id.as_str(), p.as_str(), "42")).collect();
+    support::dataset(&dir.path().join("test.jsonl"), &rows);
+    let server = Server::start(dir.path(), Duration::from_millis(400), |_| text("\\boxed{42}")).await;
+    let mut child = eval(dir.path())
+        .arg("--config")
+        .arg(&server.config)
+        .args(["--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while server.bodies().await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no model call came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: signalling a child process we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
