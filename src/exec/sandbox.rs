@@ -306,10 +306,45 @@ impl Plan {
     }
 }
 
-/// The uids sessions drop to when agentopt runs as root: a block of 1,000 per process id.
+/// The uids sessions drop to when agentopt runs as root: a block of 1,000 that no other agentopt
+/// process on this machine holds (claimed once, by a lock file held for the process's life), so two
+/// runs never hand out the same uid. Within the block uids are reused in turn, 1,000 sessions apart;
+/// by then the server has killed whatever ran as the old one.
 fn session_uid_block() -> Range<u32> {
-    let start = 1_100_000 + (std::process::id() % 1000) * 1000;
-    start..start + 1000
+    static CLAIMED: std::sync::OnceLock<(u32, Option<std::fs::File>)> = std::sync::OnceLock::new();
+    let (block, _lock) = CLAIMED.get_or_init(|| {
+        let start = std::process::id() % UID_BLOCKS;
+        match claim_uid_block(&std::env::temp_dir().join("agentopt-uid-blocks"), start) {
+            Some((block, lock)) => (block, Some(lock)),
+            None => {
+                tracing::warn!("no free uid block could be claimed; sessions' uids may repeat across runs");
+                (start, None)
+            }
+        }
+    });
+    let first = 1_100_000 + block * 1000;
+    first..first + 1000
+}
+
+/// How many blocks of session uids there are (1,100,000 .. 2,100,000).
+const UID_BLOCKS: u32 = 1000;
+
+/// The first block from `start` on whose lock file in `dir` this open can lock exclusively; the file
+/// must stay open for the claim to last (the kernel drops the lock when the process dies).
+fn claim_uid_block(dir: &Path, start: u32) -> Option<(u32, std::fs::File)> {
+    std::fs::create_dir_all(dir).ok()?;
+    (0..UID_BLOCKS).map(|i| (start + i) % UID_BLOCKS).find_map(|block| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{block}.lock")))
+            .ok()?;
+        // SAFETY: flock on a descriptor we own; it only takes an advisory lock.
+        let locked =
+            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
+        (locked == 0).then_some((block, file))
+    })
 }
 
 /// What code must never see besides what the caller named: agentopt's cwd (unless it is a system
@@ -493,6 +528,20 @@ mod tests {
         assert!(!args.contains("CAP_SYS_PTRACE") && !args.contains("CAP_NET_ADMIN"), "{args}");
         assert!(args.contains("--ro-bind /usr /usr") && !args.contains("--ro-bind / /"), "{args}");
         assert!(args.ends_with("--chdir /home/sandbox --remount-ro /"), "{args}");
+    }
+
+    #[test]
+    fn uid_blocks_are_never_claimed_twice_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, held) = claim_uid_block(dir.path(), 7).unwrap();
+        assert_eq!(first, 7);
+        let (second, _) = claim_uid_block(dir.path(), 7).unwrap();
+        assert_eq!(second, 8, "block 7 is held");
+        drop(held);
+        assert_eq!(claim_uid_block(dir.path(), 7).unwrap().0, 7, "free again once its holder is gone");
+        let (last, _held) = claim_uid_block(dir.path(), UID_BLOCKS - 1).unwrap();
+        assert_eq!(last, UID_BLOCKS - 1);
+        assert_eq!(claim_uid_block(dir.path(), UID_BLOCKS - 1).unwrap().0, 0, "wraps around");
     }
 
     #[test]
