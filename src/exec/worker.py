@@ -610,6 +610,7 @@ class ForkServer:
                     kill_group(pid)  # what left the group dies when the child is reaped
 
     def reap(self):
+        self.read_taken()  # a session's uid line may still wait there: its kill needs the uid
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
