@@ -23,7 +23,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         let summary = run_dir::read_json(&run.summary())?;
         return report(&run, &Finished { status: Status::Completed, summary }, None, args.json);
     }
-    for file in [&info.data.data, &info.data.train, &info.data.test].into_iter().flatten() {
+    for file in info.data.files() {
         let now = dataset::file_sha256(&file.path)
             .with_context(|| format!("Failed to read the run's dataset `{}`", file.path.display()))
             .map_err(bad_input)?;
@@ -59,8 +59,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     };
     let assistant = connect(&base)?;
     let optimizer = connect(&optimizer_opts)?;
-    let data_files = [&info.data.data, &info.data.train, &info.data.test].into_iter().flatten();
-    let private = private_paths(&base, &args.runs_dir, data_files.map(|f| f.path.clone()));
+    let private = private_paths(&base, &args.runs_dir, info.data.files().map(|f| f.path.clone()));
     let runner = sandbox(
         info.training.exec_timeout,
         info.training.unsafe_no_sandbox || args.unsafe_no_sandbox,

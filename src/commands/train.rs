@@ -75,7 +75,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.model.runs_dir).with_context(|| {
         format!("Failed to create the runs directory `{}`", args.model.runs_dir.display())
     })?;
-    let data_files = [&data.data, &data.train, &data.test].into_iter().flatten().map(|f| f.path.clone());
+    let data_files = data.files().map(|f| f.path.clone());
     let private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
     let runner =
         sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;

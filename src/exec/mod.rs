@@ -13,8 +13,8 @@
 //! `/etc` files, the interpreter's directories), with agentopt's private paths (config list, cache,
 //! runs, datasets, checkout) masked even there, a private `/tmp` (size-capped tmpfs) and a private
 //! writable work directory at `/home/sandbox` (a host temp dir removed with the session). No
-//! descriptor but the protocol's reaches it. The environment is rebuilt from scratch. The worker sets RLIMIT_AS/NPROC/FSIZE/CPU on itself before
-//! any user code; when agentopt runs as root it also drops to a uid of its own, since RLIMIT_NPROC
+//! descriptor but the protocol's reaches it. The environment is rebuilt from scratch. The worker sets
+//! RLIMIT_AS/NPROC/FSIZE/CPU on itself before any user code; when agentopt runs as root it also drops to a uid of its own, since RLIMIT_NPROC
 //! never binds uid 0 (so bwrap gets no user namespace then: one would keep uid 0). Without a working
 //! bwrap, nothing runs unless `allow_unsandboxed` (`--unsafe-no-sandbox`), which warns loudly.
 

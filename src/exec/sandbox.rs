@@ -90,8 +90,8 @@ impl Sandbox {
         // SAFETY: geteuid, getuid and getgid have no preconditions and cannot fail.
         let (as_root, uid, gid) = unsafe { (libc::geteuid() == 0, libc::getuid(), libc::getgid()) };
         let identity = Identity { uid, gid, session_uids: as_root.then(session_uid_block) };
-        let view =
-            View::new(&facts.dirs, &private_paths(&config.private), &identity).map_err(Error::Workdir)?;
+        let view = View::new(&facts.dirs, &with_cwd_and_checkout(&config.private), &identity)
+            .map_err(Error::Workdir)?;
         let mut plan = Plan {
             bwrap: None,
             python: facts.executable,
@@ -349,7 +349,7 @@ fn claim_uid_block(dir: &Path, start: u32) -> Option<(u32, std::fs::File)> {
 
 /// What code must never see besides what the caller named: agentopt's cwd (unless it is a system
 /// directory) and the checkout it was built in (which holds `functions/`, maybe a config list).
-fn private_paths(named: &[PathBuf]) -> Vec<PathBuf> {
+fn with_cwd_and_checkout(named: &[PathBuf]) -> Vec<PathBuf> {
     let mut private = named.to_vec();
     if let Ok(cwd) = std::env::current_dir()
         && may_hide(&cwd)
@@ -418,11 +418,10 @@ fn probe_python(python: &Path) -> Result<PythonFacts, Error> {
                   os.path.dirname(os.path.realpath(sys.executable))]+sys.path+libs if os.path.exists(p)]}))";
     // A bare name (`python3`, perhaps a pyenv shim) is found the way a shell would: through PATH,
     // which is all the probe keeps of the environment.
-    let search = std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let output = Command::new(python)
         .args(["-I", "-c", script])
         .env_clear()
-        .env("PATH", search)
+        .env("PATH", host_path())
         .stdin(Stdio::null())
         .output()
         .map_err(|source| Error::Spawn { python: python.into(), source })?;
@@ -488,9 +487,13 @@ fn probe_once(plan: &Plan) -> Result<(), String> {
     }
 }
 
+/// agentopt's own PATH (a conventional one where it has none).
+fn host_path() -> std::ffi::OsString {
+    std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
 fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(crate::env::PATH).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&host_path()).map(|dir| dir.join(program)).find(|p| p.is_file())
 }
 
 #[cfg(test)]

@@ -62,8 +62,10 @@ pub(crate) struct View {
     /// Every directory the interpreter reported, outermost first: bound again inside a masked
     /// directory (where the system's or an outer bind no longer shows them).
     python_all: Vec<Bound>,
-    /// Canonical host paths never shown, whatever the allowlist holds.
-    private: Vec<PathBuf>,
+    /// Where private directories would show through a bind: each covered by an empty tmpfs.
+    masked_dirs: Vec<PathBuf>,
+    /// Where private files would show through a bind: each covered by an empty file.
+    masked_files: Vec<PathBuf>,
     /// Holds the generated `passwd` and `group`, and the empty file masks show (removed with the view).
     identity_dir: TempDir,
 }
@@ -93,12 +95,34 @@ impl View {
             .collect();
         let identity_dir = tempfile::Builder::new().prefix("agentopt-etc-").tempdir()?;
         write_identity(identity_dir.path(), identity)?;
-        let mut view =
-            View { top, etc, python: Vec::new(), python_all: Vec::new(), private: Vec::new(), identity_dir };
-        view.python_all = python_candidates(python_paths);
-        view.python = outermost(&view.python_all, &view.system_binds());
-        view.private =
-            private.iter().filter_map(|p| canonical(p)).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut view = View {
+            top,
+            etc,
+            python: Vec::new(),
+            python_all: python_candidates(python_paths),
+            masked_dirs: Vec::new(),
+            masked_files: Vec::new(),
+            identity_dir,
+        };
+        // Worked out once: every worker's command line repeats them.
+        let system = view.system_binds();
+        view.python = outermost(&view.python_all, &system);
+        let visible: Vec<Bound> = system.into_iter().chain(view.python.iter().cloned()).collect();
+        let private: BTreeSet<PathBuf> = private.iter().filter_map(|p| canonical(p)).collect();
+        let (mut dirs, mut files) = (BTreeSet::new(), BTreeSet::new());
+        for private in &private {
+            for bound in &visible {
+                let Ok(rest) = private.strip_prefix(&bound.real) else { continue };
+                let dest = bound.dest.join(rest);
+                if private.is_dir() {
+                    dirs.insert(dest)
+                } else {
+                    files.insert(dest)
+                };
+            }
+        }
+        view.masked_dirs = dirs.into_iter().collect();
+        view.masked_files = files.into_iter().collect();
         Ok(view)
     }
 
@@ -156,20 +180,7 @@ impl View {
     /// Private paths the allowlist would show: directories covered by an empty tmpfs (interpreter
     /// directories inside them bound again), files by an empty file.
     fn push_masks(&self, args: &mut Args) {
-        let visible: Vec<Bound> =
-            self.system_binds().into_iter().chain(self.python.iter().cloned()).collect();
-        let mut dirs = Vec::new();
-        let mut files = Vec::new();
-        for private in &self.private {
-            for bound in visible.iter().filter(|b| private.starts_with(&b.real)) {
-                let Ok(rest) = private.strip_prefix(&bound.real) else { continue };
-                let dest = bound.dest.join(rest);
-                if private.is_dir() { dirs.push(dest) } else { files.push(dest) }
-            }
-        }
-        dirs.sort();
-        dirs.dedup();
-        for dir in &dirs {
+        for dir in &self.masked_dirs {
             args.push(&["--tmpfs", &lossy(dir)]);
             // What was made under it is gone under the new tmpfs.
             args.1.retain(|made| !made.starts_with(dir));
@@ -185,12 +196,10 @@ impl View {
             // Read-only like the rest: in a user namespace the tmpfs would be the session's to fill.
             args.push(&["--remount-ro", &lossy(dir)]);
         }
-        files.sort();
-        files.dedup();
         // An empty file of ours, not /dev/null: a device node opens as "permission denied" on the
         // nodev mounts of a user namespace, and a masked file should read the same everywhere.
         let empty = lossy(&self.identity_dir.path().join(EMPTY));
-        for file in &files {
+        for file in &self.masked_files {
             args.push(&["--ro-bind", &empty, &lossy(file)]);
         }
     }

@@ -166,39 +166,50 @@ pub fn find_list(
     env_value: Option<&str>,
     cwd: &Path,
 ) -> Result<Option<(Source, String)>, Error> {
-    let read = |path: &Path, source: Source| {
-        std::fs::read_to_string(path)
+    match locate(config, env_value, cwd) {
+        Located::File(source, path) => std::fs::read_to_string(&path)
             .map(|text| Some((source.clone(), text)))
-            .map_err(|e| Error::Config(format!("failed to read the model list {source}: {e}")))
-    };
+            .map_err(|e| Error::Config(format!("failed to read the model list {source}: {e}"))),
+        Located::Inline(text) => Ok(Some((Source::Env, text))),
+        Located::Nowhere => Ok(None),
+    }
+}
+
+/// Where the list is: a file (named as the user gave it, and the path to read), JSON in the env, or
+/// nowhere.
+enum Located {
+    File(Source, PathBuf),
+    Inline(String),
+    Nowhere,
+}
+
+fn locate(config: Option<&Path>, env_value: Option<&str>, cwd: &Path) -> Located {
     if let Some(path) = config {
-        return read(path, Source::File(path.to_path_buf()));
+        return Located::File(Source::File(path.to_path_buf()), path.to_path_buf());
     }
     if let Some(value) = env_value.map(str::trim).filter(|v| !v.is_empty()) {
         // AutoGen accepts either; a JSON list always starts with `[`, a path never sensibly does.
         if value.starts_with('[') || value.starts_with('{') {
-            return Ok(Some((Source::Env, value.to_string())));
+            return Located::Inline(value.to_string());
         }
         let path = PathBuf::from(value);
-        return read(&path, Source::EnvPath(path.clone()));
+        return Located::File(Source::EnvPath(path.clone()), path);
     }
     let default = cwd.join("OAI_CONFIG_LIST");
     if default.is_file() {
-        return read(&default, Source::File(PathBuf::from("OAI_CONFIG_LIST")));
+        return Located::File(Source::File(PathBuf::from("OAI_CONFIG_LIST")), default);
     }
-    Ok(None)
+    Located::Nowhere
 }
 
 /// The file the list is read from, as `load` would find it (`None`: inline JSON in the env, or the
 /// embedded default). Code the model writes must never see it: it may hold keys.
 pub fn list_file(opts: &ModelOptions) -> Option<PathBuf> {
-    if let Some(path) = &opts.config {
-        return Some(path.clone());
-    }
-    match env::var(env::OAI_CONFIG_LIST).as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        Some(value) if value.starts_with('[') || value.starts_with('{') => None,
-        Some(value) => Some(PathBuf::from(value)),
-        None => Some(PathBuf::from("OAI_CONFIG_LIST")).filter(|p| p.is_file()),
+    let env_value = env::var(env::OAI_CONFIG_LIST);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match locate(opts.config.as_deref(), env_value.as_deref(), &cwd) {
+        Located::File(_, path) => Some(path),
+        Located::Inline(_) | Located::Nowhere => None,
     }
 }
 

@@ -48,6 +48,13 @@ pub struct DataSpec {
     pub seed: u64,
 }
 
+impl DataSpec {
+    /// The dataset files the problems come from (DATA, or the explicit train and test files).
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        [&self.data, &self.train, &self.test].into_iter().flatten()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     pub train: Vec<String>,
