@@ -104,7 +104,7 @@ enum Mode {
     Nobody,
 }
 
-/// The code's reports, one execution each: the walk, the imports, the learned function's call.
+/// The code's reports, one execution each: the imports, the walk, the learned function's call.
 async fn run_as(mode: Mode) -> Vec<Value> {
     let secrets = tempfile::Builder::new().prefix("agentopt-view-").tempdir_in("/var/tmp").unwrap();
     let secret_dir = secrets.path().to_path_buf();
@@ -139,8 +139,10 @@ async fn run_as(mode: Mode) -> Vec<Value> {
     let server = Server::start(&secret_dir, Duration::ZERO, move |body| {
         let turns = support::messages(body).iter().filter(|m| m["role"] == "assistant").count();
         match turns {
-            0 => text(format!("```python\n{walk}\n```")),
-            1 => text(format!("```python\n{IMPORTS}\n```")),
+            // The imports first: in a sandbox of its own the worker imports numpy and sympy in a
+            // background thread, whose open module files the walk's descriptor scan would see.
+            0 => text(format!("```python\n{IMPORTS}\n```")),
+            1 => text(format!("```python\n{walk}\n```")),
             2 => call("divisor_count", json!({"n": 360})),
             _ => text("\\boxed{24}"),
         }
@@ -212,7 +214,7 @@ fn stdout(execution: &Value) -> &str {
 async fn sees_nothing_private(mode: Mode) {
     let executions = run_as(mode).await;
     assert_eq!(executions.len(), 3, "{mode:?}: {executions:?}");
-    let walk = stdout(&executions[0]);
+    let walk = stdout(&executions[1]);
     let seen: usize = walk
         .lines()
         .find_map(|l| l.strip_prefix("files seen "))
@@ -227,8 +229,8 @@ async fn sees_nothing_private(mode: Mode) {
     let descriptors = walk.lines().find_map(|l| l.strip_prefix("descriptors ")).unwrap_or("?");
     let protocol = descriptors.matches("'fifo'").count() + descriptors.matches("'sock'").count();
     assert!(protocol == 2 && !descriptors.contains("'file'"), "{mode:?}: {descriptors}");
-    assert_eq!(executions[1]["status"], "ok", "{mode:?}: {:?}", executions[1]);
-    assert!(stdout(&executions[1]).contains("10 {2: 3, 3: 2, 5: 1}"), "{mode:?}: {:?}", executions[1]);
+    assert_eq!(executions[0]["status"], "ok", "{mode:?}: {:?}", executions[0]);
+    assert!(stdout(&executions[0]).contains("10 {2: 3, 3: 2, 5: 1}"), "{mode:?}: {:?}", executions[0]);
     assert_eq!(executions[2]["result"], "24", "{mode:?}: {:?}", executions[2]);
 }
 
