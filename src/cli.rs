@@ -1,5 +1,6 @@
 //! Command-line flags (clap). These structs mirror SPEC §2 and hold no logic: commands resolve them
-//! into their own configuration once.
+//! into their own configuration once. Every flag, argument and subcommand has a description (a doc
+//! comment) and shows its default; tests/help.rs checks both on the real `--help` output.
 
 use std::path::PathBuf;
 
@@ -19,17 +20,17 @@ pub struct Cli {
 pub enum Command {
     /// Train a function registry on a dataset.
     Train(TrainArgs),
-    /// Continue an interrupted run where it stopped.
+    /// Continue a stopped run (Ctrl-C, --max-usd, an error, kill -9) where it stopped.
     Resume(ResumeArgs),
     /// Measure the success rate of a registry on a test set.
     Eval(EvalArgs),
-    /// Inspect, compare and export function registries.
+    /// Inspect, compare, export and import function registries.
     Functions(FunctionsArgs),
     /// List and inspect past runs.
     Runs(RunsArgs),
     /// Check whether a given answer equals a reference answer.
     Grade(GradeArgs),
-    /// Interactive assistant/proxy chat.
+    /// One interactive assistant/proxy conversation, with a human in the loop.
     Chat(ChatArgs),
     /// Run the repository benchmark and print its figures.
     Bench(BenchArgs),
@@ -42,19 +43,16 @@ pub struct ModelArgs {
     /// then the embedded local model.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Assistant model: config entries with this exact name, tried in order.
+    /// Assistant model: config entries with this exact name, tried in order (default: the first entry).
     #[arg(long, value_name = "M")]
     pub model: Option<String>,
-    /// Conversations run at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
     /// Wall-clock limit per code execution, in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub exec_timeout: f64,
     /// Do not read or write the reply cache.
     #[arg(long, conflicts_with = "cache_seed")]
     pub no_cache: bool,
-    /// Cache namespace (AutoGen's cache_seed).
+    /// Cache namespace (AutoGen's cache_seed; default: 41).
     #[arg(long, value_name = "N")]
     pub cache_seed: Option<u64>,
     /// Where runs live.
@@ -68,35 +66,69 @@ pub struct ModelArgs {
     pub json: bool,
 }
 
+/// `ModelArgs` and `--concurrency`, for the commands that run many conversations at once (`train`,
+/// `eval`). `chat` runs one conversation, so it takes `ModelArgs` alone and offers no `--concurrency`.
+#[derive(Debug, Clone, Args)]
+pub struct BatchModelArgs {
+    #[command(flatten)]
+    pub shared: ModelArgs,
+    /// Conversations run at once (halved while the provider answers 429, grown back after).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+// So `args.model.exec_timeout` reads the same in every command, whether its flags are `ModelArgs` or
+// `BatchModelArgs`, and `&args.model` goes wherever a `&ModelArgs` is taken.
+impl std::ops::Deref for BatchModelArgs {
+    type Target = ModelArgs;
+
+    fn deref(&self) -> &ModelArgs {
+        &self.shared
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
     /// A dataset to split into train and test (default: datasets/sample.jsonl).
     pub data: Option<PathBuf>,
-    /// Explicit training file.
+    /// Explicit training file (used in file order; DATA, if also given, is then the test file).
     #[arg(long, value_name = "FILE")]
     pub train: Option<PathBuf>,
-    /// Explicit test file.
+    /// Explicit test file (used in file order).
     #[arg(long, value_name = "FILE")]
     pub test: Option<PathBuf>,
+    /// Training problems to use (default: all of DATA not drawn for the test set; with --train, the
+    /// first N of the file).
     #[arg(long, value_name = "N")]
     pub train_size: Option<usize>,
+    /// Test problems to use (default: 20% of DATA, drawn first; with --test, the first N of the file).
     #[arg(long, value_name = "N")]
     pub test_size: Option<usize>,
-    /// Keep only problems of these subjects.
+    /// Keep only problems of this subject (repeatable; MATH's `subject` or `type` field).
     #[arg(long = "subject", value_name = "S")]
     pub subjects: Vec<String>,
-    #[arg(long, default_value_t = 10)]
+    /// Train even though training and test problems overlap (same id or same text); refused by
+    /// default, since scores on a test set the functions were trained on mean nothing.
+    #[arg(long)]
+    pub allow_overlap: bool,
+    /// Evaluations of the training set: epoch 0 scores the initial registry and each later epoch
+    /// follows one optimizer step, so N epochs make N evaluations and N−1 optimizer steps.
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub epochs: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Most add/revise/remove actions the optimizer takes in one step (invalid attempts count).
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub actions_per_step: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Stop early after this many epochs in a row without a strict improvement (rolled back).
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub patience: usize,
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the train/test split of DATA and of the model's `seed` request parameter.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
     /// Optimizer model (default: the assistant model).
     #[arg(long, value_name = "M")]
     pub optimizer_model: Option<String>,
-    /// Initial registry (a file, a run, RUN@EPOCH, or functions/NAME).
+    /// Initial registry: a file (agentopt's, an autogen export or an AG2 function list), functions/NAME,
+    /// a run, or RUN@EPOCH (default: no functions).
     #[arg(long, value_name = "REGISTRY")]
     pub functions: Option<String>,
     /// Run name (default: a timestamp).
@@ -105,81 +137,125 @@ pub struct TrainArgs {
     /// Skip the before/after evaluation on the test split.
     #[arg(long)]
     pub no_eval: bool,
-    /// Stop cleanly (resumable) before spending more than this.
+    /// Stop cleanly (resumable) before spending more than this (default: no limit).
     #[arg(long, value_name = "USD")]
     pub max_usd: Option<f64>,
     /// Also write the learned registry to functions/NAME.json.
     #[arg(long, value_name = "NAME")]
     pub export: Option<String>,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: BatchModelArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ResumeArgs {
     /// The run to continue (a name under --runs-dir, or a path).
     pub run: String,
+    /// Where runs live.
     #[arg(long, default_value = "runs", value_name = "DIR")]
     pub runs_dir: PathBuf,
+    /// Model list to use from now on (default: the one the run started with).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A new spending limit for the rest of the run (default: the one it started with).
     #[arg(long, value_name = "USD")]
     pub max_usd: Option<f64>,
+    /// Run generated code without isolation when bubblewrap is unavailable (dangerous).
     #[arg(long)]
     pub unsafe_no_sandbox: bool,
+    /// Print machine-readable JSON instead of human output.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct EvalArgs {
+    /// The problems to score (JSON lines, as for `train`).
     #[arg(long, value_name = "FILE")]
     pub test: PathBuf,
-    /// Registry to evaluate (a file or functions/NAME).
+    /// Registry to evaluate: a file (agentopt's, an autogen export or an AG2 function list) or
+    /// functions/NAME (default, without --run: no functions).
     #[arg(long, value_name = "REGISTRY", conflicts_with = "run")]
     pub functions: Option<String>,
     /// A run's learned registry: RUN, RUN@EPOCH or RUN@best.
     #[arg(long, value_name = "RUN[@EPOCH]")]
     pub run: Option<String>,
+    /// Score only the first N problems of the file (after --subject).
     #[arg(long, value_name = "N")]
     pub test_size: Option<usize>,
+    /// Keep only problems of this subject (repeatable).
     #[arg(long = "subject", value_name = "S")]
     pub subjects: Vec<String>,
-    #[arg(long, default_value_t = 0)]
+    /// The model's `seed` request parameter.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
     /// Write every conversation record here (JSON lines).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Stop before spending more than this (default: no limit).
     #[arg(long, value_name = "USD")]
     pub max_usd: Option<f64>,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: BatchModelArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct FunctionsArgs {
     #[command(subcommand)]
     pub action: FunctionsAction,
+    /// Where runs live (for RUN and RUN@EPOCH references).
     #[arg(long, default_value = "runs", value_name = "DIR", global = true)]
     pub runs_dir: PathBuf,
+    /// Print machine-readable JSON instead of human output.
     #[arg(long, global = true)]
     pub json: bool,
 }
 
+/// What a REGISTRY argument may be, for every `functions` subcommand.
+const REGISTRY_HELP: &str = "A registry file (agentopt's, an autogen export or an AG2 function list), \
+    functions/NAME, a run (its best registry), RUN@EPOCH or RUN@best";
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum FunctionsAction {
     /// Names, signatures and descriptions.
-    List { registry: String },
-    /// One function's code.
-    Show { registry: String, name: String },
+    List {
+        #[arg(help = REGISTRY_HELP)]
+        registry: String,
+    },
+    /// One function's description, parameters, packages and code.
+    Show {
+        #[arg(help = REGISTRY_HELP)]
+        registry: String,
+        /// The function to show.
+        name: String,
+    },
     /// What changed between two registries.
-    Diff { a: String, b: String },
+    Diff {
+        /// The registry before (any REGISTRY reference, as for `list`).
+        a: String,
+        /// The registry after.
+        b: String,
+    },
     /// Write a registry for use elsewhere.
     Export {
+        #[arg(help = REGISTRY_HELP)]
         registry: String,
+        /// What to write.
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
+        /// Output file (default: stdout).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Convert an AG2 function list or autogen export into agentopt's registry format.
+    ///
+    /// Reads any format --functions takes (agentopt's registry, `functions export --format autogen`,
+    /// AG2 AgentOptimizer's list of {name, description, arguments, packages, code} records), checks
+    /// every function as loading does, and writes agentopt's registry.
+    Import {
+        /// The file to convert (or any REGISTRY reference, as for `list`).
+        #[arg(value_name = "FILE")]
+        source: String,
         /// Output file (default: stdout).
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -188,8 +264,11 @@ pub enum FunctionsAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// agentopt's registry format (what --functions reads).
     Json,
+    /// AG2: `register_for_llm`, OpenAI `tools` and AgentOptimizer function records.
     Autogen,
+    /// An importable Python module.
     Python,
 }
 
@@ -197,20 +276,28 @@ pub enum ExportFormat {
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: RunsAction,
+    /// Where runs live.
     #[arg(long, default_value = "runs", value_name = "DIR", global = true)]
     pub runs_dir: PathBuf,
+    /// Print machine-readable JSON instead of human output.
     #[arg(long, global = true)]
     pub json: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum RunsAction {
+    /// Every run: status, epochs, best score, test score before and after.
     List,
+    /// One run: every epoch's score and decision, the evaluations, usage and the learned functions.
     Show {
+        /// The run (a name under --runs-dir, or a path).
         run: String,
     },
+    /// Write a self-contained HTML report of a run.
     Report {
+        /// The run (a name under --runs-dir, or a path).
         run: String,
+        /// Output file, or a directory to write RUN.html in (default: the run's report.html).
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
     },
@@ -221,19 +308,25 @@ pub struct GradeArgs {
     /// The answer to check (a bare answer or a whole response with \boxed{}).
     #[arg(required_unless_present = "cases")]
     pub given: Option<String>,
+    /// The reference answer.
     #[arg(required_unless_present = "cases")]
     pub reference: Option<String>,
     /// JSON lines of {"given", "reference"}; prints each back with "equal".
     #[arg(long, value_name = "FILE", conflicts_with_all = ["given", "reference"])]
     pub cases: Option<PathBuf>,
+    /// Print machine-readable JSON instead of human output.
     #[arg(long)]
     pub json: bool,
 }
 
+/// AG2's `human_input_mode`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HumanInput {
+    /// Asked before every proxy reply.
     Always,
+    /// Asked only when the conversation would end.
     Terminate,
+    /// Never asked: the proxy runs alone.
     Never,
 }
 
@@ -241,10 +334,13 @@ pub enum HumanInput {
 pub struct ChatArgs {
     /// What to ask the assistant.
     pub task: String,
+    /// When the human is asked to reply in the proxy's place.
     #[arg(long, value_enum, default_value_t = HumanInput::Always)]
     pub human_input: HumanInput,
-    #[arg(long, default_value_t = 15)]
+    /// Most assistant turns.
+    #[arg(long, default_value_t = 15, value_name = "N")]
     pub max_turns: usize,
+    /// Functions to offer the assistant (any REGISTRY reference, as for `train`; default: none).
     #[arg(long, value_name = "REGISTRY")]
     pub functions: Option<String>,
     /// Use the math-proxy prompt and grade the final box.
@@ -253,6 +349,7 @@ pub struct ChatArgs {
     /// Reference answer to check the final box against (implies --math).
     #[arg(long, value_name = "X")]
     pub answer: Option<String>,
+    /// Where to save the conversation record (default: RUNS_DIR/chat/<time>.json).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
     #[command(flatten)]
@@ -264,9 +361,10 @@ pub struct BenchArgs {
     /// Smaller, faster measurement.
     #[arg(long)]
     pub quick: bool,
-    /// Only this section (repeatable).
+    /// Only this section (repeatable; default: all).
     #[arg(long = "section", value_name = "NAME", value_parser = section_names())]
     pub sections: Vec<String>,
+    /// Print machine-readable JSON instead of human output.
     #[arg(long)]
     pub json: bool,
 }

@@ -43,6 +43,8 @@ pub enum Error {
 /// `subject` (alias `type`, as in the original MATH release), `level` (`3`, `"Level 3"` or null).
 pub fn load(path: &Path) -> Result<Vec<Problem>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashMap::new();

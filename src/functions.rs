@@ -1,5 +1,7 @@
 //! The function registry: the learnable "weights" — functions with a description, a JSON-Schema of
-//! their parameters, the packages they import, and their Python source.
+//! their parameters, the packages they import, and their Python source. `load` is the one way a
+//! registry file is read; it also takes the formats of `functions/formats.rs` (AG2's function list,
+//! agentopt's autogen export) and checks every format the same way.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::llm::ToolSpec;
+
+pub mod formats;
+
+pub use formats::Format;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionDef {
@@ -41,8 +47,11 @@ pub enum Error {
     Read { path: PathBuf, source: std::io::Error },
     #[error("Invalid registry `{path}` at line {line}, column {column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("Invalid registry `{path}`: function #{index} (`{name}`): {message}")]
-    Invalid { path: PathBuf, index: usize, name: String, message: String },
+    #[error("Invalid registry `{path}`: {found}; {accepted}", accepted = formats::ACCEPTED)]
+    Unrecognized { path: PathBuf, found: String },
+    /// `index` counts from 0 within the file's list of functions.
+    #[error("Invalid registry `{path}` (read as {format}): function #{index} (`{name}`): {message}")]
+    Invalid { path: PathBuf, format: Format, index: usize, name: String, message: String },
     #[error("Failed to write registry `{path}`")]
     Write { path: PathBuf, source: std::io::Error },
 }
@@ -61,18 +70,47 @@ impl Registry {
         self.functions.iter().map(FunctionDef::tool_spec).collect()
     }
 
+    /// Reads a registry file in any accepted format (see `formats`).
     pub fn load(path: &Path) -> Result<Registry, Error> {
+        Registry::load_with_format(path).map(|(registry, _)| registry)
+    }
+
+    /// `load`, also saying which format the file was in.
+    pub fn load_with_format(path: &Path) -> Result<(Registry, Format), Error> {
         let text =
             std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
-        let registry: Registry = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        let parse_error = |e: serde_json::Error| Error::Parse {
             path: path.into(),
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
-        })?;
-        for (index, f) in registry.functions.iter().enumerate() {
+        };
+        let doc: Value = serde_json::from_str(&text).map_err(parse_error)?;
+        let format =
+            formats::detect(&doc).map_err(|found| Error::Unrecognized { path: path.into(), found })?;
+        let registry = match format {
+            // From the text again, so a mistake in agentopt's own format keeps its line and column.
+            Format::Agentopt => serde_json::from_str(&text).map_err(parse_error)?,
+            Format::AutogenExport | Format::Ag2FunctionList => Registry {
+                functions: formats::read_records(&doc).map_err(|e| Error::Invalid {
+                    path: path.into(),
+                    format,
+                    index: e.index,
+                    name: e.name,
+                    message: e.message,
+                })?,
+            },
+        };
+        registry.check(path, format)?;
+        Ok((registry, format))
+    }
+
+    /// What every registry must hold, whatever format it came in.
+    fn check(&self, path: &Path, format: Format) -> Result<(), Error> {
+        for (index, f) in self.functions.iter().enumerate() {
             let invalid = |message: &str| Error::Invalid {
                 path: path.into(),
+                format,
                 index,
                 name: f.name.clone(),
                 message: message.into(),
@@ -83,11 +121,11 @@ impl Registry {
             if !f.parameters.is_object() {
                 return Err(invalid("field `parameters` must be a JSON Schema object"));
             }
-            if registry.functions[..index].iter().any(|g| g.name == f.name) {
+            if self.functions[..index].iter().any(|g| g.name == f.name) {
                 return Err(invalid("field `name` repeats an earlier function's name"));
             }
         }
-        Ok(registry)
+        Ok(())
     }
 
     pub fn save(&self, path: &Path) -> Result<(), Error> {
@@ -117,5 +155,37 @@ mod tests {
         assert!(!is_identifier(""));
         assert!(is_identifier(&"a".repeat(64)));
         assert!(!is_identifier(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn load_reads_every_format_and_names_the_file_at_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let ag2 = write(
+            "ag2.json",
+            r#"[{"name": "f", "description": "d", "arguments": {}, "packages": "", "code": "def f():\n    return 1\n"}]"#,
+        );
+        let (registry, format) = Registry::load_with_format(&ag2).unwrap();
+        assert_eq!((registry.names(), format), (vec!["f".to_string()], Format::Ag2FunctionList));
+
+        let garbage = write("garbage.json", r#""not a registry""#);
+        let e = Registry::load(&garbage).unwrap_err().to_string();
+        assert!(e.contains("garbage.json") && e.contains("a JSON string") && e.contains("AG2"), "{e}");
+
+        let bad_name = write("bad.json", r#"[{"name": "1f", "arguments": {}, "code": "x = 1"}]"#);
+        let e = Registry::load(&bad_name).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.json` (read as AG2 AgentOptimizer function list): function #0 (`1f`)"),
+            "{e}"
+        );
+
+        // agentopt's own format keeps its line and column.
+        let native = write("native.json", "{\"functions\": [\n  {\"name\": 3}]}");
+        let e = Registry::load(&native).unwrap_err().to_string();
+        assert!(e.contains("native.json` at line 2"), "{e}");
     }
 }

@@ -84,6 +84,11 @@ impl RunDir {
         Ok(RunDir { root })
     }
 
+    /// A run directory by path, for readers that found it themselves.
+    pub fn at(root: &Path) -> RunDir {
+        RunDir { root: root.to_path_buf() }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -96,6 +101,10 @@ impl RunDir {
     }
     pub fn events(&self) -> PathBuf {
         self.root.join("events.jsonl")
+    }
+    /// Every model call of the run (`trainer::ledger`).
+    pub fn calls(&self) -> PathBuf {
+        self.root.join("calls.jsonl")
     }
     pub fn epoch_dir(&self, epoch: usize) -> PathBuf {
         self.root.join("epochs").join(format!("{epoch:03}"))
@@ -116,6 +125,19 @@ impl RunDir {
             Phase::Before => self.root.join("eval").join("before.jsonl"),
             Phase::After => self.root.join("eval").join("after.jsonl"),
         }
+    }
+
+    /// Whether a process holds the run's lock now: a run.json saying `running` without it is a run
+    /// that was killed (its lock died with it).
+    pub fn lock_held(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        // Opened, never created: readers leave no trace, and a run without a lock file never had one.
+        let file = match std::fs::File::open(self.root.join(".lock")) {
+            Ok(file) => file,
+            Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+        };
+        // SAFETY: flock on a descriptor we own; the probe's lock goes with the descriptor.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
     }
 
     /// Takes the run's lock (`.lock`, an advisory `flock`): two processes never write one run.
@@ -268,10 +290,14 @@ mod tests {
     fn one_process_at_a_time() {
         let d = tempfile::tempdir().unwrap();
         let run = RunDir::create(d.path(), "r").unwrap();
+        assert!(!run.lock_held());
+        assert!(!d.path().join("r/.lock").exists(), "probing leaves no lock file");
         let held = run.lock().unwrap();
+        assert!(run.lock_held());
         // flock locks belong to open file descriptions: a second open conflicts even in-process.
         assert!(matches!(run.lock(), Err(Error::Busy { .. })));
         drop(held);
+        assert!(!run.lock_held());
         run.lock().unwrap();
     }
 

@@ -71,6 +71,28 @@ async fn timeout_kills_and_the_session_recovers() {
 }
 
 #[tokio::test]
+async fn output_printed_before_a_timeout_or_a_crash_is_kept() {
+    let mut s = session().await;
+    let t = s
+        .run_code(
+            "import sys\nprint('step 1 done', flush=True)\nprint('warn', file=sys.stderr)\nwhile True: pass",
+        )
+        .await;
+    assert_eq!(t.status, ExecStatus::Timeout, "{t:?}");
+    assert_eq!(t.stdout, "step 1 done\n", "{t:?}");
+    assert!(t.stderr.starts_with("warn\n") && t.stderr.contains("Timeout"), "{t:?}");
+    let c = s.run_code("print('before the crash')\nimport os\nos._exit(3)").await;
+    assert_eq!(c.status, ExecStatus::Crashed, "{c:?}");
+    assert_eq!(c.stdout, "before the crash\n", "{c:?}");
+    // The assistant reads one message saying how it ended, once.
+    let (text, _) = agentopt::agent::proxy::format_execution(&c);
+    assert!(text.starts_with("before the crash\nError: "), "{text}");
+    assert_eq!(text.matches("restarted").count(), 1, "{text}");
+    let after = s.run_code("print('fresh')").await;
+    assert_eq!(after.stdout, "fresh\n", "the next block's output is its own: {after:?}");
+}
+
+#[tokio::test]
 async fn large_allocation_raises_memory_error() {
     let mut s = session().await;
     let e = s.run_code("b = bytearray(6 * 1024**3)").await;
@@ -309,6 +331,8 @@ async fn output_over_the_cap_is_truncated() {
     assert!(e.truncated, "{e:?}");
     assert!(e.stdout.len() < 1200, "{}", e.stdout.len());
     assert!(e.stdout.contains("output truncated"), "{e:?}");
+    let (text, _) = agentopt::agent::proxy::format_execution(&e);
+    assert_eq!(text.matches("truncated").count(), 1, "one marker: {text}");
 }
 
 #[tokio::test]

@@ -229,7 +229,7 @@ fn export_python_keeps_awkward_sources_intact() {
 fn runs_list_and_show() {
     let text = stdout_of(agentopt().args(["runs", "list"]));
     assert!(text.contains("demo     completed       3  0.750  0.400 -> 0.667   $0.0421"), "{text}");
-    assert!(text.contains("partial  running         2  0.500  -"), "{text}");
+    assert!(text.contains("partial  killed          2  0.500  -"), "{text}");
     let v = json_of(agentopt().args(["runs", "list", "--json"]));
     assert_eq!(v["runs"].as_array().unwrap().len(), 2);
     assert_eq!(v["runs"][0]["best_epoch"], 2);
@@ -238,8 +238,13 @@ fn runs_list_and_show() {
     let text = stdout_of(agentopt().args(["runs", "show", "demo"]));
     assert!(text.contains("3 epoch(s), best epoch 2, stopped: last_epoch"), "{text}");
     // Epoch 1's cost: its conversations plus the optimizer step that built its registry.
-    assert!(text.contains("001    0.250  rollback        2         1  $0.0090  quadratic_roots\n"), "{text}");
-    assert!(text.contains("002*   0.750  accept"), "{text}");
+    assert!(
+        text.contains(
+            "001    0.250  1/4, 1 errored  rollback        2         1  $0.0090  quadratic_roots\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("002*   0.750  3/4             accept"), "{text}");
     assert!(text.contains("eval before: 2/5 correct (0.400), 1 errored"), "{text}");
     let v = json_of(agentopt().args(["runs", "show", "demo", "--json"]));
     assert_eq!(v["epochs"][1]["decision"], "rollback");
@@ -251,10 +256,12 @@ fn runs_list_and_show() {
 
     // A run killed mid-way: no summary, a torn last event line; still shown.
     let v = json_of(agentopt().args(["runs", "show", "partial", "--json"]));
-    assert_eq!(v["status"], "running");
+    // run.json says running, but nothing holds its lock.
+    assert_eq!(v["status"], "killed");
     assert_eq!(v["epochs"][0]["score"], 0.5);
-    // Epoch 1 is under way: scored so far, not decided.
+    // Epoch 1 was under way: scored so far, not decided, and shown as cut short.
     assert_eq!(v["epochs"][1]["decision"], Value::Null);
+    assert_eq!(v["epochs"][1]["partial"], true);
     assert_eq!(v["epochs"][1]["actions_applied"], 1);
     assert_eq!(v["warnings"], serde_json::json!([]));
 }

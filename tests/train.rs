@@ -417,14 +417,14 @@ fn adds_add_once(body: &Value) -> Reply {
     }
 }
 
-/// The results a run writes (not run.json, which names its settings, nor events.jsonl, a log in the
-/// order things happened), relative to the run directory.
+/// The results a run writes (not run.json, which names its settings, nor events.jsonl and
+/// calls.jsonl, logs in the order things happened), relative to the run directory.
 fn result_files(run: &Path) -> Vec<PathBuf> {
     support::files(run)
         .into_iter()
         .map(|p| p.strip_prefix(run).unwrap().to_path_buf())
         .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "jsonl"))
-        .filter(|p| p != Path::new("run.json") && p != Path::new("events.jsonl"))
+        .filter(|p| !["run.json", "events.jsonl", "calls.jsonl"].iter().any(|log| p == Path::new(log)))
         .collect()
 }
 
@@ -536,7 +536,17 @@ async fn resume_after_kill_equals_an_uninterrupted_run() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(read(&dir.path().join("runs/killed/run.json"))["status"], "completed");
     let (a, b) = (dir.path().join("runs/whole"), dir.path().join("runs/killed"));
-    for file in ["summary.json", "best/registry.json", "eval/before.jsonl", "eval/after.jsonl"]
+    // The killed run paid for the calls the kill cut off: its usage is at least the whole run's, and
+    // is the one thing in its summary that may differ.
+    let (whole_summary, killed_summary) = (read(&a.join("summary.json")), read(&b.join("summary.json")));
+    assert!(killed_summary["usage"]["calls"].as_u64() >= whole_summary["usage"]["calls"].as_u64());
+    let without_usage = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("usage");
+        v.as_object_mut().unwrap().remove("run");
+        v
+    };
+    assert_eq!(without_usage(whole_summary), without_usage(killed_summary), "summary.json differs");
+    for file in ["best/registry.json", "eval/before.jsonl", "eval/after.jsonl"]
         .into_iter()
         .map(String::from)
         .chain((0..3).flat_map(|e| {

@@ -93,6 +93,9 @@ pub enum Error {
     Budget,
     #[error("Failed to start a code session")]
     Exec(#[from] exec::Error),
+    /// A model error no other problem would escape (`llm::Error::fails_every_request`).
+    #[error(transparent)]
+    Model(llm::Error),
 }
 
 /// What a conversation needs; cheap to clone into concurrent tasks.
@@ -155,6 +158,7 @@ impl Agent {
             let response = match self.model.chat(&request).await {
                 Ok(r) => r,
                 Err(llm::Error::Budget { .. }) => return Err(Error::Budget),
+                Err(e) if e.fails_every_request() => return Err(Error::Model(e)),
                 Err(e) => {
                     errored = Some(error_chain(&e));
                     end = End::Errored;

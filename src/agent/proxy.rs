@@ -80,28 +80,16 @@ pub fn format_execution(e: &Execution) -> (String, bool) {
         }
         out.push_str(result);
     }
-    let marker = if e.truncated { "\n[output truncated]" } else { "" };
+    // Truncated output already carries its marker (`exec::reply::truncate`): no second one here.
     match e.status {
         ExecStatus::Ok if out.is_empty() => (prompts::NO_OUTPUT.to_string(), false),
-        ExecStatus::Ok => (format!("{out}{marker}"), true),
-        ExecStatus::Error => {
+        ExecStatus::Ok => (out, true),
+        // A timeout or crash says how it ended in stderr, after what the code printed: one message.
+        ExecStatus::Error | ExecStatus::Timeout | ExecStatus::Crashed => {
             let err = e.stderr.trim();
             let text = if out.is_empty() { format!("Error: {err}") } else { format!("{out}\nError: {err}") };
-            (format!("{text}{marker}"), false)
+            (text, false)
         }
-        ExecStatus::Timeout => (
-            format!(
-                "Error: the code timed out and was killed; the session restarted, so earlier variables are gone.{marker}"
-            ),
-            false,
-        ),
-        ExecStatus::Crashed => (
-            format!(
-                "Error: the Python process crashed ({}); the session restarted, so earlier variables are gone.{marker}",
-                e.stderr.trim()
-            ),
-            false,
-        ),
     }
 }
 

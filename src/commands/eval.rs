@@ -62,7 +62,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
     };
     let cancel = Cancel::default();
-    cancel.on_ctrl_c();
+    cancel.on_ctrl_c("conversations in flight are dropped; those done are kept (and in --out)");
     let ctx = PhaseContext {
         agent: &agent,
         concurrency: args.model.concurrency,
@@ -115,18 +115,44 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             score.errored
         );
         if !complete {
-            let why = match interrupted {
-                Some(phase::Interruption::Budget) => "the --max-usd budget was reached",
-                Some(phase::Interruption::Cancelled) => "interrupted",
-                None => "some problems were not run",
-            };
-            println!("stopped:   {} of {} problems done ({why})", records.len(), problems.len());
+            println!(
+                "stopped:   {} of {} problems done ({})",
+                records.len(),
+                problems.len(),
+                why_stopped(interrupted)
+            );
         }
     }
-    // Interrupted (Ctrl-C, SIGTERM): 130, as `train` does; otherwise incomplete is a failure.
-    Ok(match (complete, interrupted) {
-        (true, _) => ExitCode::SUCCESS,
+    let errored: Vec<&ConversationRecord> = records.iter().filter(|r| r.errored.is_some()).collect();
+    if let Some(first) = errored.first() {
+        let reason = first.errored.as_deref().unwrap_or_default();
+        let (level, what) = if errored.len() == records.len() {
+            ("error", "every problem errored: nothing could be scored".to_string())
+        } else {
+            ("note", format!("{} problem(s) errored and were not scored", errored.len()))
+        };
+        eprintln!("{level}: {what}; e.g. `{}`: {reason}", first.id);
+    }
+    Ok(exit_code(&score, complete, interrupted))
+}
+
+fn why_stopped(interrupted: Option<phase::Interruption>) -> &'static str {
+    match interrupted {
+        Some(phase::Interruption::Budget) => "the --max-usd budget was reached",
+        Some(phase::Interruption::Cancelled) => "interrupted",
+        None => "some problems were not run",
+    }
+}
+
+/// As `train`: 0 when done or stopped at the --max-usd budget (a stop asked for; the output says it
+/// is partial), 130 when interrupted, 1 when nothing could be scored.
+fn exit_code(score: &Score, complete: bool, interrupted: Option<phase::Interruption>) -> ExitCode {
+    if score.total > 0 && score.errored == score.total {
+        return ExitCode::from(1);
+    }
+    match (complete, interrupted) {
+        (true, _) | (false, Some(phase::Interruption::Budget)) => ExitCode::SUCCESS,
         (false, Some(phase::Interruption::Cancelled)) => ExitCode::from(130),
-        (false, _) => ExitCode::from(1),
-    })
+        (false, None) => ExitCode::from(1),
+    }
 }

@@ -1,5 +1,6 @@
-//! `agentopt functions list|show|diff|export`: read a registry (a file, `functions/NAME`, a run,
-//! `RUN@EPOCH`, `RUN@best`) and print, compare or export it.
+//! `agentopt functions list|show|diff|export|import`: read a registry (a file in any format
+//! `Registry::load` takes, `functions/NAME`, a run, `RUN@EPOCH`, `RUN@best`) and print, compare or
+//! export it, or convert it into agentopt's own registry format.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::bad_input;
 use crate::cli::{ExportFormat, FunctionsAction, FunctionsArgs};
-use crate::functions::Registry;
+use crate::functions::{Format, Registry};
 use crate::inspect::diff::{RegistryDiff, diff_registries};
 use crate::inspect::{export, highlight, resolve_registry, table};
 
@@ -55,6 +56,7 @@ pub async fn run(args: FunctionsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        FunctionsAction::Import { source, out } => import(source, out.as_deref(), runs_dir, args.json)?,
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
@@ -64,9 +66,33 @@ pub async fn run(args: FunctionsArgs) -> anyhow::Result<ExitCode> {
 
 /// Resolves and reads a registry; both failures are the user's input at fault (exit 2).
 fn load(reference: &str, runs_dir: &Path) -> anyhow::Result<(PathBuf, Registry)> {
-    let path = resolve_registry(reference, runs_dir).map_err(bad_input)?;
-    let registry = Registry::load(&path).map_err(bad_input)?;
+    let (path, registry, _) = load_with_format(reference, runs_dir)?;
     Ok((path, registry))
+}
+
+fn load_with_format(reference: &str, runs_dir: &Path) -> anyhow::Result<(PathBuf, Registry, Format)> {
+    let path = resolve_registry(reference, runs_dir).map_err(bad_input)?;
+    let (registry, format) = Registry::load_with_format(&path).map_err(bad_input)?;
+    Ok((path, registry, format))
+}
+
+/// `functions import`: the registry in agentopt's format on stdout, or written to `out` with a line
+/// saying what was read. Loading already checked every function, so what is written loads as it is.
+fn import(source: &str, out: Option<&Path>, runs_dir: &Path, as_json: bool) -> anyhow::Result<String> {
+    let (path, reg, format) = load_with_format(source, runs_dir)?;
+    let text = json_text(&serde_json::to_value(&reg)?);
+    let Some(file) = out else { return Ok(text) };
+    reg.save(file)?;
+    Ok(if as_json {
+        json_text(&json!({"source": path, "format": format, "written": file, "functions": reg.names()}))
+    } else {
+        format!(
+            "imported {} function(s) from {} ({format}) to {}\n",
+            reg.functions.len(),
+            path.display(),
+            file.display()
+        )
+    })
 }
 
 fn json_text(v: &Value) -> String {

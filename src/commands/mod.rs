@@ -12,6 +12,7 @@ mod functions;
 mod grade;
 mod resume;
 mod runs;
+mod selection;
 mod train;
 
 /// Marks an error as the user's input being at fault (exit code 2). The message names file, line, field.
@@ -32,7 +33,15 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env(crate::env::RUST_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colour only for a person at a terminal: logs redirected to a file must stay plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && crate::env::var(crate::env::NO_COLOR).is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
 }
 
 pub fn run(cli: Cli) -> ExitCode {

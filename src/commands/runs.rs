@@ -20,7 +20,7 @@ pub async fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
         RunsAction::Report { run, out } => {
             let run = load(run, &args)?;
-            let path = out.clone().unwrap_or_else(|| run.dir.join("report.html"));
+            let path = report_path(out.as_deref(), &run)?;
             let html = crate::report::render(&run);
             crate::fsio::write_atomic(&path, html.as_bytes())
                 .with_context(|| format!("Failed to write the report `{}`", path.display()))?;
@@ -35,6 +35,27 @@ pub async fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `runs report` writes: the run's `report.html` by default; `--out DIR` (an existing
+/// directory, or a path ending in `/`) gets `DIR/RUN.html`. A directory that does not exist is an
+/// error, not something to create: a typo must not plant directories elsewhere.
+fn report_path(out: Option<&std::path::Path>, run: &Run) -> anyhow::Result<std::path::PathBuf> {
+    let Some(out) = out else { return Ok(run.dir.join("report.html")) };
+    let as_dir = out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/');
+    let path = if as_dir { out.join(format!("{}.html", run.name)) } else { out.to_path_buf() };
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(bad_input(anyhow::anyhow!(
+            "--out `{}`: the directory `{}` does not exist",
+            out.display(),
+            parent.display()
+        )));
+    }
+    Ok(path)
 }
 
 fn load(reference: &str, args: &RunsArgs) -> anyhow::Result<Run> {
@@ -112,7 +133,8 @@ fn show_text(run: &Run) -> String {
             vec![
                 format!("{:03}{mark}", e.epoch),
                 rate(e.score),
-                e.decision.clone().unwrap_or_else(|| "-".into()),
+                e.tally.map_or("-".into(), |t| t.scored_text()),
+                e.decision_text("-"),
                 e.actions_applied.to_string(),
                 e.actions_rejected.to_string(),
                 format!("${:.4}", e.cost()),
@@ -121,7 +143,7 @@ fn show_text(run: &Run) -> String {
         })
         .collect();
     out.push_str(&table::render(
-        &["epoch", "score", "decision", "applied", "rejected", "cost", "functions"],
+        &["epoch", "score", "correct", "decision", "applied", "rejected", "cost", "functions"],
         &rows,
     ));
     out.push_str(&format!(

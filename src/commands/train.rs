@@ -38,9 +38,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let data = data_spec(&args)?;
     let (train, test) = select_problems(&data).map_err(bad_input)?;
-    if train.is_empty() {
-        return Err(bad_input(anyhow::anyhow!("the training split is empty")));
-    }
+    super::selection::check(&data, &train, &test)?;
     let initial = match &args.functions {
         Some(spec) => {
             let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
@@ -133,7 +131,7 @@ pub(super) async fn launch(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let cancel = Cancel::default();
-    cancel.on_ctrl_c();
+    cancel.on_ctrl_c("state saved; conversations in flight run again on `agentopt resume`");
     let setup = Setup {
         run,
         info,
@@ -208,16 +206,24 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
     let status = match f.status {
         Status::Completed => "completed".to_string(),
         Status::Budget => format!("stopped at the budget; continue with `agentopt resume {}`", s.run),
-        Status::Stopped => format!("interrupted; continue with `agentopt resume {}`", s.run),
-        other => format!("{other:?}").to_lowercase(),
+        Status::Stopped => format!("stopped (interrupted); continue with `agentopt resume {}`", s.run),
+        other => other.to_string(),
     };
     println!("status:     {status}");
     let stop = if s.stopped_early { " (stopped early: no improvement)" } else { "" };
     println!("epochs:     {}{stop}", s.epochs_run);
     for h in &s.history {
-        let decision = format!("{:?}", h.decision).to_lowercase();
+        let decision = h.decision.to_string();
+        // When errored problems left some out, say what the decision actually compared.
+        let compared = match h.versus_best {
+            Some(p) if p.problems < h.total => format!(
+                "  (on the {} problems both scored: {} vs the best's {})",
+                p.problems, p.trial_correct, p.best_correct
+            ),
+            _ => String::new(),
+        };
         println!(
-            "  epoch {:>3}  {:.3} ({}/{}{})  {decision:<8}  [{}]",
+            "  epoch {:>3}  {:.3} ({}/{}{})  {decision:<8}  [{}]{compared}",
             h.epoch,
             h.score,
             h.correct,
@@ -278,6 +284,7 @@ fn data_spec(args: &TrainArgs) -> anyhow::Result<DataSpec> {
         test_size: args.test_size,
         subjects: args.subjects.clone(),
         seed: args.seed,
+        allow_overlap: args.allow_overlap,
     })
 }
 

@@ -98,7 +98,7 @@ impl ForkServer {
     /// `imports` (at the lowest CPU priority when `nice`) and forks its spares, and reports
     /// `is_preloaded` once both are done.
     pub async fn start(launcher: &Launcher, imports: &[&str], nice: bool) -> Result<ForkServer, Error> {
-        let home = tempfile::Builder::new().prefix("agentopt-fork-").tempdir().map_err(Error::Workdir)?;
+        let home = super::scratch::tempdir("fork").map_err(Error::Workdir)?;
         // Children, once on their own uids, must traverse it to reach their own 0700 directories.
         std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
             .map_err(Error::Workdir)?;

@@ -6,6 +6,7 @@
 //! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `reply`    — the assistant-facing text of an `Execution`, output truncation
+//! - `scratch`  — the scratch directories under `$TMPDIR`, and removing those of dead processes
 //! - `worker.py` — the embedded Python side of the protocol
 //!
 //! Isolation (SPEC §6): each worker runs under bubblewrap in its own PID, network, IPC and UTS
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 mod fork_server;
 mod reply;
 mod sandbox;
+mod scratch;
 mod session;
 mod view;
 mod worker;

@@ -47,6 +47,22 @@ impl Execution {
         }
     }
 
+    /// An execution that ended without a reply (timeout, crash): what it printed until then, and
+    /// the message saying how it ended after its own stderr.
+    pub(crate) fn cut_short(
+        code: String,
+        status: ExecStatus,
+        partial: super::worker::PartialOutput,
+        message: String,
+        duration_ms: u64,
+        cap: usize,
+    ) -> Execution {
+        let (stdout, cut_out) = truncate(&partial.stdout, 0, cap);
+        let (mut stderr, cut_err) = truncate(&partial.stderr, 0, cap);
+        push_line(&mut stderr, &message);
+        Execution { code, status, stdout, stderr, result: None, duration_ms, truncated: cut_out || cut_err }
+    }
+
     /// A request refused before reaching Python (e.g. arguments that are not JSON).
     pub(crate) fn refused(code: String, message: String) -> Execution {
         Execution::failed(code, ExecStatus::Error, message, 0)

@@ -467,10 +467,8 @@ fn probe_bwrap(plan: &mut Plan) -> Result<(), String> {
 }
 
 fn probe_once(plan: &Plan) -> Result<(), String> {
-    let scratch = tempfile::Builder::new()
-        .prefix("agentopt-probe-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let scratch =
+        super::scratch::tempdir("probe").map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let out = plan
         .command(scratch.path(), &["-I", "-c", "import os; print(os.getpid())"])
         .stdin(Stdio::null())

@@ -105,6 +105,8 @@ impl Session {
         let started = Instant::now();
         let outcome = worker.request(&request, self.launcher.config.timeout).await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        // What the code printed before it was cut short is kept: it is often the clue to why.
+        let partial = worker.take_partial();
         match outcome {
             Ok((reply, ran)) => Execution::from_reply(shown, &reply, ran.as_millis() as u64, cap),
             Err(Failure::Timeout) => {
@@ -114,7 +116,7 @@ impl Session {
                      restarted: variables, imports and definitions from earlier code blocks are gone.",
                     self.launcher.config.timeout.as_secs_f64()
                 );
-                Execution::failed(shown, ExecStatus::Timeout, message, duration_ms)
+                Execution::cut_short(shown, ExecStatus::Timeout, partial, message, duration_ms, cap)
             }
             Err(Failure::Died(how)) => {
                 self.restart().await;
@@ -122,7 +124,7 @@ impl Session {
                     "{how}. The Python session was restarted: variables, imports and definitions from \
                      earlier code blocks are gone."
                 );
-                Execution::failed(shown, ExecStatus::Crashed, message, duration_ms)
+                Execution::cut_short(shown, ExecStatus::Crashed, partial, message, duration_ms, cap)
             }
         }
     }

@@ -93,7 +93,7 @@ impl View {
             .map(|name| (Path::new("/etc").join(name), name.to_string()))
             .filter(|(path, _)| path.exists())
             .collect();
-        let identity_dir = tempfile::Builder::new().prefix("agentopt-etc-").tempdir()?;
+        let identity_dir = super::scratch::tempdir("etc")?;
         write_identity(identity_dir.path(), identity)?;
         let mut view = View {
             top,

@@ -87,12 +87,16 @@ def close_other_descriptors(*streams):
 
 
 class CappedWriter(io.TextIOBase):
-    """A text stream keeping the first CAP characters and counting the rest."""
+    """A text stream keeping the first CAP characters and counting the rest. With `stream`, what it
+    keeps is also sent as it is written (`{"event": "output"}`), so output printed before a timeout
+    or a crash reaches the assistant although the final reply never comes."""
 
-    def __init__(self, collects_fd_output=False):
+    def __init__(self, collects_fd_output=False, stream=None, send=None):
         self.parts = []
         self.kept = 0
         self.omitted = 0
+        self.stream = stream
+        self.send = send
         # stdout first pulls in what subprocesses wrote to fd 1/2 so far, keeping the order of
         # `os.system(...); print(...)` (one fstat per write).
         self.collects_fd_output = collects_fd_output
@@ -127,8 +131,11 @@ class CappedWriter(io.TextIOBase):
     def append(self, s):
         room = CAP - self.kept
         if room > 0:
-            self.parts.append(s[:room])
+            part = s[:room]
+            self.parts.append(part)
             self.kept += min(len(s), room)
+            if self.send is not None and part:
+                self.send({"event": "output", "stream": self.stream, "text": part})
         self.omitted += max(0, len(s) - max(room, 0))
 
     def text(self):
@@ -190,10 +197,15 @@ def exit_status(e):
 
 
 class Capture:
-    """Routes sys.stdout/sys.stderr into capped buffers for one execution."""
+    """Routes sys.stdout/sys.stderr into capped buffers for one execution (streamed through `send`
+    when given)."""
+
+    def __init__(self, send=None):
+        self.send = send
 
     def __enter__(self):
-        self.out, self.err = CappedWriter(collects_fd_output=True), CappedWriter()
+        self.out = CappedWriter(collects_fd_output=True, stream="stdout", send=self.send)
+        self.err = CappedWriter(stream="stderr", send=self.send)
         self.saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.out, self.err
         return self
@@ -387,7 +399,7 @@ class Worker:
         register_source(filename, code)
         self.begin(code)
         set_cpu_budget()
-        with Capture() as cap:
+        with Capture(self.send) as cap:
             try:
                 tree = ast.parse(code, filename, "exec")
             except SyntaxError as e:
@@ -422,7 +434,7 @@ class Worker:
     def op_call(self, req):
         self.begin()
         set_cpu_budget()
-        with Capture() as cap:
+        with Capture(self.send) as cap:
             status, value = self.call(req["name"], req["args"])
         return cap.reply(status, value)
 

@@ -45,6 +45,16 @@ pub(crate) struct Worker {
     input: Box<dyn AsyncWrite + Send + Sync + Unpin>,
     output: BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
     process: Process,
+    /// What the current request's code printed so far (streamed by the worker), for a request that
+    /// never gets its reply.
+    partial: PartialOutput,
+}
+
+/// Output streamed by a running execution (`{"event": "output"}`), already capped by the worker.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PartialOutput {
+    pub stdout: String,
+    pub stderr: String,
 }
 
 enum Process {
@@ -70,6 +80,7 @@ impl Worker {
             match server.fork(&Value::Object(limits(launcher, uid))).await {
                 Ok(forked) => {
                     return Ok(Worker {
+                        partial: PartialOutput::default(),
                         input: Box::new(forked.writer),
                         output: forked.reader,
                         process: Process::Forked { server: server.clone(), pid: forked.pid, killed: false },
@@ -84,7 +95,7 @@ impl Worker {
     /// Starts a worker in a sandbox of its own and waits for its "ready" line (the common modules
     /// keep importing in the background; the worker finishes that before it runs code needing them).
     async fn spawn(launcher: &Launcher) -> Result<Worker, Error> {
-        let workdir = tempfile::Builder::new().prefix("agentopt-exec-").tempdir().map_err(Error::Workdir)?;
+        let workdir = super::scratch::tempdir("exec").map_err(Error::Workdir)?;
         let uid = launcher.worker_uid();
         if let Some(uid) = uid {
             std::os::unix::fs::chown(workdir.path(), Some(uid), Some(uid)).map_err(Error::Workdir)?;
@@ -103,6 +114,7 @@ impl Worker {
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
         tokio::spawn(drain_tail(stderr, stderr_tail.clone()));
         let mut worker = Worker {
+            partial: PartialOutput::default(),
             input: Box::new(stdin),
             output: BufReader::new(Box::new(stdout)),
             process: Process::Own { child: Box::new(child), stderr_tail, pgid, _workdir: workdir },
@@ -135,8 +147,16 @@ impl Worker {
         let mut started = Instant::now();
         let mut deadline = started + STARTUP_TIMEOUT.max(limit);
         let mut running = false;
+        self.partial = PartialOutput::default();
         loop {
             match tokio::time::timeout_at(deadline, self.read_reply()).await {
+                Ok(Ok(reply)) if reply.get("event").and_then(Value::as_str) == Some("output") => {
+                    let text = reply.get("text").and_then(Value::as_str).unwrap_or_default();
+                    match reply.get("stream").and_then(Value::as_str) {
+                        Some("stderr") => self.partial.stderr.push_str(text),
+                        _ => self.partial.stdout.push_str(text),
+                    }
+                }
                 Ok(Ok(reply)) if reply.get("event").and_then(Value::as_str) == Some("started") => {
                     if !running {
                         running = true;
@@ -149,6 +169,11 @@ impl Worker {
                 Err(_) => return Err(Failure::Timeout),
             }
         }
+    }
+
+    /// What the last request's code printed before it ended without a reply.
+    pub fn take_partial(&mut self) -> PartialOutput {
+        std::mem::take(&mut self.partial)
     }
 
     async fn read_reply(&mut self) -> Result<Value, String> {

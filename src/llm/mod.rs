@@ -62,3 +62,12 @@ pub enum Error {
     #[error("cache: {0}")]
     Cache(String),
 }
+
+impl Error {
+    /// Whether every other request to the same model would fail the same way (bad credentials, a
+    /// model or endpoint that does not exist, an unusable configuration): then a run stops at once
+    /// instead of recording each problem as errored.
+    pub fn fails_every_request(&self) -> bool {
+        matches!(self, Error::Auth { .. } | Error::Config(_) | Error::Rejected { status: 404, .. })
+    }
+}

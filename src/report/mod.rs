@@ -97,8 +97,8 @@ fn header(run: &Run) -> String {
 
 fn epoch_table(run: &Run) -> String {
     let mut out = String::from(
-        "<h2 id=\"epochs\">Epochs</h2>\n<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>decision</th><th>applied</th>\
-         <th>rejected</th><th>cost</th><th>functions</th></tr></thead><tbody>\n",
+        "<h2 id=\"epochs\">Epochs</h2>\n<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>correct</th><th>decision</th>\
+         <th>applied</th><th>rejected</th><th>cost</th><th>functions</th></tr></thead><tbody>\n",
     );
     for e in &run.epochs {
         let class = match e.decision {
@@ -108,11 +108,12 @@ fn epoch_table(run: &Run) -> String {
         };
         let best = if Some(e.epoch) == run.best_epoch { " ★" } else { "" };
         out.push_str(&format!(
-            "<tr><td class=\"num\">{:03}{best}</td><td class=\"num\">{}</td><td class=\"{class}\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">${:.4}</td><td>{}</td></tr>\n",
+            "<tr><td class=\"num\">{:03}{best}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">${:.4}</td><td>{}</td></tr>\n",
             e.epoch,
             e.score.map_or("–".into(), |s| format!("{s:.3}")),
-            escape(e.decision.as_deref().unwrap_or("running")),
+            e.tally.map_or("–".into(), |t| t.scored_text()),
+            escape(&e.decision_text("running")),
             e.actions_applied,
             e.actions_rejected,
             e.cost(),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
+use super::ledger::{Entry, Ledger};
 use crate::llm::{ChatModel, ChatRequest, ChatResponse, Error, Usage};
 
 /// Usage so far and the budget. Calls in flight are counted against the budget at the price of the
@@ -17,6 +18,8 @@ pub struct Meter {
     inner: Mutex<MeterState>,
     /// Wakes calls waiting for an in-flight call to settle.
     settled: Notify,
+    /// Where a run keeps every call (`None` for `eval`, whose spending ends with the process).
+    ledger: Option<Ledger>,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +45,19 @@ impl Meter {
             limit,
             inner: Mutex::new(MeterState { usage: spent, ..MeterState::default() }),
             settled: Notify::new(),
+            ledger: None,
+        }
+    }
+
+    /// Also records every call in `ledger`.
+    pub fn with_ledger(mut self, ledger: Ledger) -> Meter {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    fn record(&self, entry: &Entry) {
+        if let Some(ledger) = &self.ledger {
+            ledger.record(entry);
         }
     }
 
@@ -76,16 +92,31 @@ impl Meter {
         Reserve::Go
     }
 
-    /// Ends a reserved call, with its usage when it completed.
-    fn settle(&self, usage: Option<&Usage>) {
+    /// Ends a reserved call. A reply adds what it cost; an error adds a call of unknown (no) cost;
+    /// a call dropped in flight (its task aborted) is counted at the dearest call seen, because the
+    /// provider may well have billed it.
+    fn settle(&self, outcome: Settled) {
         let mut state = self.inner.lock().expect("meter lock");
         state.in_flight -= 1;
-        if let Some(usage) = usage {
-            state.usage.add(usage);
-            state.max_call_usd = state.max_call_usd.max(usage.usd);
-            state.calibrated = true;
-        }
+        let entry = match outcome {
+            Settled::Replied(usage) => {
+                state.usage.add(&usage);
+                state.max_call_usd = state.max_call_usd.max(usage.usd);
+                state.calibrated = true;
+                Entry::Replied { usage }
+            }
+            Settled::Failed => {
+                state.usage.add(&Usage { calls: 1, ..Usage::default() });
+                Entry::Failed
+            }
+            Settled::Dropped => {
+                let usd = state.max_call_usd;
+                state.usage.add(&Usage { calls: 1, usd, ..Usage::default() });
+                Entry::Dropped { usd }
+            }
+        };
         drop(state);
+        self.record(&entry);
         self.settled.notify_waiters();
     }
 
@@ -104,15 +135,22 @@ impl Meter {
     }
 }
 
-/// Settles a reserved call even when its task is aborted mid-call.
+/// How a reserved call ended.
+enum Settled {
+    Replied(Usage),
+    Failed,
+    Dropped,
+}
+
+/// Settles a reserved call even when its task is aborted mid-call (then as `Dropped`).
 struct InFlight<'a> {
     meter: &'a Meter,
-    usage: Option<Usage>,
+    outcome: Option<Settled>,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.meter.settle(self.usage.as_ref());
+        self.meter.settle(self.outcome.take().unwrap_or(Settled::Dropped));
     }
 }
 
@@ -128,10 +166,18 @@ impl ChatModel for Metered {
         if !self.meter.reserve().await {
             return Err(Error::Budget { limit: self.meter.limit.unwrap_or(0.0) });
         }
-        let mut guard = InFlight { meter: &self.meter, usage: None };
-        let response = self.inner.chat(request).await?;
-        guard.usage = Some(response.usage);
-        Ok(response)
+        self.meter.record(&Entry::Sent);
+        let mut guard = InFlight { meter: &self.meter, outcome: None };
+        match self.inner.chat(request).await {
+            Ok(response) => {
+                guard.outcome = Some(Settled::Replied(response.usage));
+                Ok(response)
+            }
+            Err(e) => {
+                guard.outcome = Some(Settled::Failed);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -163,8 +209,9 @@ impl Cancel {
         }
     }
 
-    /// Cancels on Ctrl-C or SIGTERM (the first one; a second Ctrl-C kills the process as usual).
-    pub fn on_ctrl_c(&self) {
+    /// Cancels on Ctrl-C or SIGTERM (the first one; a second Ctrl-C kills the process as usual),
+    /// saying on stderr what becomes of the work in flight (`in_flight`).
+    pub fn on_ctrl_c(&self, in_flight: &'static str) {
         let me = self.clone();
         tokio::spawn(async move {
             let term = async {
@@ -179,9 +226,7 @@ impl Cancel {
                 r = tokio::signal::ctrl_c() => if r.is_err() { return },
                 () = term => {}
             }
-            eprintln!(
-                "interrupted: saving state; conversations in flight run again on resume (Ctrl-C again to kill)"
-            );
+            eprintln!("stopping: {in_flight} (Ctrl-C again to kill)");
             me.cancel();
             let _ = tokio::signal::ctrl_c().await;
             std::process::exit(130);

@@ -3,6 +3,7 @@
 //! so the same `run` continues a run interrupted at any point (`agentopt resume`): completed
 //! conversations are read back, never re-run.
 
+pub mod ledger;
 pub mod limiter;
 pub mod meter;
 pub mod phase;
@@ -20,7 +21,7 @@ use crate::optimizer::{self, Optimizer, Rejected, StepInput};
 use crate::run_dir::{self, Phase, RunDir};
 use meter::{Cancel, Meter, Metered};
 use phase::{Interruption, PhaseContext, Score};
-use rule::{Decision, Stop};
+use rule::{Decision, Paired, Stop};
 use state::{EpochEntry, EvalSummary, Event, Progress, RunInfo, Status, Summary};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,8 +80,21 @@ impl Trainer {
         let lock = setup.run.lock()?;
         run_dir::repair_tail(&setup.run.events())?;
         let progress = Progress::replay(&setup.run.read_events()?);
-        let spent = spent(&setup.run, &progress)?;
-        let meter = Arc::new(Meter::new(setup.info.training.max_usd, spent));
+        let recorded = ledger::spent(&setup.run.calls())?;
+        let ledger = ledger::Ledger::open(&setup.run.calls())?;
+        let spent = match recorded {
+            Some(spent) => spent,
+            None => {
+                let earlier = spent_by_records(&setup.run, &progress)?;
+                if earlier.calls > 0 {
+                    ledger.record(&ledger::Entry::Earlier { usage: earlier });
+                }
+                earlier
+            }
+        };
+        // The progress line shows what the whole run spent, earlier sessions included.
+        setup.progress.add_usd(spent.usd);
+        let meter = Arc::new(Meter::new(setup.info.training.max_usd, spent).with_ledger(ledger));
         let metered = |inner| -> Arc<dyn ChatModel> { Arc::new(Metered { inner, meter: meter.clone() }) };
         let agent = Agent {
             model: metered(setup.assistant),
@@ -123,7 +137,7 @@ impl Trainer {
         match driven {
             Ok(Ok(())) => self.finish(Status::Completed),
             Ok(Err(why)) => {
-                self.run.append_event(&Event::Interrupted { reason: format!("{why:?}").to_lowercase() })?;
+                self.run.append_event(&Event::Interrupted { reason: why.to_string() })?;
                 self.finish(if why == Interruption::Budget { Status::Budget } else { Status::Stopped })
             }
             Err(e) => {
@@ -203,7 +217,8 @@ impl Trainer {
                 let reason = records[0].errored.clone().unwrap_or_default();
                 return Err(Error::AllErrored { phase: Phase::Epoch(epoch), reason });
             }
-            let (decision, next) = rule::decide(self.progress.rule, epoch, score.rate);
+            let versus_best = self.versus_best(&records)?;
+            let (decision, next) = rule::decide(self.progress.rule, epoch, score.rate, versus_best);
             match decision {
                 Decision::Accept => {
                     registry.save(&self.run.best_registry())?;
@@ -217,12 +232,13 @@ impl Trainer {
             self.run.append_event(&Event::Decision {
                 epoch,
                 score,
+                versus_best,
                 decision,
                 state: next,
                 functions: functions.clone(),
             })?;
             self.progress.rule = next;
-            self.progress.history.push(EpochEntry::new(epoch, &score, decision, functions));
+            self.progress.history.push(EpochEntry::new(epoch, &score, versus_best, decision, functions));
             run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
             if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
                 self.stopped(stop)?;
@@ -230,6 +246,18 @@ impl Trainer {
             epoch += 1;
         }
         Ok(Ok(()))
+    }
+
+    /// The trial's records paired with the best epoch's, problem by problem (`None` before a best).
+    fn versus_best(&self, trial: &[ConversationRecord]) -> Result<Option<Paired>, Error> {
+        let Some(best_epoch) = self.progress.rule.best_epoch else { return Ok(None) };
+        let best: Vec<ConversationRecord> =
+            run_dir::read_lines(&self.run.conversations(Phase::Epoch(best_epoch)))?;
+        let outcome = |r: &ConversationRecord| r.errored.is_none().then_some(r.correct);
+        Ok(Some(Paired::of(
+            trial.iter().map(|r| (r.id.as_str(), outcome(r))),
+            best.iter().map(|r| (r.id.as_str(), outcome(r))),
+        )))
     }
 
     fn stopped(&mut self, reason: Stop) -> Result<(), Error> {
@@ -403,8 +431,9 @@ impl Trainer {
     }
 }
 
-/// What the run already spent: every conversation record on disk plus the completed optimizer steps.
-fn spent(run: &RunDir, progress: &Progress) -> Result<Usage, Error> {
+/// What a run made before the call ledger existed spent: its conversation records on disk plus the
+/// completed optimizer steps (calls dropped in flight are not in either).
+fn spent_by_records(run: &RunDir, progress: &Progress) -> Result<Usage, Error> {
     let mut usage = progress.step_usage;
     let mut files = vec![run.conversations(Phase::Before), run.conversations(Phase::After)];
     files.extend((0..=progress.history.len()).map(|e| run.conversations(Phase::Epoch(e))));

@@ -40,6 +40,16 @@ pub enum Interruption {
     Cancelled,
 }
 
+impl std::fmt::Display for Interruption {
+    /// The word the run files use.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interruption::Budget => "budget",
+            Interruption::Cancelled => "cancelled",
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct PhaseResult {
     /// One slot per problem, in problem order.

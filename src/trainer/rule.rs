@@ -1,5 +1,7 @@
 //! The epoch rule of SPEC §7 as pure functions: accept only a strict improvement, roll back ties and
-//! drops, count stale epochs, stop on patience or after the last epoch.
+//! drops, count stale epochs, stop on patience or after the last epoch. A trial is compared with the
+//! best registry on the problems both of them scored (`Paired`), so an errored problem on either side
+//! can neither win nor lose an epoch.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +10,16 @@ use serde::{Deserialize, Serialize};
 pub enum Decision {
     Accept,
     Rollback,
+}
+
+impl std::fmt::Display for Decision {
+    /// The word the run files use.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Decision::Accept => "accept",
+            Decision::Rollback => "rollback",
+        })
+    }
 }
 
 /// Why training stopped.
@@ -36,10 +48,56 @@ impl Default for RuleState {
     }
 }
 
-/// Scores one epoch: a strict improvement is accepted and becomes the best; anything else (a tie
-/// included — a change must earn its place) is rolled back and counts as stale.
-pub fn decide(state: RuleState, epoch: usize, score: f64) -> (Decision, RuleState) {
-    if score > state.best_score {
+/// A trial and the best registry on the problems both scored (neither errored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paired {
+    /// Problems scored on both sides.
+    pub problems: usize,
+    /// Of those, solved by the trial registry.
+    pub trial_correct: usize,
+    /// Of those, solved by the best registry.
+    pub best_correct: usize,
+}
+
+impl Paired {
+    /// Pairs per-problem outcomes by problem id: `Some(correct)` when scored, `None` when errored.
+    pub fn of<'a>(
+        trial: impl IntoIterator<Item = (&'a str, Option<bool>)>,
+        best: impl IntoIterator<Item = (&'a str, Option<bool>)>,
+    ) -> Paired {
+        let best: std::collections::HashMap<&str, Option<bool>> = best.into_iter().collect();
+        let mut paired = Paired { problems: 0, trial_correct: 0, best_correct: 0 };
+        for (id, outcome) in trial {
+            if let (Some(t), Some(Some(b))) = (outcome, best.get(id)) {
+                paired.problems += 1;
+                paired.trial_correct += usize::from(t);
+                paired.best_correct += usize::from(*b);
+            }
+        }
+        paired
+    }
+
+    fn improves(&self) -> bool {
+        self.trial_correct > self.best_correct
+    }
+}
+
+/// Decides one epoch. The first epoch becomes the best (it is the starting point); later ones are
+/// accepted only when they strictly beat the best on the problems both scored (`versus_best`), and
+/// anything else (a tie, or nothing scored in common — a change must earn its place) is rolled back
+/// and counts as stale. `score` is the epoch's own rate, kept as the best score when accepted.
+pub fn decide(
+    state: RuleState,
+    epoch: usize,
+    score: f64,
+    versus_best: Option<Paired>,
+) -> (Decision, RuleState) {
+    let accept = match (state.best_epoch, versus_best) {
+        (None, _) => true,
+        (Some(_), Some(paired)) => paired.improves(),
+        (Some(_), None) => false,
+    };
+    if accept {
         (Decision::Accept, RuleState { best_epoch: Some(epoch), best_score: score, stale: 0 })
     } else {
         (Decision::Rollback, RuleState { stale: state.stale + 1, ..state })
@@ -79,12 +137,16 @@ mod score_or_null {
 mod tests {
     use super::*;
 
-    /// Runs the rule over a score sequence: (decisions, best epoch, epochs run).
+    /// Runs the rule over a score sequence (every problem scored, so the pairing compares rates):
+    /// (decisions, best epoch, epochs run).
     fn simulate(scores: &[f64], epochs: usize, patience: usize) -> (Vec<Decision>, Option<usize>, usize) {
         let mut state = RuleState::default();
         let mut decisions = Vec::new();
         for (epoch, &score) in scores.iter().enumerate().take(epochs) {
-            let (d, s) = decide(state, epoch, score);
+            let of = |rate: f64| (rate * 100.0).round() as usize;
+            let paired =
+                Paired { problems: 100, trial_correct: of(score), best_correct: of(state.best_score) };
+            let (d, s) = decide(state, epoch, score, Some(paired));
             state = s;
             decisions.push(d);
             if stop_after(&state, epoch, epochs, patience).is_some() {
@@ -99,7 +161,28 @@ mod tests {
 
     #[test]
     fn first_epoch_is_always_accepted_even_at_zero() {
-        assert_eq!(decide(RuleState::default(), 0, 0.0).0, A);
+        assert_eq!(decide(RuleState::default(), 0, 0.0, None).0, A);
+    }
+
+    #[test]
+    fn errored_problems_neither_win_nor_lose_an_epoch() {
+        // Best: a right, b wrong, c right. The trial errors on c: on a and b it is no better.
+        let best = [("a", Some(true)), ("b", Some(false)), ("c", Some(true))];
+        let trial = [("a", Some(true)), ("b", Some(false)), ("c", None)];
+        let paired = Paired::of(trial, best);
+        assert_eq!(paired, Paired { problems: 2, trial_correct: 1, best_correct: 1 });
+        let state = RuleState { best_epoch: Some(0), best_score: 2.0 / 3.0, stale: 0 };
+        // Its own rate (1/2 = 0.5) would lose to 0.667 and, with c errored the other way, could win.
+        assert_eq!(decide(state, 1, 0.5, Some(paired)).0, R);
+        let fixed = Paired::of([("a", Some(true)), ("b", Some(true)), ("c", None)], best);
+        assert_eq!(
+            decide(state, 1, 1.0, Some(fixed)),
+            (A, RuleState { best_epoch: Some(1), best_score: 1.0, stale: 0 })
+        );
+        // A best that errored where the trial scored leaves those problems out too.
+        let nothing_shared = Paired::of([("c", Some(true))], [("c", None)]);
+        assert_eq!(nothing_shared.problems, 0);
+        assert_eq!(decide(state, 1, 1.0, Some(nothing_shared)).0, R);
     }
 
     #[test]

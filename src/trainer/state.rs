@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::phase::Score;
-use super::rule::{Decision, RuleState, Stop};
+use super::rule::{Decision, Paired, RuleState, Stop};
 use crate::agent::AgentConfig;
 use crate::llm::Usage;
 use crate::optimizer::OptimizerConfig;
@@ -23,6 +23,19 @@ pub enum Status {
     Budget,
     Completed,
     Failed,
+}
+
+impl std::fmt::Display for Status {
+    /// The word run.json uses.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+            Status::Budget => "budget",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        })
+    }
 }
 
 /// A dataset file and its hash (so `resume` can tell whether it changed).
@@ -46,6 +59,9 @@ pub struct DataSpec {
     pub test_size: Option<usize>,
     pub subjects: Vec<String>,
     pub seed: u64,
+    /// The user let training and test problems overlap (`--allow-overlap`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_overlap: bool,
 }
 
 impl DataSpec {
@@ -127,6 +143,9 @@ pub enum Event {
     Decision {
         epoch: usize,
         score: Score,
+        /// The comparison that decided it (absent for the first epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        versus_best: Option<Paired>,
         decision: Decision,
         state: RuleState,
         functions: Vec<String>,
@@ -163,18 +182,28 @@ pub struct EpochEntry {
     pub correct: usize,
     pub total: usize,
     pub errored: usize,
+    /// Trial and best on the problems both scored: what the decision compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus_best: Option<Paired>,
     pub decision: Decision,
     pub functions: Vec<String>,
 }
 
 impl EpochEntry {
-    pub fn new(epoch: usize, score: &Score, decision: Decision, functions: Vec<String>) -> EpochEntry {
+    pub fn new(
+        epoch: usize,
+        score: &Score,
+        versus_best: Option<Paired>,
+        decision: Decision,
+        functions: Vec<String>,
+    ) -> EpochEntry {
         EpochEntry {
             epoch,
             score: score.rate,
             correct: score.correct,
             total: score.total,
             errored: score.errored,
+            versus_best,
             decision,
             functions,
         }
@@ -225,9 +254,11 @@ impl Progress {
             match event {
                 Event::EvalDone { phase: Phase::Before, score } => p.eval_before = Some(score),
                 Event::EvalDone { phase: Phase::After, score } => p.eval_after = Some(score),
-                Event::Decision { epoch, score, decision, state, functions } if epoch == p.history.len() => {
+                Event::Decision { epoch, score, versus_best, decision, state, functions }
+                    if epoch == p.history.len() =>
+                {
                     p.rule = state;
-                    p.history.push(EpochEntry::new(epoch, &score, decision, functions));
+                    p.history.push(EpochEntry::new(epoch, &score, versus_best, decision, functions));
                 }
                 Event::StepDone { epoch, usage, .. } if !p.steps_done.contains(&epoch) => {
                     p.steps_done.push(epoch);
@@ -248,7 +279,15 @@ mod tests {
     fn decision(epoch: usize, rate: f64, decision: Decision, best: usize) -> Value {
         let score = Score { correct: 1, total: 2, errored: 0, rate };
         let state = RuleState { best_epoch: Some(best), best_score: 0.5, stale: 0 };
-        serde_json::to_value(Event::Decision { epoch, score, decision, state, functions: vec![] }).unwrap()
+        serde_json::to_value(Event::Decision {
+            epoch,
+            score,
+            versus_best: None,
+            decision,
+            state,
+            functions: vec![],
+        })
+        .unwrap()
     }
 
     #[test]

@@ -31,8 +31,13 @@ use crate::functions::Registry;
 pub struct Epoch {
     pub epoch: usize,
     pub score: Option<f64>,
-    /// `accept` or `rollback` (as written by the trainer).
+    /// Correct / total / errored on the training set (errored problems are not in the score).
+    pub tally: Option<Tally>,
+    /// `accept` or `rollback` (as written by the trainer); `None` while undecided.
     pub decision: Option<String>,
+    /// Not every training problem has a record and nothing was decided: the epoch was cut short (or
+    /// is still running). Such an epoch is never shown as decided.
+    pub partial: bool,
     pub functions: Vec<String>,
     /// The optimizer actions of the step that built this epoch's registry.
     pub actions_applied: usize,
@@ -53,7 +58,9 @@ impl Epoch {
         Epoch {
             epoch,
             score: None,
+            tally: None,
             decision: None,
+            partial: false,
             functions: vec![],
             actions_applied: 0,
             actions_rejected: 0,
@@ -67,6 +74,16 @@ impl Epoch {
 
     pub fn accepted(&self) -> bool {
         self.decision.as_deref().is_some_and(|d| d.starts_with("accept"))
+    }
+
+    /// The decision, or why there is none: a partial epoch (cut short by a kill or an interrupt) is
+    /// not decided, however its records score; `undecided` names an epoch still to be decided.
+    pub fn decision_text(&self, undecided: &str) -> String {
+        match (&self.decision, self.partial) {
+            (Some(d), _) => d.clone(),
+            (None, true) => format!("partial ({} done)", self.records.len()),
+            (None, false) => undecided.into(),
+        }
     }
 
     /// Conversations plus the optimizer step.
@@ -154,7 +171,11 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         e.records = read_records(&path.join("conversations.jsonl"), &mut warnings)?;
         e.records.iter().for_each(|r| e.usage.add(&r.usage));
         e.functions = e.registry.as_ref().map(Registry::names).unwrap_or_default();
-        e.score = (!e.records.is_empty()).then(|| Tally::of(&e.records).rate).flatten();
+        if !e.records.is_empty() {
+            let tally = Tally::of(&e.records);
+            e.score = tally.rate;
+            e.tally = Some(tally);
+        }
         epochs.insert(n, e);
     }
     for (n, ev) in events.epochs {
@@ -174,6 +195,7 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         let Some(n) = h["epoch"].as_u64().map(|n| n as usize) else { continue };
         let e = epochs.entry(n).or_insert_with(|| Epoch::new(n));
         e.score = h["score"].as_f64().or_else(|| h["score"]["rate"].as_f64()).or(e.score);
+        e.tally = Tally::from_json(h).or(e.tally);
         e.decision = scalar_text(&h["decision"]).or(e.decision.take());
         if let Some(fs) = h["functions"].as_array() {
             e.functions = fs.iter().filter_map(scalar_text).collect();
@@ -184,6 +206,24 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         .into_values()
         .filter(|e| e.score.is_some() || e.decision.is_some() || !e.records.is_empty())
         .collect();
+    let mut status = scalar_text(&run_json["status"])
+        .or_else(|| scalar_text(&summary["status"]))
+        .unwrap_or_else(|| if summary.is_null() { "incomplete".into() } else { "done".into() });
+    // run.json says `running` until the process rewrites it; a kill -9 never does. The lock tells.
+    if status == "running" && !crate::run_dir::RunDir::at(dir).lock_held() {
+        status = "killed".into();
+    }
+    // In a run no process works on, an undecided epoch will stay so: it was cut short. Without the
+    // split to count against, a run that logs decisions for its other epochs says the same.
+    let training_problems = run_json["split"]["train"].as_array().map(Vec::len);
+    let logs_decisions = epochs.iter().any(|e| e.decision.is_some());
+    for e in &mut epochs {
+        let cut = match training_problems {
+            Some(n) => e.records.len() < n,
+            None => logs_decisions,
+        };
+        e.partial = e.decision.is_none() && status != "running" && cut;
+    }
     infer_decisions(&mut epochs);
 
     let best_epoch = summary["best_epoch"]
@@ -217,9 +257,6 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         before.iter().chain(&after).for_each(|r| u.add(&r.usage));
         u
     };
-    let status = scalar_text(&run_json["status"])
-        .or_else(|| scalar_text(&summary["status"]))
-        .unwrap_or_else(|| if summary.is_null() { "incomplete".into() } else { "done".into() });
     let name =
         dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     Ok(Run {
@@ -249,7 +286,7 @@ fn infer_decisions(epochs: &mut [Epoch]) {
         return;
     }
     let mut best = f64::NEG_INFINITY;
-    for e in epochs.iter_mut() {
+    for e in epochs.iter_mut().filter(|e| !e.partial) {
         let score = e.score.unwrap_or(f64::NEG_INFINITY);
         if e.decision.is_none() && e.score.is_some() {
             e.decision = Some(if score > best { "accept" } else { "rollback" }.into());

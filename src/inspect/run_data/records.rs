@@ -92,6 +92,12 @@ impl Tally {
         t
     }
 
+    /// `correct/scored`, and the errored count when there is one.
+    pub fn scored_text(&self) -> String {
+        let errored = if self.errored > 0 { format!(", {} errored", self.errored) } else { String::new() };
+        format!("{}/{}{errored}", self.correct, self.total - self.errored)
+    }
+
     pub(super) fn from_json(v: &Value) -> Option<Tally> {
         let n = |k: &str| v[k].as_u64().map(|x| x as usize);
         let (correct, total) = (n("correct")?, n("total")?);
