@@ -581,3 +581,50 @@ fn sessions_can_move_between_tasks() {
     assert_send::<Session>();
     assert_send_sync::<Sandbox>();
 }
+
+/// Calls sandbox escapes are made of fail with the filter's errno in every kind of session, while
+/// threads, subprocesses and forks (what math code uses) still work.
+#[tokio::test]
+async fn a_system_call_filter_refuses_escapes_but_not_ordinary_work() {
+    let code = r#"import ctypes, errno, os, socket, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def failing(call, *args):
+    ctypes.set_errno(0)
+    return 'ok' if call(*args) == 0 else errno.errorcode[ctypes.get_errno()]
+def opening(family):
+    try:
+        socket.socket(family, socket.SOCK_STREAM if family != 16 else socket.SOCK_RAW).close()
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def memfd():
+    try:
+        os.memfd_create('x')
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+seccomp = [l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')]
+print('filter', seccomp)
+print('vsock', opening(40), 'netlink', opening(16), 'unix', opening(socket.AF_UNIX), 'inet', opening(socket.AF_INET))
+print('userns', failing(libc.unshare, 0x10000000), 'mount', failing(libc.mount, b'none', b'/tmp', b'tmpfs', 0, None))
+print('ptrace', failing(libc.ptrace, 0, 0, 0, 0), 'memfd', memfd())
+box = []
+t = threading.Thread(target=lambda: box.append(6 * 7)); t.start(); t.join()
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print('thread', box, 'fork', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print('subprocess', subprocess.run(['sh', '-c', 'echo $((6*7))'], capture_output=True, text=True).stdout.strip())
+"#;
+    for fork_server in [true, false] {
+        let sandbox = Sandbox::new(SandboxConfig { fork_server, ..config() }).unwrap();
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let e = s.run_code(code).await;
+        assert_eq!(
+            e.stdout,
+            "filter ['2']\nvsock EAFNOSUPPORT netlink EAFNOSUPPORT unix ok inet ok\n\
+             userns EPERM mount EPERM\nptrace EPERM memfd ENOSYS\nthread [42] fork 7\nsubprocess 42\n",
+            "fork server {fork_server}: {e:?}"
+        );
+    }
+}

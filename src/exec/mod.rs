@@ -7,6 +7,7 @@
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `reply`    — the assistant-facing text of an `Execution`, output truncation
 //! - `scratch`  — the scratch directories under `$TMPDIR`, and removing those of dead processes
+//! - `seccomp`  — the system-call filter every sandboxed worker installs before user code
 //! - `worker.py` — the embedded Python side of the protocol
 //!
 //! Isolation (SPEC §6): each worker runs under bubblewrap in its own PID, network, IPC and UTS
@@ -28,6 +29,7 @@ mod fork_server;
 mod reply;
 mod sandbox;
 mod scratch;
+mod seccomp;
 mod session;
 mod view;
 mod worker;

@@ -218,6 +218,11 @@ impl Launcher {
         self.plan.command(workdir, &python_args)
     }
 
+    /// True when workers run under bubblewrap (and so install the seccomp filter).
+    pub fn is_isolated(&self) -> bool {
+        self.plan.bwrap.is_some()
+    }
+
     pub fn python(&self) -> &Path {
         &self.plan.python
     }

@@ -53,6 +53,35 @@ def set_limits():
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    if CONFIG.get("seccomp"):
+        install_seccomp(CONFIG["seccomp"])
+
+
+def install_seccomp(settings):
+    """Installs agentopt's system-call filter (built in seccomp.rs) on every thread of this process;
+    whatever it starts inherits it and nothing can remove it. Failing closed: an error here ends
+    the worker before any user code."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    program = bytes.fromhex(settings["program"])
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    fprog = SockFprog(len(program) // 8, program)
+    if libc.syscall(
+        ctypes.c_long(settings["call"]),
+        ctypes.c_uint(settings["operation"]),
+        ctypes.c_uint(settings["flags"]),
+        ctypes.byref(fprog),
+    ) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER) failed")
+
+
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def take_protocol_fds(read_fd=0, write_fd=1):

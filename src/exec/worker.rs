@@ -271,7 +271,18 @@ fn limits(launcher: &Launcher, uid: Option<u32>) -> serde_json::Map<String, Valu
         "cpu_seconds_total": cpu_seconds * CPU_EXECUTIONS_PER_SESSION,
         "drop_uid": uid,
     });
-    let Value::Object(map) = value else { unreachable!("a JSON object literal") };
+    let Value::Object(mut map) = value else { unreachable!("a JSON object literal") };
+    if launcher.is_isolated() {
+        map.insert(
+            "seccomp".into(),
+            json!({
+                "call": libc::SYS_seccomp,
+                "operation": super::seccomp::SECCOMP_SET_MODE_FILTER,
+                "flags": super::seccomp::SECCOMP_FILTER_FLAG_TSYNC,
+                "program": super::seccomp::program_hex(),
+            }),
+        );
+    }
     map
 }
 
