@@ -406,7 +406,7 @@ async fn a_dead_worker_is_reported_and_replaced() {
 }
 
 #[tokio::test]
-async fn dropping_a_session_kills_its_processes_and_removes_its_directory() {
+async fn dropping_a_session_kills_its_processes_and_leaves_no_files_on_the_host() {
     let marker = "4444.4444";
     let file = format!("agentopt-drop-probe-{}", std::process::id());
     let mut s = session().await;
@@ -416,7 +416,8 @@ async fn dropping_a_session_kills_its_processes_and_removes_its_directory() {
         ))
         .await;
     assert_eq!(e.status, ExecStatus::Ok, "{e:?}");
-    // A session's directory is a host temp dir of its own, or one inside its fork server's.
+    // A session's directory is a tmpfs of its own: its files never reach the host's temp dirs
+    // (where an earlier design kept them, one per session or inside the fork server's).
     let host_copies = || {
         let dirs = |path: &std::path::Path| -> Vec<std::path::PathBuf> {
             std::fs::read_dir(path).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
@@ -425,12 +426,12 @@ async fn dropping_a_session_kills_its_processes_and_removes_its_directory() {
         let nested = top.iter().flat_map(|d| dirs(d)).collect::<Vec<_>>();
         top.iter().chain(&nested).filter(|d| d.join(&file).exists()).count()
     };
-    assert_eq!(host_copies(), 1, "the work directory lives on the host while the session does");
+    assert_eq!(host_copies(), 0, "the work directory is not on the host's disk");
     assert_eq!(count_processes(marker), 1);
     drop(s);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(count_processes(marker), 0, "no process left behind");
-    assert_eq!(host_copies(), 0, "the work directory is removed");
+    assert_eq!(host_copies(), 0, "nothing is left behind");
 }
 
 #[tokio::test]
@@ -626,5 +627,42 @@ print('subprocess', subprocess.run(['sh', '-c', 'echo $((6*7))'], capture_output
              userns EPERM mount EPERM\nptrace EPERM memfd ENOSYS\nthread [42] fork 7\nsubprocess 42\n",
             "fork server {fork_server}: {e:?}"
         );
+    }
+}
+
+/// A session's home and `/tmp` are size-capped and its own: filling them ends in ENOSPC, not a
+/// full host disk, and a file one session leaves in `/tmp` is not there for the next.
+#[tokio::test]
+async fn disk_is_capped_per_session_and_private() {
+    let fill = r#"import errno, os
+def fill(dir):
+    written = 0
+    try:
+        for i in range(8):
+            with open(os.path.join(dir, 'f%d' % i), 'wb') as f:
+                f.write(b'x' * (3 << 20))
+            written += 3
+    except OSError as e:
+        return '%s after %d MiB' % (errno.errorcode[e.errno], written)
+    return 'no limit'
+home = os.environ['HOME']
+print(os.getcwd() == home, fill(home), fill('/tmp'))
+open('/tmp/left-behind', 'w').write('from an earlier session')
+"#;
+    let config = || SandboxConfig { file_size_bytes: 8 << 20, ..config() };
+    for fork_server in [true, false] {
+        let sandbox = Sandbox::new(SandboxConfig { fork_server, ..config() }).unwrap();
+        let mut first = sandbox.session(&Registry::default()).await.unwrap();
+        let e = first.run_code(fill).await;
+        assert_eq!(
+            e.stdout, "True ENOSPC after 6 MiB ENOSPC after 6 MiB\n",
+            "fork server {fork_server}: {e:?}"
+        );
+        let mut second = sandbox.session(&Registry::default()).await.unwrap();
+        let e = second
+            .run_code("import os\nprint(os.path.exists('/tmp/left-behind'), os.listdir(os.environ['HOME']))")
+            .await;
+        assert_eq!(e.stdout, "False []\n", "fork server {fork_server}: {e:?}");
+        first.close().await;
     }
 }

@@ -108,11 +108,12 @@ impl ForkServer {
             "fork_server": {
                 "socket": inner_home.join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
                 "spares": launcher.config.spare_sessions.clamp(1, MAX_SPARES),
+                "private_tmp": launcher.private_tmp(),
             },
             "preload": PRELOAD,
         });
         let (control_read, control) = std::io::pipe().map_err(Error::Workdir)?;
-        let mut child = launcher.spawn(home.path(), &config.to_string(), Stdio::from(control_read))?;
+        let mut child = launcher.spawn(home.path(), &config.to_string(), Stdio::from(control_read), false)?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(Error::Protocol("the fork server's pipes were not set up".into()));

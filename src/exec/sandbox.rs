@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::fork_server::{self, ForkServer};
 use super::session::Session;
-use super::view::{Identity, View};
+use super::view::{Home, Identity, View};
 use super::worker::{Failure, Worker};
 use super::{Error, SandboxConfig};
 use crate::functions::{FunctionDef, Registry, is_identifier};
@@ -212,15 +212,22 @@ impl Launcher {
         if self.plan.bwrap.is_some() { PathBuf::from(SANDBOX_HOME) } else { host.to_path_buf() }
     }
 
-    /// The command starting a worker on `workdir` with the given JSON configuration.
-    pub fn worker_command(&self, workdir: &Path, worker_config: &str) -> Command {
+    /// The command starting a worker on `workdir` with the given JSON configuration; with
+    /// `private_home`, a sandbox's home is a size-capped tmpfs of its own, not `workdir` (which then
+    /// serves only an unsandboxed run).
+    pub fn worker_command(&self, workdir: &Path, worker_config: &str, private_home: bool) -> Command {
         let python_args = ["-I", "-B", "-c", BOOTSTRAP, WORKER_SOURCE, worker_config];
-        self.plan.command(workdir, &python_args)
+        self.plan.command(workdir, &python_args, private_home)
     }
 
     /// True when workers run under bubblewrap (and so install the seccomp filter).
     pub fn is_isolated(&self) -> bool {
         self.plan.bwrap.is_some()
+    }
+
+    /// Whether forked sessions may each mount a `/tmp` of their own (see `View::interpreter_in_tmp`).
+    pub fn private_tmp(&self) -> bool {
+        !self.plan.view.interpreter_in_tmp()
     }
 
     pub fn python(&self) -> &Path {
@@ -234,8 +241,10 @@ impl Launcher {
         workdir: &Path,
         worker_config: &str,
         stdin: Stdio,
+        private_home: bool,
     ) -> Result<tokio::process::Child, Error> {
-        let mut cmd = tokio::process::Command::from(self.worker_command(workdir, worker_config));
+        let mut cmd =
+            tokio::process::Command::from(self.worker_command(workdir, worker_config, private_home));
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).process_group(0);
         cmd.spawn().map_err(|source| Error::Spawn { python: self.python().into(), source })
     }
@@ -243,12 +252,12 @@ impl Launcher {
 
 impl Plan {
     /// `python_args` run under bwrap (or bare, unsandboxed) with a scrubbed environment.
-    fn command(&self, workdir: &Path, python_args: &[&str]) -> Command {
+    fn command(&self, workdir: &Path, python_args: &[&str], private_home: bool) -> Command {
         let inner_home = if self.bwrap.is_some() { Path::new(SANDBOX_HOME) } else { workdir };
         let mut cmd = match &self.bwrap {
             Some(bwrap) => {
                 let mut cmd = Command::new(bwrap);
-                cmd.args(self.bwrap_args(workdir)).arg("--").arg(&self.python);
+                cmd.args(self.bwrap_args(workdir, private_home)).arg("--").arg(&self.python);
                 cmd
             }
             None => {
@@ -287,7 +296,7 @@ impl Plan {
         cmd
     }
 
-    fn bwrap_args(&self, workdir: &Path) -> Vec<String> {
+    fn bwrap_args(&self, workdir: &Path, private_home: bool) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
         push(&["--die-with-parent", "--new-session"]);
@@ -306,7 +315,12 @@ impl Plan {
         } else {
             push(&["--unshare-user"]);
         }
-        args.extend(self.view.bwrap_args(self.tmp_size, workdir, SANDBOX_HOME));
+        // A bwrap that cannot cap a tmpfs gets the host directory: disk, not unbounded RAM.
+        let home = match self.tmp_size {
+            Some(size) if private_home => Home::Tmpfs(size),
+            _ => Home::Bind(workdir),
+        };
+        args.extend(self.view.bwrap_args(self.tmp_size, home, SANDBOX_HOME));
         args
     }
 }
@@ -475,7 +489,7 @@ fn probe_once(plan: &Plan) -> Result<(), String> {
     let scratch =
         super::scratch::tempdir("probe").map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let out = plan
-        .command(scratch.path(), &["-I", "-c", "import os; print(os.getpid())"])
+        .command(scratch.path(), &["-I", "-c", "import os; print(os.getpid())"], true)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run bwrap: {e}"))?;
@@ -526,7 +540,7 @@ mod tests {
 
     #[test]
     fn bwrap_isolates_and_shows_only_the_view() {
-        let args = plan().bwrap_args(Path::new("/tmp/agentopt-exec-1")).join(" ");
+        let args = plan().bwrap_args(Path::new("/tmp/agentopt-exec-1"), true).join(" ");
         assert!(args.contains("--unshare-net") && args.contains("--unshare-pid"));
         assert!(args.contains("--die-with-parent") && args.contains("--new-session"));
         assert!(!args.contains("--unshare-user"), "root drops its uid instead: {args}");
@@ -559,7 +573,7 @@ mod tests {
 
     #[test]
     fn environment_is_rebuilt() {
-        let cmd = plan().command(Path::new("/tmp/w"), &["-c", "pass"]);
+        let cmd = plan().command(Path::new("/tmp/w"), &["-c", "pass"], true);
         let env: Vec<(String, String)> = cmd
             .get_envs()
             .filter_map(|(k, v)| Some((k.to_string_lossy().into(), v?.to_string_lossy().into())))

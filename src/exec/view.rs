@@ -141,9 +141,15 @@ impl View {
             .collect()
     }
 
+    /// Whether the interpreter lives under `/tmp`: a session mounting a `/tmp` of its own would
+    /// then hide the modules it has yet to import.
+    pub fn interpreter_in_tmp(&self) -> bool {
+        self.python_all.iter().any(|bound| bound.dest.starts_with("/tmp"))
+    }
+
     /// bubblewrap's file-system arguments: the allowlist, `/tmp` (a tmpfs of `tmp_size` bytes when
-    /// given), the masks, and `workdir` bound writable at `inner_home`; the root itself read-only.
-    pub fn bwrap_args(&self, tmp_size: Option<u64>, workdir: &Path, inner_home: &str) -> Vec<String> {
+    /// given), the masks, and the writable `home` at `inner_home`; the root itself read-only.
+    pub fn bwrap_args(&self, tmp_size: Option<u64>, home: Home, inner_home: &str) -> Vec<String> {
         let mut args = Args::default();
         args.push(&["--ro-bind", "/usr", "/usr"]);
         for top in &self.top {
@@ -171,7 +177,13 @@ impl View {
         }
         self.push_masks(&mut args);
         args.push(&["--perms", "0755", "--dir", "/home"]);
-        args.push(&["--bind", &lossy(workdir), inner_home, "--chdir", inner_home]);
+        match home {
+            Home::Bind(workdir) => args.push(&["--bind", &lossy(workdir), inner_home]),
+            Home::Tmpfs(size) => {
+                args.push(&["--size", &size.to_string(), "--perms", "0700", "--tmpfs", inner_home])
+            }
+        }
+        args.push(&["--chdir", inner_home]);
         // bwrap's own root (a tmpfs holding the mount points) would otherwise be writable.
         args.push(&["--remount-ro", "/"]);
         args.0
@@ -203,6 +215,16 @@ impl View {
             args.push(&["--ro-bind", &empty, &lossy(file)]);
         }
     }
+}
+
+/// Where a sandbox's writable home comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Home<'a> {
+    /// A host directory bound writable: the fork server's, where agentopt reaches its socket.
+    Bind(&'a Path),
+    /// A private tmpfs of this many bytes: a worker's disk, bounded, and gone with the sandbox even
+    /// after a kill -9 of agentopt.
+    Tmpfs(u64),
 }
 
 /// bubblewrap arguments under construction, remembering the directories made so far.
@@ -316,7 +338,7 @@ mod tests {
         let venv = dir.path().join("venv");
         std::fs::create_dir_all(venv.join("lib")).unwrap();
         let view = View::new(&[venv.clone(), venv.join("lib"), "/usr/lib".into()], &[], &identity()).unwrap();
-        let args = view.bwrap_args(Some(1024), Path::new("/tmp/agentopt-exec-1"), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(Some(1024), Home::Tmpfs(4096), "/home/sandbox").join(" ");
         assert!(args.starts_with("--ro-bind /usr /usr"), "{args}");
         assert!(!args.contains("--ro-bind / /"), "no whole-root bind: {args}");
         assert!(!args.contains("/usr/lib /usr/lib"), "already under /usr: {args}");
@@ -332,8 +354,10 @@ mod tests {
         assert!(!args.contains("/etc/shadow") && !args.contains("--ro-bind /etc /etc"), "{args}");
         assert!(args.contains("--size 1024 --perms 1777 --tmpfs /tmp"));
         assert!(
-            args.ends_with("--bind /tmp/agentopt-exec-1 /home/sandbox --chdir /home/sandbox --remount-ro /")
+            args.contains("--size 4096 --perms 0700 --tmpfs /home/sandbox --chdir /home/sandbox"),
+            "{args}"
         );
+        assert!(args.ends_with("--tmpfs /home/sandbox --chdir /home/sandbox --remount-ro /"), "{args}");
     }
 
     #[test]
@@ -354,7 +378,7 @@ mod tests {
             &identity(),
         )
         .unwrap();
-        let args = view.bwrap_args(None, Path::new("/tmp/w"), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox").join(" ");
         let show = |p: &Path| p.to_string_lossy().into_owned();
         assert!(args.contains(&format!("--tmpfs {}", show(&runs))), "{args}");
         assert!(
@@ -378,7 +402,7 @@ mod tests {
         // An editable install puts the checkout itself on sys.path.
         let view = View::new(&[venv.clone(), checkout.clone()], std::slice::from_ref(&checkout), &identity())
             .unwrap();
-        let args = view.bwrap_args(None, Path::new("/tmp/w"), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox").join(" ");
         let (checkout, venv) = (checkout.to_string_lossy(), venv.to_string_lossy());
         let bound = args.find(&format!("--ro-bind {checkout} {checkout}")).unwrap();
         let masked = args.find(&format!("--tmpfs {checkout}")).unwrap();

@@ -49,7 +49,10 @@ def set_limits():
     uid = CONFIG.get("drop_uid")
     if uid is not None and os.getuid() == 0:
         # Running as host root: RLIMIT_NPROC does not bind uid 0, so become an unprivileged uid of
-        # our own (this also clears every capability).
+        # our own (this also clears every capability). Its home, a tmpfs bwrap made for root, first
+        # becomes its own.
+        if CONFIG.get("workdir"):
+            os.chown(CONFIG["workdir"], uid, uid)
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
@@ -818,7 +821,15 @@ def kill_uid(uid, helpers):
 
 LIBC = None
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+
+
+def mount_tmpfs(path, options):
+    flags = MS_NOSUID | MS_NODEV
+    if LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options.encode()) != 0:
+        raise OSError(ctypes_errno(), "mounting a tmpfs on %s failed" % path)
 
 
 def ctypes_errno():
@@ -854,9 +865,12 @@ def spare(listener, taken_w, server_fds, home, missing):
         if os.getuid() == 0:
             # A network namespace of its own (no interface up), made while the spare waits (it
             # takes milliseconds): sessions cannot reach each other through the shared loopback.
-            # The server's socket is a path, reachable from any network namespace.
-            if LIBC.unshare(CLONE_NEWNET) != 0:
-                raise OSError(ctypes_errno(), "unshare(CLONE_NEWNET) failed")
+            # The server's socket is a path, reachable from any network namespace. And a mount
+            # namespace of its own, for the session's private home and /tmp.
+            if LIBC.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+                raise OSError(ctypes_errno(), "unshare(CLONE_NEWNET | CLONE_NEWNS) failed")
+            if LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+                raise OSError(ctypes_errno(), "making the mounts private failed")
         conn, _ = listener.accept()
         listener.close()
         os.write(taken_w, b"%d\n" % os.getpid())
@@ -897,7 +911,13 @@ def session(conn, home, missing, server_pid, report, taken_w):
     os.mkdir(workdir, 0o700)
     uid = CONFIG.get("drop_uid")
     if uid is not None and os.getuid() == 0:
-        os.chown(workdir, uid, uid)
+        # Its disk: a size-capped tmpfs in its own mount namespace, so it can fill neither the host's
+        # disk nor another session's space, and nothing of it outlives the session (kill -9 of
+        # agentopt included). /tmp too, unless the interpreter lives there.
+        disk = int(CONFIG.get("file_size_bytes") or 256 << 20)
+        mount_tmpfs(workdir, "size=%d,mode=0700,uid=%d,gid=%d" % (disk, uid, uid))
+        if CONFIG["fork_server"].get("private_tmp"):
+            mount_tmpfs("/tmp", "size=%d,mode=1777" % disk)
         # The server kills this uid's every process when the session ends.
         os.write(taken_w, b"%d %d\n" % (os.getpid(), uid))
     os.close(taken_w)

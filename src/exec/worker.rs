@@ -103,8 +103,12 @@ impl Worker {
         let mut worker_config = limits(launcher, uid);
         worker_config.insert("workdir".into(), json!(launcher.inner_workdir(workdir.path())));
         worker_config.insert("preload".into(), json!(PRELOAD));
-        let mut child =
-            launcher.spawn(workdir.path(), &Value::Object(worker_config).to_string(), Stdio::piped())?;
+        let mut child = launcher.spawn(
+            workdir.path(),
+            &Value::Object(worker_config).to_string(),
+            Stdio::piped(),
+            true,
+        )?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
