@@ -666,3 +666,34 @@ open('/tmp/left-behind', 'w').write('from an earlier session')
         first.close().await;
     }
 }
+
+/// As root, a session's processes share one memory limit: four children of 400 MiB each, every one
+/// under the per-process address-space cap, cannot all live in a 1 GiB session.
+#[tokio::test]
+async fn memory_is_capped_per_session_not_per_process() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: no memory cgroup can be made; the address-space cap is the bound");
+        return;
+    }
+    let code = r#"import subprocess, sys
+hog = "import time\nb = b'x' * (400 << 20)\ntime.sleep(3)"
+children = [subprocess.Popen([sys.executable, '-c', hog]) for _ in range(4)]
+print(sorted(child.wait() for child in children))
+"#;
+    for fork_server in [true, false] {
+        let config = SandboxConfig {
+            fork_server,
+            memory_bytes: 1 << 30,
+            timeout: Duration::from_secs(20),
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::new(config).unwrap();
+        let mut s = sandbox.session(&Registry::default()).await.unwrap();
+        let e = s.run_code(code).await;
+        // The kernel kills the largest process of the group: a child, whose status is -9.
+        assert!(e.stdout.contains("-9"), "fork server {fork_server}: {e:?}");
+        let after = s.run_code("print('alive')").await;
+        assert_eq!(after.stdout, "alive\n", "the session itself goes on: {after:?}");
+    }
+}

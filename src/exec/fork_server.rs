@@ -42,7 +42,9 @@ use tokio::process::Child;
 use tokio::sync::Notify;
 
 use super::Error;
-use super::sandbox::Launcher;
+use super::memcg::Group;
+use super::sandbox::{Launcher, Role};
+use super::view::CGROUPS_INSIDE;
 use super::worker::{PRELOAD, QUICK_PRELOAD, STARTUP_TIMEOUT, drain_tail};
 
 /// The socket's name inside the server's home directory.
@@ -64,6 +66,8 @@ pub(crate) struct ForkServer {
     stderr_tail: Arc<Mutex<Vec<u8>>>,
     /// Holds the socket and the children's work directories; removed after the server is killed.
     _home: TempDir,
+    /// The memory cgroup its sessions make theirs in; removed (with theirs) once they are gone.
+    _memory: Option<Group>,
 }
 
 /// How forked children ended, as the server reported it.
@@ -103,17 +107,27 @@ impl ForkServer {
         std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
             .map_err(Error::Workdir)?;
         let inner_home = launcher.inner_workdir(home.path());
+        let memory = launcher.memory_group(true);
+        // Each session makes its own group inside the server's (as root, before it drops its uid).
+        let memcg = memory
+            .as_ref()
+            .map(|_| json!({"dir": CGROUPS_INSIDE, "limits": launcher.session_memory_limits()}));
         let config = json!({
             "cap": launcher.config.output_cap_bytes,
             "fork_server": {
                 "socket": inner_home.join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
                 "spares": launcher.config.spare_sessions.clamp(1, MAX_SPARES),
-                "private_tmp": launcher.private_tmp(),
+                "private_tmp": launcher.private_tmp(), "memcg": memcg,
             },
             "preload": PRELOAD,
         });
         let (control_read, control) = std::io::pipe().map_err(Error::Workdir)?;
-        let mut child = launcher.spawn(home.path(), &config.to_string(), Stdio::from(control_read), false)?;
+        let mut child = launcher.spawn(
+            home.path(),
+            &config.to_string(),
+            Stdio::from(control_read),
+            Role::ForkServer { cgroups: memory.as_ref().map(|group| group.path().to_path_buf()) },
+        )?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(Error::Protocol("the fork server's pipes were not set up".into()));
@@ -129,6 +143,7 @@ impl ForkServer {
             preloaded: Arc::default(),
             stderr_tail,
             _home: home,
+            _memory: memory,
         };
         let mut events = BufReader::new(stdout);
         let mut first = String::new();

@@ -2,6 +2,7 @@
 //! calls, and validation of proposed functions. This file owns the public types; the parts are:
 //! - `sandbox`  — the bubblewrap probe and command line, `Sandbox` (starts sessions, validates functions)
 //! - `view`     — what code sees of the file system: the allowlist, the masks of private paths
+//! - `memcg`    — a memory cgroup per session where agentopt can make them
 //! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
 //! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
@@ -26,6 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod fork_server;
+mod memcg;
 mod reply;
 mod sandbox;
 mod scratch;

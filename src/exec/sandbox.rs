@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Deserialize;
 
 use super::fork_server::{self, ForkServer};
+use super::memcg::{Cgroups, Group};
 use super::session::Session;
 use super::view::{Home, Identity, View};
 use super::worker::{Failure, Worker};
@@ -62,6 +63,8 @@ pub(crate) struct Plan {
     as_root: bool,
     /// Size cap of the private /tmp (a tmpfs lives in RAM); `None` when this bwrap lacks `--size`.
     tmp_size: Option<u64>,
+    /// Where each session gets a memory cgroup of its own (root with a writable memory controller).
+    cgroups: Option<Cgroups>,
 }
 
 /// One session's view of the sandbox: the limits in force when it started, and the plan.
@@ -98,9 +101,10 @@ impl Sandbox {
             view,
             as_root,
             tmp_size: Some(config.file_size_bytes),
+            cgroups: None,
         };
         match probe_bwrap(&mut plan) {
-            Ok(()) => {}
+            Ok(()) => plan.cgroups = if as_root { Cgroups::create() } else { None },
             Err(reason) if config.allow_unsandboxed => {
                 let message = format!(
                     "WARNING: no sandbox ({reason}); running LLM-written code UNSANDBOXED because \
@@ -212,12 +216,28 @@ impl Launcher {
         if self.plan.bwrap.is_some() { PathBuf::from(SANDBOX_HOME) } else { host.to_path_buf() }
     }
 
-    /// The command starting a worker on `workdir` with the given JSON configuration; with
-    /// `private_home`, a sandbox's home is a size-capped tmpfs of its own, not `workdir` (which then
-    /// serves only an unsandboxed run).
-    pub fn worker_command(&self, workdir: &Path, worker_config: &str, private_home: bool) -> Command {
+    /// The command starting a worker (or fork server) on `workdir` with the given JSON
+    /// configuration.
+    pub fn worker_command(&self, workdir: &Path, worker_config: &str, role: Role) -> Command {
         let python_args = ["-I", "-B", "-c", BOOTSTRAP, WORKER_SOURCE, worker_config];
-        self.plan.command(workdir, &python_args, private_home)
+        self.plan.command(workdir, &python_args, role)
+    }
+
+    /// A memory cgroup for one more worker, or for a fork server's sessions; `None` where there
+    /// are none (see `memcg`) or this one could not be made.
+    pub fn memory_group(&self, for_server: bool) -> Option<Group> {
+        let cgroups = self.plan.cgroups.as_ref()?;
+        let made = if for_server {
+            cgroups.group("server", None)
+        } else {
+            cgroups.group("worker", Some(self.config.memory_bytes))
+        };
+        made.inspect_err(|e| tracing::warn!("no memory cgroup for a session: {e}")).ok()
+    }
+
+    /// The limit files (and values) a forked session writes in its own group.
+    pub fn session_memory_limits(&self) -> Vec<(&'static str, String)> {
+        self.plan.cgroups.as_ref().map(|c| c.session_limits(self.config.memory_bytes)).unwrap_or_default()
     }
 
     /// True when workers run under bubblewrap (and so install the seccomp filter).
@@ -241,10 +261,9 @@ impl Launcher {
         workdir: &Path,
         worker_config: &str,
         stdin: Stdio,
-        private_home: bool,
+        role: Role,
     ) -> Result<tokio::process::Child, Error> {
-        let mut cmd =
-            tokio::process::Command::from(self.worker_command(workdir, worker_config, private_home));
+        let mut cmd = tokio::process::Command::from(self.worker_command(workdir, worker_config, role));
         cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).process_group(0);
         cmd.spawn().map_err(|source| Error::Spawn { python: self.python().into(), source })
     }
@@ -252,12 +271,12 @@ impl Launcher {
 
 impl Plan {
     /// `python_args` run under bwrap (or bare, unsandboxed) with a scrubbed environment.
-    fn command(&self, workdir: &Path, python_args: &[&str], private_home: bool) -> Command {
+    fn command(&self, workdir: &Path, python_args: &[&str], role: Role) -> Command {
         let inner_home = if self.bwrap.is_some() { Path::new(SANDBOX_HOME) } else { workdir };
         let mut cmd = match &self.bwrap {
             Some(bwrap) => {
                 let mut cmd = Command::new(bwrap);
-                cmd.args(self.bwrap_args(workdir, private_home)).arg("--").arg(&self.python);
+                cmd.args(self.bwrap_args(workdir, &role)).arg("--").arg(&self.python);
                 cmd
             }
             None => {
@@ -270,6 +289,10 @@ impl Plan {
         // SAFETY: the closure runs in the forked child before exec and only makes fcntl/close_range
         // system calls (async-signal-safe, no allocation).
         unsafe { cmd.pre_exec(close_inherited_descriptors) };
+        if let Role::Worker { memory: Some(procs) } = role {
+            // SAFETY: `join` is one write(2) on a descriptor the closure owns.
+            unsafe { cmd.pre_exec(move || super::memcg::join(&procs)) };
+        }
         // Rebuilt from scratch: nothing of agentopt's environment (API keys above all) gets through.
         cmd.env_clear();
         let mut path = String::new();
@@ -296,7 +319,7 @@ impl Plan {
         cmd
     }
 
-    fn bwrap_args(&self, workdir: &Path, private_home: bool) -> Vec<String> {
+    fn bwrap_args(&self, workdir: &Path, role: &Role) -> Vec<String> {
         let mut args: Vec<String> = Vec::new();
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
         push(&["--die-with-parent", "--new-session"]);
@@ -316,13 +339,25 @@ impl Plan {
             push(&["--unshare-user"]);
         }
         // A bwrap that cannot cap a tmpfs gets the host directory: disk, not unbounded RAM.
-        let home = match self.tmp_size {
-            Some(size) if private_home => Home::Tmpfs(size),
-            _ => Home::Bind(workdir),
+        let (home, cgroups) = match (role, self.tmp_size) {
+            (Role::Worker { .. }, Some(size)) => (Home::Tmpfs(size), None),
+            (Role::Worker { .. }, None) => (Home::Bind(workdir), None),
+            (Role::ForkServer { cgroups }, _) => (Home::Bind(workdir), cgroups.as_deref()),
         };
-        args.extend(self.view.bwrap_args(self.tmp_size, home, SANDBOX_HOME));
+        args.extend(self.view.bwrap_args(self.tmp_size, home, SANDBOX_HOME, cgroups));
         args
     }
+}
+
+/// What a sandbox is started for.
+pub(crate) enum Role {
+    /// A worker: a size-capped tmpfs of its own as its home (where bwrap can cap one; the host
+    /// `workdir` then serves only an unsandboxed run); it joins the memory cgroup whose
+    /// `cgroup.procs` is given before it starts.
+    Worker { memory: Option<std::os::fd::OwnedFd> },
+    /// A fork server: the host `workdir` as its home (agentopt reaches its socket there), and the
+    /// memory cgroup directory its sessions make their own groups in.
+    ForkServer { cgroups: Option<PathBuf> },
 }
 
 /// The uids sessions drop to when agentopt runs as root: a block of 1,000 that no other agentopt
@@ -489,7 +524,11 @@ fn probe_once(plan: &Plan) -> Result<(), String> {
     let scratch =
         super::scratch::tempdir("probe").map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let out = plan
-        .command(scratch.path(), &["-I", "-c", "import os; print(os.getpid())"], true)
+        .command(
+            scratch.path(),
+            &["-I", "-c", "import os; print(os.getpid())"],
+            Role::Worker { memory: None },
+        )
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run bwrap: {e}"))?;
@@ -525,6 +564,7 @@ mod tests {
             view: View::new(&[], &[], &identity).unwrap(),
             as_root: true,
             tmp_size: Some(1024),
+            cgroups: None,
         }
     }
 
@@ -540,7 +580,8 @@ mod tests {
 
     #[test]
     fn bwrap_isolates_and_shows_only_the_view() {
-        let args = plan().bwrap_args(Path::new("/tmp/agentopt-exec-1"), true).join(" ");
+        let args =
+            plan().bwrap_args(Path::new("/tmp/agentopt-exec-1"), &Role::Worker { memory: None }).join(" ");
         assert!(args.contains("--unshare-net") && args.contains("--unshare-pid"));
         assert!(args.contains("--die-with-parent") && args.contains("--new-session"));
         assert!(!args.contains("--unshare-user"), "root drops its uid instead: {args}");
@@ -573,7 +614,7 @@ mod tests {
 
     #[test]
     fn environment_is_rebuilt() {
-        let cmd = plan().command(Path::new("/tmp/w"), &["-c", "pass"], true);
+        let cmd = plan().command(Path::new("/tmp/w"), &["-c", "pass"], Role::Worker { memory: None });
         let env: Vec<(String, String)> = cmd
             .get_envs()
             .filter_map(|(k, v)| Some((k.to_string_lossy().into(), v?.to_string_lossy().into())))

@@ -45,7 +45,7 @@ fn owner_pid(name: &str) -> Option<u32> {
     rest.split_once('-')?.0.parse().ok()
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else { return false };
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
     let found = unsafe { libc::kill(pid, 0) } == 0;

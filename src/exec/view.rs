@@ -149,7 +149,15 @@ impl View {
 
     /// bubblewrap's file-system arguments: the allowlist, `/tmp` (a tmpfs of `tmp_size` bytes when
     /// given), the masks, and the writable `home` at `inner_home`; the root itself read-only.
-    pub fn bwrap_args(&self, tmp_size: Option<u64>, home: Home, inner_home: &str) -> Vec<String> {
+    /// `cgroups`: a host directory bound writable at `CGROUPS_INSIDE` (inside a directory only
+    /// root may enter), where a fork server's sessions make their memory cgroups.
+    pub fn bwrap_args(
+        &self,
+        tmp_size: Option<u64>,
+        home: Home,
+        inner_home: &str,
+        cgroups: Option<&Path>,
+    ) -> Vec<String> {
         let mut args = Args::default();
         args.push(&["--ro-bind", "/usr", "/usr"]);
         for top in &self.top {
@@ -184,6 +192,10 @@ impl View {
             }
         }
         args.push(&["--chdir", inner_home]);
+        if let Some(dir) = cgroups {
+            let parent = Path::new(CGROUPS_INSIDE).parent().map(lossy).unwrap_or_default();
+            args.push(&["--perms", "0700", "--dir", &parent, "--bind", &lossy(dir), CGROUPS_INSIDE]);
+        }
         // bwrap's own root (a tmpfs holding the mount points) would otherwise be writable.
         args.push(&["--remount-ro", "/"]);
         args.0
@@ -216,6 +228,9 @@ impl View {
         }
     }
 }
+
+/// Where a fork server finds the memory cgroup directory its sessions make their groups in.
+pub const CGROUPS_INSIDE: &str = "/run/agentopt/memcg";
 
 /// Where a sandbox's writable home comes from.
 #[derive(Debug, Clone, Copy)]
@@ -338,7 +353,7 @@ mod tests {
         let venv = dir.path().join("venv");
         std::fs::create_dir_all(venv.join("lib")).unwrap();
         let view = View::new(&[venv.clone(), venv.join("lib"), "/usr/lib".into()], &[], &identity()).unwrap();
-        let args = view.bwrap_args(Some(1024), Home::Tmpfs(4096), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(Some(1024), Home::Tmpfs(4096), "/home/sandbox", None).join(" ");
         assert!(args.starts_with("--ro-bind /usr /usr"), "{args}");
         assert!(!args.contains("--ro-bind / /"), "no whole-root bind: {args}");
         assert!(!args.contains("/usr/lib /usr/lib"), "already under /usr: {args}");
@@ -378,7 +393,7 @@ mod tests {
             &identity(),
         )
         .unwrap();
-        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox", None).join(" ");
         let show = |p: &Path| p.to_string_lossy().into_owned();
         assert!(args.contains(&format!("--tmpfs {}", show(&runs))), "{args}");
         assert!(
@@ -402,7 +417,7 @@ mod tests {
         // An editable install puts the checkout itself on sys.path.
         let view = View::new(&[venv.clone(), checkout.clone()], std::slice::from_ref(&checkout), &identity())
             .unwrap();
-        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox").join(" ");
+        let args = view.bwrap_args(None, Home::Bind(Path::new("/tmp/w")), "/home/sandbox", None).join(" ");
         let (checkout, venv) = (checkout.to_string_lossy(), venv.to_string_lossy());
         let bound = args.find(&format!("--ro-bind {checkout} {checkout}")).unwrap();
         let masked = args.find(&format!("--tmpfs {checkout}")).unwrap();

@@ -587,6 +587,8 @@ class ForkServer:
         import fcntl
 
         self.events_fd = events_fd
+        self.settings = settings
+        self.stale_groups = set()  # reaped sessions whose memory cgroups are still to remove
         self.home = settings["home"]
         self.nice = bool(settings.get("nice"))
         self.spares = max(1, int(settings.get("spares") or 1))
@@ -655,6 +657,8 @@ class ForkServer:
 
     def reap(self):
         self.read_taken()  # a session's uid line may still wait there: its kill needs the uid
+        memcg = self.settings.get("memcg")
+        self.stale_groups = {pid for pid in self.stale_groups if not remove_memory_cgroup(memcg, pid)}
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -670,6 +674,7 @@ class ForkServer:
             kill_group(pid)  # whatever the session started and left behind
             kill_uid(self.uids.pop(pid, None), self.helpers)  # and what it left its group for
             shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
+            self.stale_groups.add(pid)
             if os.WIFSIGNALED(status):
                 self.send_event({"exited": pid, "signal": os.WTERMSIG(status)})
             else:
@@ -826,6 +831,36 @@ CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 
 
+def join_memory_cgroup(memcg):
+    """A memory cgroup of the session's own inside the server's (see memcg.rs), joined before any
+    user code: its processes, memfds and tmpfs pages together stay within the limit. The server
+    removes it once the session's processes are gone."""
+    if not memcg:
+        return
+    group = os.path.join(memcg["dir"], "s%d" % os.getpid())
+    os.mkdir(group)
+    for name, value in memcg["limits"]:
+        path = os.path.join(group, name)
+        if os.path.exists(path):  # a swap limit only exists where swap is accounted
+            with open(path, "w") as f:
+                f.write(value)
+    with open(os.path.join(group, "cgroup.procs"), "w") as f:
+        f.write("0")
+
+
+def remove_memory_cgroup(memcg, pid):
+    """True once the session's group is gone (rmdir fails while a killed process still exits)."""
+    if not memcg:
+        return True
+    try:
+        os.rmdir(os.path.join(memcg["dir"], "s%d" % pid))
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def mount_tmpfs(path, options):
     flags = MS_NOSUID | MS_NODEV
     if LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options.encode()) != 0:
@@ -918,6 +953,7 @@ def session(conn, home, missing, server_pid, report, taken_w):
         mount_tmpfs(workdir, "size=%d,mode=0700,uid=%d,gid=%d" % (disk, uid, uid))
         if CONFIG["fork_server"].get("private_tmp"):
             mount_tmpfs("/tmp", "size=%d,mode=1777" % disk)
+        join_memory_cgroup(CONFIG["fork_server"].get("memcg"))
         # The server kills this uid's every process when the session ends.
         os.write(taken_w, b"%d %d\n" % (os.getpid(), uid))
     os.close(taken_w)

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 
 use super::Error;
 use super::fork_server::{ExitReport, ForkServer};
-use super::sandbox::Launcher;
+use super::memcg::Group;
+use super::sandbox::{Launcher, Role};
 
 /// Importing sympy and numpy takes about a second alone; many workers starting at once on few cores
 /// take longer. This bounds a hung start, not a slow one.
@@ -66,6 +67,8 @@ enum Process {
         pgid: Option<i32>,
         /// Removed when the worker goes (after the kill, so nothing is still writing into it).
         _workdir: TempDir,
+        /// Its memory cgroup, where there is one; removed once its processes are gone.
+        _memory: Option<Group>,
     },
     /// A child of the fork server; `killed` once the kill was sent.
     Forked { server: Arc<ForkServer>, pid: u32, killed: bool },
@@ -103,11 +106,15 @@ impl Worker {
         let mut worker_config = limits(launcher, uid);
         worker_config.insert("workdir".into(), json!(launcher.inner_workdir(workdir.path())));
         worker_config.insert("preload".into(), json!(PRELOAD));
+        let memory = launcher.memory_group(false);
+        let procs = memory.as_ref().and_then(|group| {
+            group.procs().inspect_err(|e| tracing::warn!("cannot join a memory cgroup: {e}")).ok()
+        });
         let mut child = launcher.spawn(
             workdir.path(),
             &Value::Object(worker_config).to_string(),
             Stdio::piped(),
-            true,
+            Role::Worker { memory: procs },
         )?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdin), Some(stdout), Some(stderr)) =
@@ -121,7 +128,13 @@ impl Worker {
             partial: PartialOutput::default(),
             input: Box::new(stdin),
             output: BufReader::new(Box::new(stdout)),
-            process: Process::Own { child: Box::new(child), stderr_tail, pgid, _workdir: workdir },
+            process: Process::Own {
+                child: Box::new(child),
+                stderr_tail,
+                pgid,
+                _workdir: workdir,
+                _memory: memory,
+            },
         };
         match tokio::time::timeout(STARTUP_TIMEOUT, worker.read_reply()).await {
             Ok(Ok(reply)) if reply.get("ready") == Some(&Value::Bool(true)) => Ok(worker),
