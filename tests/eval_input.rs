@@ -1,6 +1,6 @@
 //! `agentopt eval` on input it must refuse, and on SIGTERM: a `base_url` that is not an http(s) URL
-//! and an empty test set are bad input (exit 2, naming what is wrong) before anything runs; SIGTERM
-//! stops the eval like Ctrl-C and exits 130.
+//! an empty test set and a registry with an unusable function (eval and train) are bad input (exit
+//! 2, naming what is wrong) before anything runs; SIGTERM stops the eval like Ctrl-C and exits 130.
 
 mod support;
 
@@ -41,6 +41,45 @@ async fn an_empty_test_set_is_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("test.jsonl") && stderr.contains("holds no problems"), "{stderr}");
     assert!(server.bodies().await.is_empty(), "no model call for nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_with_an_unusable_function_is_bad_input_before_any_problem_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    support::dataset(&dir.path().join("test.jsonl"), &[("p1", "What is 6*7?", "42")]);
+    let server = Server::start(dir.path(), Duration::ZERO, |_| text("\\boxed{42}")).await;
+    let function = |name: &str, code: &str| {
+        serde_json::json!({"name": name, "description": "d", "code": code,
+                           "parameters": {"type": "object", "properties": {}}})
+    };
+    let cases = [
+        ("undefined", function("helper", "def other():\n    return 1\n"), "does not define `helper`"),
+        ("builtin", function("print", "def print():\n    return 1\n"), "is a Python builtin"),
+        ("hangs", function("slow", "while True: pass\ndef slow(): pass\n"), "did not finish within 2 s"),
+    ];
+    for (file, bad, expected) in cases {
+        let registry = dir.path().join(format!("{file}.json"));
+        let functions = [function("fine", "def fine():\n    return 1\n"), bad];
+        std::fs::write(&registry, serde_json::json!({"functions": functions}).to_string()).unwrap();
+        let commands: [&[&str]; 2] = [
+            &["eval", "--test", "test.jsonl"],
+            &["train", "--train", "test.jsonl", "--test", "test.jsonl", "--allow-overlap", "--run", "r"],
+        ];
+        for args in commands {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"));
+            cmd.current_dir(dir.path()).env_remove("OAI_CONFIG_LIST").args(args);
+            cmd.args(["--no-cache", "--exec-timeout", "2", "--functions"]).arg(&registry);
+            cmd.arg("--config").arg(&server.config);
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {file}: {stderr}");
+            let named = format!("{file}.json");
+            assert!(stderr.contains(&named) && stderr.contains("function #2"), "{args:?}: {stderr}");
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        }
+        assert!(!dir.path().join("runs/r").exists(), "train made no run of a bad registry");
+    }
+    assert!(server.bodies().await.is_empty(), "no model call before the registry is checked");
 }
 
 #[tokio::test(flavor = "multi_thread")]

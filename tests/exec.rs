@@ -314,6 +314,40 @@ async fn function_errors_come_back_as_data() {
 }
 
 #[tokio::test]
+async fn a_function_that_hangs_or_exits_at_import_fails_only_itself_within_the_time_limit() {
+    let cases = [
+        ("loops", "while True: pass\ndef loops(): pass\n", "did not finish within 2 s"),
+        ("leaves", "import os\nos._exit(5)\ndef leaves(): pass\n", "crashed Python"),
+    ];
+    for (name, code, expected) in cases {
+        let registry =
+            Registry { functions: vec![function(name, code), function("ok", "def ok():\n    return 1\n")] };
+        let started = std::time::Instant::now();
+        let mut s = sandbox().session(&registry).await.expect("the session starts all the same");
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}: {:?}", started.elapsed());
+        let call = s.call_function(name, "{}").await;
+        assert_eq!(call.status, ExecStatus::Error, "{call:?}");
+        assert!(call.stderr.contains(expected), "{name}: {call:?}");
+        let code = s.run_code("print(6 * 7)").await;
+        assert_eq!(code.stdout, "42\n", "code blocks still run: {code:?}");
+        // A restart (after a timeout) does not pay for the hang again.
+        let started = std::time::Instant::now();
+        assert_eq!(s.run_code("while True: pass").await.status, ExecStatus::Timeout);
+        assert_eq!(s.run_code("print(1)").await.stdout, "1\n");
+        assert!(started.elapsed() < Duration::from_secs(15), "{name}: {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn a_registry_function_named_like_a_builtin_never_replaces_it() {
+    let registry = Registry { functions: vec![function("len", "def len(x):\n    return 99\n")] };
+    let mut s = sandbox().session(&registry).await.unwrap();
+    assert_eq!(s.run_code("print(len('ab'))").await.stdout, "2\n");
+    let call = s.call_function("len", r#"{"x": 1}"#).await;
+    assert!(call.stderr.contains("is a Python builtin"), "{call:?}");
+}
+
+#[tokio::test]
 async fn text_that_is_not_unicode_comes_back_escaped() {
     let mut s = session().await;
     let e = s.run_code("print('a\\udcffb')\n'c\\ud800'").await;
@@ -380,6 +414,8 @@ async fn validation_accepts_good_functions_and_explains_bad_ones() {
             "declare `a`",
         ),
         (function("f", "def f(x):\n    return x\n"), "requires `x`"),
+        (function("print", "def print(*a):\n    pass\n"), "is a Python builtin"),
+        (function("f", "import os\nos._exit(4)\n"), "crashed Python"),
     ];
     for (def, expected) in cases {
         let verdict = sandbox.validate_function(&def).await.unwrap();

@@ -26,12 +26,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     if args.task.trim().is_empty() {
         return Err(bad_input(anyhow::anyhow!("TASK is empty: say what to ask the assistant")));
     }
-    let registry = match &args.functions {
+    let (registry, registry_path) = match &args.functions {
         Some(spec) => {
             let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
-            Registry::load(&path).map_err(bad_input)?
+            (Registry::load(&path).map_err(bad_input)?, Some(path))
         }
-        None => Registry::default(),
+        None => (Registry::default(), None),
     };
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
     let model = connect(&model_opts)?;
@@ -42,6 +42,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
     };
+    if let Some(path) = &registry_path {
+        super::registry_check::check(&*agent.runner, &registry, path).await?;
+    }
     // `--answer` implies the math conversation: only it has a final box to check.
     let style = if args.math || args.answer.is_some() { Style::Math } else { Style::General };
     let mode = match args.human_input {

@@ -61,6 +61,9 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         grader: Grader::new(exec::find_python()),
         config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
     };
+    if let Some(path) = &registry_path {
+        super::registry_check::check(&*agent.runner, &registry, path).await?;
+    }
     let cancel = Cancel::default();
     cancel.on_ctrl_c("conversations in flight are dropped; those done are kept (and in --out)");
     let ctx = PhaseContext {

@@ -10,6 +10,7 @@ mod chat;
 mod eval;
 mod functions;
 mod grade;
+mod registry_check;
 mod resume;
 mod runs;
 mod selection;

@@ -39,12 +39,12 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let data = data_spec(&args)?;
     let (train, test) = select_problems(&data).map_err(bad_input)?;
     super::selection::check(&data, &train, &test)?;
-    let initial = match &args.functions {
+    let (initial, initial_path) = match &args.functions {
         Some(spec) => {
             let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
-            Registry::load(&path).map_err(bad_input)?
+            (Registry::load(&path).map_err(bad_input)?, Some(path))
         }
-        None => Registry::default(),
+        None => (Registry::default(), None),
     };
     // Absolute, so that `resume` finds the same config and cache from any directory.
     let mut assistant_opts =
@@ -77,6 +77,9 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
     let runner =
         sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
+    if let Some(path) = &initial_path {
+        super::registry_check::check(&*runner, &initial, path).await?;
+    }
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();

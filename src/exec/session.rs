@@ -32,29 +32,49 @@ impl Session {
         Ok(session)
     }
 
-    async fn fresh_worker(&self) -> Result<Worker, Error> {
+    /// A worker with the registry's functions defined. Top-level code that hangs or kills its
+    /// worker costs this conversation one time limit, not the whole run: a second worker starts
+    /// with every function marked as failed to define (the reason is what calling one reports), and
+    /// the session keeps that for its later restarts.
+    async fn fresh_worker(&mut self) -> Result<Worker, Error> {
         let mut worker = Worker::start(&self.launcher).await?;
-        if !self.functions.is_empty() {
-            let request = json!({"op": "define", "functions": self.functions});
-            match worker.request(&request, self.launcher.config.timeout).await {
-                // A function that fails to define is reported to the assistant when it is called.
-                Ok((reply, _)) => {
-                    if let Some(errors) = reply.get("errors").and_then(Value::as_object)
-                        && !errors.is_empty()
-                    {
-                        tracing::debug!("registry functions that failed to define: {errors:?}");
-                    }
-                }
-                Err(Failure::Timeout) => {
-                    worker.kill().await;
-                    return Err(Error::Protocol("defining the registry's functions timed out".into()));
-                }
-                Err(Failure::Died(message)) => {
-                    return Err(Error::Protocol(format!("defining the registry's functions: {message}")));
-                }
-            }
+        if self.functions.is_empty() {
+            return Ok(worker);
         }
-        Ok(worker)
+        let request = json!({"op": "define", "functions": self.functions});
+        let failure = match worker.request(&request, self.launcher.config.timeout).await {
+            // A function that fails to define is reported to the assistant when it is called.
+            Ok((reply, _)) => {
+                if let Some(errors) = reply.get("errors").and_then(Value::as_object)
+                    && !errors.is_empty()
+                {
+                    tracing::debug!("registry functions that failed to define: {errors:?}");
+                }
+                return Ok(worker);
+            }
+            Err(Failure::Timeout) => {
+                worker.kill().await;
+                format!(
+                    "defining the registry's functions did not finish within {} s (top-level code \
+                     must only define functions and import modules)",
+                    self.launcher.config.timeout.as_secs_f64()
+                )
+            }
+            Err(Failure::Died(message)) => {
+                format!("defining the registry's functions crashed Python: {message}")
+            }
+        };
+        tracing::debug!("{failure}");
+        for function in &mut self.functions {
+            let name = function["name"].clone();
+            *function = json!({"name": name, "error": failure});
+        }
+        let mut worker = Worker::start(&self.launcher).await?;
+        let request = json!({"op": "define", "functions": self.functions});
+        match worker.request(&request, self.launcher.config.timeout).await {
+            Ok(_) => Ok(worker),
+            Err(_) => Err(Error::Protocol(format!("a worker failed again after {failure}"))),
+        }
     }
 
     /// Runs a code block in the session's persistent namespace.

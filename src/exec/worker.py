@@ -339,6 +339,21 @@ def define(name, code, packages):
     return fn, None
 
 
+def name_problem(name):
+    """Why a learned function may not take this name: a keyword cannot be one, and a builtin's name
+    would replace the builtin (`print`, `len`) in every code block of the session."""
+    import keyword
+
+    if keyword.iskeyword(name):
+        return "`%s` is a Python keyword: choose another name" % name
+    if hasattr(builtins, name):
+        return (
+            "`%s` is a Python builtin: a learned function of that name would replace it in every "
+            "code block; choose another name" % name
+        )
+    return None
+
+
 def check_signature(name, fn, schema):
     """None when the JSON-schema parameters fit the function's signature (so the assistant's calls,
     built from the schema, can work), else the mismatch."""
@@ -406,9 +421,18 @@ class Worker:
         self.send({"event": "started"})
 
     def op_define(self, req):
+        # The clock starts here too, so a function whose top-level code loops costs the session's
+        # time limit, not the startup allowance.
+        self.begin("\n".join(f.get("code") or "" for f in req["functions"]))
         errors = {}
         for f in req["functions"]:
-            fn, problem = define(f["name"], f["code"], f.get("packages") or [])
+            # A definition that already failed elsewhere (hung or crashed its worker) stays failed.
+            if "error" in f:
+                fn, problem = None, f["error"]
+            else:
+                fn, problem = define(f["name"], f["code"], f.get("packages") or [])
+            if problem is None:
+                problem = name_problem(f["name"])
             if problem:
                 errors[f["name"]] = problem
                 self.functions[f["name"]] = problem
@@ -419,7 +443,9 @@ class Worker:
 
     def op_validate(self, req):
         self.begin()
-        fn, problem = define(req["name"], req["code"], req.get("packages") or [])
+        problem = name_problem(req["name"])
+        if problem is None:
+            fn, problem = define(req["name"], req["code"], req.get("packages") or [])
         if problem is None:
             problem = check_signature(req["name"], fn, req.get("parameters"))
         return {"error": problem}
