@@ -46,7 +46,8 @@ pub struct SandboxConfig {
     pub python: PathBuf,
     /// Wall-clock limit per execution; the process group is killed when it passes.
     pub timeout: Duration,
-    /// Address-space cap per worker.
+    /// Address-space cap per worker process; also each session's whole memory (its memory cgroup's
+    /// limit) where agentopt can make cgroups (see `memcg`).
     pub memory_bytes: u64,
     /// Process-count cap per worker (threads count too).
     pub max_processes: u64,

@@ -104,7 +104,15 @@ impl Sandbox {
             cgroups: None,
         };
         match probe_bwrap(&mut plan) {
-            Ok(()) => plan.cgroups = if as_root { Cgroups::create() } else { None },
+            Ok(()) => {
+                plan.cgroups = if as_root { Cgroups::create() } else { None };
+                match &plan.cgroups {
+                    Some(_) => tracing::info!("each session's memory is bounded by a cgroup of its own"),
+                    None => tracing::info!(
+                        "no memory cgroups: each process's address space and the process count are capped"
+                    ),
+                }
+            }
             Err(reason) if config.allow_unsandboxed => {
                 let message = format!(
                     "WARNING: no sandbox ({reason}); running LLM-written code UNSANDBOXED because \
