@@ -109,7 +109,7 @@ impl Cgroups {
     }
 
     fn limit(&self, path: &Path, bytes: u64) -> io::Result<()> {
-        for (file, value) in self.version.limit_files().iter().zip(self.version.limit_values(bytes)) {
+        for (file, value) in self.session_limits(bytes) {
             let target = path.join(file);
             // The swap file is absent where swap accounting is off: then there is no swap to limit.
             if file.contains("sw") && !target.exists() {
@@ -120,8 +120,8 @@ impl Cgroups {
         Ok(())
     }
 
-    /// What a fork server's sessions need to make their own groups inside `server`'s: the limit
-    /// files and values for `bytes`.
+    /// The limit files and values for `bytes`: written here for a worker's group, and by a fork
+    /// server's sessions for the groups they make inside the server's.
     pub fn session_limits(&self, bytes: u64) -> Vec<(&'static str, String)> {
         self.version.limit_files().iter().copied().zip(self.version.limit_values(bytes)).collect()
     }

@@ -315,7 +315,7 @@ def check_packages(packages):
 
 def define(name, code, packages):
     """Defines one function in its own module, so each name keeps its own code and globals."""
-    problem = check_packages(packages)
+    problem = name_problem(name) or check_packages(packages)
     if problem:
         return None, problem
     filename = "<function %s>" % name
@@ -431,8 +431,6 @@ class Worker:
                 fn, problem = None, f["error"]
             else:
                 fn, problem = define(f["name"], f["code"], f.get("packages") or [])
-            if problem is None:
-                problem = name_problem(f["name"])
             if problem:
                 errors[f["name"]] = problem
                 self.functions[f["name"]] = problem
@@ -443,9 +441,7 @@ class Worker:
 
     def op_validate(self, req):
         self.begin()
-        problem = name_problem(req["name"])
-        if problem is None:
-            fn, problem = define(req["name"], req["code"], req.get("packages") or [])
+        fn, problem = define(req["name"], req["code"], req.get("packages") or [])
         if problem is None:
             problem = check_signature(req["name"], fn, req.get("parameters"))
         return {"error": problem}
