@@ -64,6 +64,10 @@ pub struct ModelArgs {
     /// Print machine-readable JSON instead of human output.
     #[arg(long)]
     pub json: bool,
+    /// A config list given in memory (the Python package's `config=[...]`); never a flag, so keys
+    /// never sit on a command line.
+    #[arg(skip)]
+    pub config_inline: Option<crate::llm::config::InlineList>,
 }
 
 /// `ModelArgs` and `--concurrency`, for the commands that run many conversations at once (`train`,
@@ -166,6 +170,9 @@ pub struct ResumeArgs {
     /// Print machine-readable JSON instead of human output.
     #[arg(long)]
     pub json: bool,
+    /// A config list given in memory (the Python package), as `ModelArgs::config_inline`.
+    #[arg(skip)]
+    pub config_inline: Option<crate::llm::config::InlineList>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -79,18 +79,24 @@ impl Registry {
     pub fn load_with_format(path: &Path) -> Result<(Registry, Format), Error> {
         let text =
             std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+        Registry::parse(&text, path)
+    }
+
+    /// A registry from its text in any accepted format, checked as `load` checks a file; `path`
+    /// names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<(Registry, Format), Error> {
         let parse_error = |e: serde_json::Error| Error::Parse {
             path: path.into(),
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         };
-        let doc: Value = serde_json::from_str(&text).map_err(parse_error)?;
+        let doc: Value = serde_json::from_str(text).map_err(parse_error)?;
         let format =
             formats::detect(&doc).map_err(|found| Error::Unrecognized { path: path.into(), found })?;
         let registry = match format {
             // From the text again, so a mistake in agentopt's own format keeps its line and column.
-            Format::Agentopt => serde_json::from_str(&text).map_err(parse_error)?,
+            Format::Agentopt => serde_json::from_str(text).map_err(parse_error)?,
             Format::AutogenExport | Format::Ag2FunctionList => Registry {
                 functions: formats::read_records(&doc).map_err(|e| Error::Invalid {
                     path: path.into(),

@@ -25,6 +25,7 @@ fn connect_to(server: &LlamaServer, dir: &std::path::Path) -> std::sync::Arc<dyn
         model: None,
         cache: CacheMode::Off,
         cache_dir: dir.join("cache"),
+        inline: None,
     };
     connect(&opts).expect("the config list connects")
 }

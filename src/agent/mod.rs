@@ -2,6 +2,7 @@
 //! as tools, code run in a persistent session, the final `\boxed{}` answer graded. A failed model call
 //! is recorded as `errored`, never as a wrong answer.
 
+pub mod ag2;
 pub mod console;
 pub mod general;
 pub mod human;

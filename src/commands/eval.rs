@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::bad_input;
 use super::train::{connect, model_options, sandbox};
+use super::{Hooks, bad_input};
 use crate::agent::{Agent, AgentConfig, ConversationRecord};
 use crate::cli::EvalArgs;
 use crate::dataset;
@@ -13,10 +13,92 @@ use crate::exec;
 use crate::functions::Registry;
 use crate::grading::Grader;
 use crate::run_dir;
-use crate::trainer::meter::{Cancel, Meter, Metered};
+use crate::trainer::meter::{Meter, Metered};
 use crate::trainer::phase::{self, PhaseContext, Score};
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let json = args.model.json;
+    let evaluated = execute(args, &Hooks::cli()).await?;
+    evaluated.print(json);
+    Ok(evaluated.exit_code())
+}
+
+/// An evaluation's outcome: the score, every record in problem order, and whether it ran to the end.
+pub struct Evaluated {
+    pub score: Score,
+    pub records: Vec<ConversationRecord>,
+    /// Problems asked for (`records` is shorter when the evaluation stopped early).
+    pub problems: usize,
+    pub interrupted: Option<phase::Interruption>,
+    pub registry_path: Option<std::path::PathBuf>,
+    pub registry: Registry,
+    pub usage: crate::llm::Usage,
+}
+
+impl Evaluated {
+    pub fn complete(&self) -> bool {
+        self.records.len() == self.problems
+    }
+
+    /// `--json`'s line.
+    pub fn to_json(&self) -> serde_json::Value {
+        let complete = self.complete();
+        serde_json::json!({
+            "correct": self.score.correct,
+            "total": self.score.total,
+            "errored": self.score.errored,
+            "rate": self.score.rate,
+            "complete": complete,
+            "interrupted": self.interrupted.filter(|_| !complete),
+            "registry": self.registry_path.as_ref().map(|p| p.display().to_string()),
+            "functions": self.registry.names(),
+            "usage": self.usage,
+        })
+    }
+
+    fn print(&self, json: bool) {
+        let (score, records) = (&self.score, &self.records);
+        if json {
+            println!("{}", self.to_json());
+        } else {
+            let source =
+                self.registry_path.as_ref().map_or("(no functions)".to_string(), |p| p.display().to_string());
+            println!("registry:  {source}");
+            println!(
+                "score:     {:.3} ({}/{} correct, {} errored and not scored)",
+                score.rate,
+                score.correct,
+                score.total - score.errored,
+                score.errored
+            );
+            if !self.complete() {
+                println!(
+                    "stopped:   {} of {} problems done ({})",
+                    records.len(),
+                    self.problems,
+                    why_stopped(self.interrupted)
+                );
+            }
+        }
+        let errored: Vec<&ConversationRecord> = records.iter().filter(|r| r.errored.is_some()).collect();
+        if let Some(first) = errored.first() {
+            let reason = first.errored.as_deref().unwrap_or_default();
+            let (level, what) = if errored.len() == records.len() {
+                ("error", "every problem errored: nothing could be scored".to_string())
+            } else {
+                ("note", format!("{} problem(s) errored and were not scored", errored.len()))
+            };
+            eprintln!("{level}: {what}; e.g. `{}`: {reason}", first.id);
+        }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        exit_code(&self.score, self.complete(), self.interrupted)
+    }
+}
+
+/// `eval` without printing, with `hooks`' progress and cancel.
+pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated> {
     if args.model.concurrency == 0 {
         return Err(bad_input(anyhow::anyhow!("--concurrency must be at least 1")));
     }
@@ -64,8 +146,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &registry_path {
         super::registry_check::check(&*agent.runner, &registry, path).await?;
     }
-    let cancel = Cancel::default();
-    cancel.on_ctrl_c("conversations in flight are dropped; those done are kept (and in --out)");
+    let cancel = hooks.cancel("conversations in flight are dropped; those done are kept (and in --out)");
     let ctx = PhaseContext {
         agent: &agent,
         concurrency: args.model.concurrency,
@@ -77,7 +158,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         crate::fsio::write_atomic(out, b"")?;
     }
     let out = args.out.clone();
-    let display = crate::progress::Progress::new(problems.len(), "eval");
+    let display = (hooks.progress)(problems.len(), "eval");
     let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| {
         display.conversation_done(r.errored.is_none().then_some(r.correct), r.usage.usd);
         match &out {
@@ -93,50 +174,15 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         run_dir::write_lines(path, &records)?;
     }
     let score = Score::of(&records);
-    let complete = records.len() == problems.len();
-    if args.model.json {
-        let line = serde_json::json!({
-            "correct": score.correct,
-            "total": score.total,
-            "errored": score.errored,
-            "rate": score.rate,
-            "complete": complete,
-            "interrupted": interrupted.filter(|_| !complete),
-            "registry": registry_path.as_ref().map(|p| p.display().to_string()),
-            "functions": registry.names(),
-            "usage": meter.usage(),
-        });
-        println!("{line}");
-    } else {
-        let source = registry_path.map_or("(no functions)".to_string(), |p| p.display().to_string());
-        println!("registry:  {source}");
-        println!(
-            "score:     {:.3} ({}/{} correct, {} errored and not scored)",
-            score.rate,
-            score.correct,
-            score.total - score.errored,
-            score.errored
-        );
-        if !complete {
-            println!(
-                "stopped:   {} of {} problems done ({})",
-                records.len(),
-                problems.len(),
-                why_stopped(interrupted)
-            );
-        }
-    }
-    let errored: Vec<&ConversationRecord> = records.iter().filter(|r| r.errored.is_some()).collect();
-    if let Some(first) = errored.first() {
-        let reason = first.errored.as_deref().unwrap_or_default();
-        let (level, what) = if errored.len() == records.len() {
-            ("error", "every problem errored: nothing could be scored".to_string())
-        } else {
-            ("note", format!("{} problem(s) errored and were not scored", errored.len()))
-        };
-        eprintln!("{level}: {what}; e.g. `{}`: {reason}", first.id);
-    }
-    Ok(exit_code(&score, complete, interrupted))
+    Ok(Evaluated {
+        score,
+        records,
+        problems: problems.len(),
+        interrupted,
+        registry_path,
+        registry,
+        usage: meter.usage(),
+    })
 }
 
 fn why_stopped(interrupted: Option<phase::Interruption>) -> &'static str {

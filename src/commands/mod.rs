@@ -2,19 +2,22 @@
 //! (0 success, 1 the job failed, 2 bad usage or bad input).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::cli::{Cli, Command};
+use crate::progress::Progress;
+use crate::trainer::meter::Cancel;
 
 mod bench;
 mod chat;
-mod eval;
+pub mod eval;
 mod functions;
 mod grade;
-mod registry_check;
-mod resume;
+pub mod registry_check;
+pub mod resume;
 mod runs;
 mod selection;
-mod train;
+pub mod train;
 
 /// Marks an error as the user's input being at fault (exit code 2). The message names file, line, field.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,35 @@ pub struct BadInput(pub anyhow::Error);
 /// Wraps any error as bad input.
 pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
     BadInput(e.into()).into()
+}
+
+/// Makes the progress display of a job of `total` problems named `label`.
+pub type MakeProgress = dyn Fn(usize, &str) -> Progress + Send + Sync;
+
+/// How a long job shows progress and learns that it should stop: the CLI's way (stderr, Ctrl-C and
+/// SIGTERM) or a library caller's (the Python package draws progress itself and cancels on
+/// KeyboardInterrupt).
+#[derive(Clone)]
+pub struct Hooks {
+    pub cancel: Cancel,
+    pub progress: Arc<MakeProgress>,
+    /// Cancel on Ctrl-C and SIGTERM (only the CLI owns the process's signals).
+    pub ctrl_c: bool,
+}
+
+impl Hooks {
+    /// The command line's: progress on stderr, cancelled by Ctrl-C or SIGTERM.
+    pub fn cli() -> Hooks {
+        Hooks { cancel: Cancel::default(), progress: Arc::new(Progress::new), ctrl_c: true }
+    }
+
+    /// The cancel token of a job, listening to the signals when the CLI owns them.
+    fn cancel(&self, in_flight: &'static str) -> Cancel {
+        if self.ctrl_c {
+            self.cancel.on_ctrl_c(in_flight);
+        }
+        self.cancel.clone()
+    }
 }
 
 pub fn init_logging(verbose: u8) {

@@ -15,9 +15,14 @@ use crate::functions::Registry;
 /// How many functions are checked at once (each in a worker of its own).
 const AT_ONCE: usize = 4;
 
-pub(super) async fn check(runner: &dyn Runner, registry: &Registry, path: &Path) -> anyhow::Result<()> {
-    let outcomes: Vec<_> = futures::stream::iter(&registry.functions)
-        .map(|def| async move { (def, runner.validate_function(def).await) })
+pub async fn check(runner: &dyn Runner, registry: &Registry, path: &Path) -> anyhow::Result<()> {
+    // Owned definitions: a closure over `&FunctionDef` makes the future not `Send` for every lifetime,
+    // which callers that spawn it (the Python package) need.
+    let outcomes: Vec<_> = futures::stream::iter(registry.functions.iter().cloned())
+        .map(move |def| async move {
+            let outcome = runner.validate_function(&def).await;
+            (def, outcome)
+        })
         .buffered(AT_ONCE)
         .collect()
         .await;

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::bad_input;
-use super::train::{Models, connect, launch, private_paths, report, sandbox, select_problems};
+use super::train::{
+    Models, Trained, connect, launch, print_outcome, private_paths, sandbox, select_problems,
+};
+use super::{Hooks, bad_input};
 use crate::cli::ResumeArgs;
 use crate::dataset;
 use crate::llm::{CacheMode, ModelOptions};
@@ -16,12 +18,23 @@ use crate::trainer::Finished;
 use crate::trainer::state::{RunInfo, Status};
 
 pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let trained = execute(args, &Hooks::cli()).await?;
+    Ok(print_outcome(&trained, json))
+}
+
+/// `resume` without printing, with `hooks`' progress and cancel.
+pub async fn execute(args: ResumeArgs, hooks: &Hooks) -> anyhow::Result<Trained> {
     let run = RunDir::open(&args.runs_dir, &args.run).map_err(bad_input)?;
     let mut info: RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
     if info.status == Status::Completed {
         eprintln!("run `{}` is already complete", run.name());
         let summary = run_dir::read_json(&run.summary())?;
-        return report(&run, &Finished { status: Status::Completed, summary }, None, args.json);
+        return Ok(Trained {
+            run,
+            finished: Finished { status: Status::Completed, summary },
+            exported: None,
+        });
     }
     for file in info.data.files() {
         let now = dataset::file_sha256(&file.path)
@@ -43,6 +56,18 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(config) = args.config {
         info.models.config = Some(config);
+        info.models.config_inline = false;
+    } else if info.models.config_inline && args.config_inline.is_none() {
+        // Falling back to another list (or the embedded model) would silently change the model.
+        return Err(bad_input(anyhow::anyhow!(
+            "run `{}` was started with a config list given in memory (Python `config=[...]`), which is \
+             never saved: give it again (`config=` in Python, or `--config FILE`)",
+            run.name()
+        )));
+    }
+    if args.config_inline.is_some() {
+        info.models.config = None;
+        info.models.config_inline = true;
     }
     if args.max_usd.is_some() {
         info.training.max_usd = args.max_usd;
@@ -52,6 +77,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         model: info.models.model.clone(),
         cache: info.models.cache_seed.map_or(CacheMode::Off, CacheMode::Seed),
         cache_dir: info.models.cache_dir.clone(),
+        inline: args.config_inline.clone(),
     };
     let optimizer_opts = ModelOptions {
         model: info.models.optimizer_model.clone().or_else(|| info.models.model.clone()),
@@ -66,5 +92,5 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         info.training.concurrency,
         private,
     )?;
-    launch(run, info, (train, test), Models { assistant, optimizer, runner }, args.json).await
+    launch(run, info, (train, test), Models { assistant, optimizer, runner }, hooks).await
 }

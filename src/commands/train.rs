@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::bad_input;
+use super::{Hooks, bad_input};
 use crate::agent::warm::Warm;
 use crate::agent::{AgentConfig, Runner};
 use crate::cli::{ModelArgs, TrainArgs};
@@ -18,7 +18,6 @@ use crate::grading::Grader;
 use crate::llm::{self, CacheMode, ChatModel, ModelOptions};
 use crate::optimizer::OptimizerConfig;
 use crate::run_dir::{self, RunDir};
-use crate::trainer::meter::Cancel;
 use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Split, Status, TrainSettings};
 use crate::trainer::{Finished, Setup, Trainer};
 
@@ -28,6 +27,30 @@ pub const DEFAULT_DATA: &str = "datasets/sample.jsonl";
 const FUNCTIONS_DIR: &str = "functions";
 
 pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let json = args.model.json;
+    let trained = execute(args, &Hooks::cli()).await?;
+    Ok(print_outcome(&trained, json))
+}
+
+/// A run trained (or stopped): where it is, how it ended, and where its registry was exported.
+pub struct Trained {
+    pub run: RunDir,
+    pub finished: Finished,
+    pub exported: Option<PathBuf>,
+}
+
+impl Trained {
+    /// `--json`'s line: the summary with `run_dir` and `exported` added.
+    pub fn to_json(&self) -> anyhow::Result<serde_json::Value> {
+        let mut value = serde_json::to_value(&self.finished.summary)?;
+        value["run_dir"] = self.run.root().display().to_string().into();
+        value["exported"] = serde_json::to_value(&self.exported)?;
+        Ok(value)
+    }
+}
+
+/// `train` without printing: creates the run and trains it, with `hooks`' progress and cancel.
+pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> {
     if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 {
         return Err(bad_input(anyhow::anyhow!(
             "--epochs, --concurrency and --actions-per-step must be at least 1"
@@ -49,6 +72,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     // Absolute, so that `resume` finds the same config and cache from any directory.
     let mut assistant_opts =
         model_options(&args.model, args.model.config.as_deref().map(absolute), args.model.model.clone());
+    let config_inline = assistant_opts.inline.is_some();
     assistant_opts.cache_dir = absolute(&assistant_opts.cache_dir);
     let optimizer_opts = ModelOptions {
         model: args.optimizer_model.clone().or_else(|| args.model.model.clone()),
@@ -57,7 +81,8 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let assistant = connect(&assistant_opts)?;
     let optimizer = connect(&optimizer_opts)?;
     let models = ModelsSpec {
-        config: assistant_opts.config.clone(),
+        config: assistant_opts.config.clone().filter(|_| !config_inline),
+        config_inline,
         model: args.model.model.clone(),
         optimizer_model: args.optimizer_model.clone(),
         cache_seed: match assistant_opts.cache {
@@ -114,7 +139,7 @@ pub async fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
     let models = Models { assistant, optimizer, runner };
-    launch(run, info, (train, test), models, args.model.json).await
+    launch(run, info, (train, test), models, hooks).await
 }
 
 /// What a run talks to: the two models and the sandbox.
@@ -124,17 +149,16 @@ pub(super) struct Models {
     pub runner: Arc<dyn Runner>,
 }
 
-/// Starts (or continues) training a prepared run, with Ctrl-C handling and the progress line, then
-/// exports, prints, and picks the exit code (shared with `resume`).
+/// Starts (or continues) training a prepared run with `hooks`' cancel and progress, then exports
+/// (shared with `resume`).
 pub(super) async fn launch(
     run: RunDir,
     info: RunInfo,
     (train, test): (Vec<Problem>, Vec<Problem>),
     models: Models,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let cancel = Cancel::default();
-    cancel.on_ctrl_c("state saved; conversations in flight run again on `agentopt resume`");
+    hooks: &Hooks,
+) -> anyhow::Result<Trained> {
+    let cancel = hooks.cancel("state saved; conversations in flight run again on `agentopt resume`");
     let setup = Setup {
         run,
         info,
@@ -145,7 +169,7 @@ pub(super) async fn launch(
         runner: models.runner,
         grader: Grader::new(exec::find_python()),
         cancel,
-        progress: Arc::new(crate::progress::Progress::new(0, "train")),
+        progress: Arc::new((hooks.progress)(0, "train")),
     };
     let export = setup.info.training.export.clone();
     let mut trainer = Trainer::new(setup)?;
@@ -155,34 +179,25 @@ pub(super) async fn launch(
         .run()
         .await
         .with_context(|| format!("Training failed; the run at `{}` can be resumed", root.display()))?;
-    report(&run, &finished, export.as_deref(), json)
+    let mut exported = None;
+    if let (Status::Completed, Some(name)) = (finished.status, export.as_deref()) {
+        exported = Some(export_registry(&run, name)?);
+    }
+    Ok(Trained { run, finished, exported })
 }
 
-/// Exports (when asked and completed), prints the outcome, and picks the exit code.
-pub(super) fn report(
-    run: &RunDir,
-    finished: &Finished,
-    export: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let root = run.root();
-    let mut exported = None;
-    if let (Status::Completed, Some(name)) = (finished.status, export) {
-        exported = Some(export_registry(run, name)?);
+/// Prints the outcome (human or `--json`) and picks the exit code (shared with `resume`).
+pub(super) fn print_outcome(trained: &Trained, json: bool) -> ExitCode {
+    let finished = &trained.finished;
+    match trained.to_json() {
+        Ok(value) if json => println!("{value}"),
+        _ => print_human(trained.run.root(), finished, trained.exported.as_deref()),
     }
-    if json {
-        let mut value = serde_json::to_value(&finished.summary)?;
-        value["run_dir"] = root.display().to_string().into();
-        value["exported"] = serde_json::to_value(&exported)?;
-        println!("{value}");
-    } else {
-        print_human(root, finished, exported.as_deref());
-    }
-    Ok(match finished.status {
+    match finished.status {
         Status::Completed | Status::Budget => ExitCode::SUCCESS,
         Status::Stopped => ExitCode::from(130),
         Status::Running | Status::Failed => ExitCode::from(1),
-    })
+    }
 }
 
 /// `--export NAME` must make a file name under functions/.
@@ -332,12 +347,13 @@ pub(super) fn model_options(
         model,
         cache: CacheMode::from_flags(args.no_cache, args.cache_seed),
         cache_dir: ModelOptions::default().cache_dir,
+        inline: args.config_inline.clone(),
     }
 }
 
 /// Connects to the models; a configuration problem is bad input (exit 2). Says so, once per process,
 /// when the model is the embedded default: its results are not what a capable model would get.
-pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatModel>> {
+pub fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatModel>> {
     let config_error = |e: llm::Error| match e {
         llm::Error::Config(_) => bad_input(e),
         e => anyhow::Error::from(e),
@@ -361,7 +377,7 @@ pub(super) fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatMode
 
 /// What code must never see (`SandboxConfig::private`): the config list in use, the cache, the runs
 /// and the `data` files (they hold the reference answers).
-pub(super) fn private_paths(
+pub fn private_paths(
     opts: &ModelOptions,
     runs_dir: &Path,
     data: impl IntoIterator<Item = PathBuf>,
@@ -375,7 +391,7 @@ pub(super) fn private_paths(
 /// The sandbox (its fork server starting in the background) behind a warm pool sized for
 /// `concurrency` (`agent::warm`: a conversation's first code block does not wait for a worker),
 /// with `private` paths hidden from code.
-pub(super) fn sandbox(
+pub fn sandbox(
     exec_timeout: f64,
     allow_unsandboxed: bool,
     concurrency: usize,

@@ -44,11 +44,25 @@ pub struct ModelOptions {
     pub model: Option<String>,
     pub cache: CacheMode,
     pub cache_dir: PathBuf,
+    /// The list itself, given in memory (the Python package's `config=[...]`): it wins over `config`
+    /// and never touches disk, so its keys reach no file.
+    pub inline: Option<InlineList>,
+}
+
+/// A config list's JSON text held in memory. It may hold keys: `Debug` prints none of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlineList(pub String);
+
+impl fmt::Debug for InlineList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InlineList(***)")
+    }
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
         ModelOptions {
+            inline: None,
             config: None,
             model: None,
             cache: CacheMode::default(),
@@ -145,6 +159,8 @@ pub enum Source {
     /// The env var held a path.
     EnvPath(PathBuf),
     Embedded,
+    /// Given in memory by the caller (the Python package).
+    InMemory,
 }
 
 impl fmt::Display for Source {
@@ -154,6 +170,7 @@ impl fmt::Display for Source {
             Source::Env => write!(f, "env {}", env::OAI_CONFIG_LIST),
             Source::EnvPath(path) => write!(f, "`{}` (from env {})", path.display(), env::OAI_CONFIG_LIST),
             Source::Embedded => f.write_str("the embedded default model list"),
+            Source::InMemory => f.write_str("the config list given in memory"),
         }
     }
 }
@@ -205,6 +222,9 @@ fn locate(config: Option<&Path>, env_value: Option<&str>, cwd: &Path) -> Located
 /// The file the list is read from, as `load` would find it (`None`: inline JSON in the env, or the
 /// embedded default). Code the model writes must never see it: it may hold keys.
 pub fn list_file(opts: &ModelOptions) -> Option<PathBuf> {
+    if opts.inline.is_some() {
+        return None;
+    }
     let env_value = env::var(env::OAI_CONFIG_LIST);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match locate(opts.config.as_deref(), env_value.as_deref(), &cwd) {
@@ -215,6 +235,9 @@ pub fn list_file(opts: &ModelOptions) -> Option<PathBuf> {
 
 /// Loads the list the way `connect` does, reading the real environment.
 pub fn load(opts: &ModelOptions) -> Result<(Source, Vec<Entry>), Error> {
+    if let Some(InlineList(text)) = &opts.inline {
+        return Ok((Source::InMemory, parse_list(text, &Source::InMemory, &env::var)?));
+    }
     let env_value = env::var(env::OAI_CONFIG_LIST);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match find_list(opts.config.as_deref(), env_value.as_deref(), &cwd)? {

@@ -82,6 +82,9 @@ pub struct Split {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelsSpec {
     pub config: Option<PathBuf>,
+    /// The list was given in memory (Python `config=[...]`) and is not saved: `resume` needs it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub config_inline: bool,
     pub model: Option<String>,
     pub optimizer_model: Option<String>,
     /// Cache namespace; `None` when the cache is off.

@@ -64,6 +64,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
         },
         split: Split { train: vec![], test: vec![] },
         models: ModelsSpec {
+            config_inline: false,
             config: None,
             model: None,
             optimizer_model: None,

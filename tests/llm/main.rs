@@ -32,7 +32,13 @@ pub fn fast_policy() -> RetryPolicy {
 pub fn options(dir: &Path, entries: Value) -> ModelOptions {
     let path = dir.join("cfg.json");
     std::fs::write(&path, serde_json::to_string_pretty(&entries).unwrap()).unwrap();
-    ModelOptions { config: Some(path), model: None, cache: CacheMode::Off, cache_dir: dir.join("cache") }
+    ModelOptions {
+        config: Some(path),
+        model: None,
+        cache: CacheMode::Off,
+        cache_dir: dir.join("cache"),
+        inline: None,
+    }
 }
 
 pub fn connect(opts: &ModelOptions) -> Arc<dyn ChatModel> {

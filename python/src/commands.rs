@@ -1,0 +1,121 @@
+//! `train`, `resume` and `evaluate` from Python: the Python half turns keyword arguments into the
+//! CLI's flags, which are parsed by the CLI's own parser (same defaults, same checks, same messages)
+//! and run by the CLI's own code; only the printing differs: the outcome comes back as JSON.
+
+use clap::Parser;
+use pyo3::prelude::*;
+
+use agentopt::cli::{Cli, Command};
+use agentopt::commands::{eval as eval_command, resume as resume_command, train as train_command};
+use agentopt::llm::config::InlineList;
+use agentopt::trainer::state::Status;
+
+use crate::errors;
+use crate::job::{Job, Ran};
+
+/// The CLI's parse of `agentopt ARGV...`; a flag it refuses is an `InputError` with clap's message.
+fn parse(py: Python<'_>, argv: Vec<String>) -> PyResult<Command> {
+    let argv = std::iter::once("agentopt".to_string()).chain(argv);
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => Ok(cli.command),
+        Err(e) => Err(errors::input(py, e.render().to_string().trim().to_string())),
+    }
+}
+
+/// A trained or resumed run as JSON (`train --json`'s line plus `status`); a job a KeyboardInterrupt
+/// stopped raises `agentopt.Interrupted` naming the run to resume.
+fn trained(py: Python<'_>, ran: Ran<anyhow::Result<train_command::Trained>>) -> PyResult<String> {
+    let trained = ran.value.map_err(|e| errors::from_anyhow(py, e))?;
+    let mut value = trained.to_json().map_err(|e| errors::from_anyhow(py, e))?;
+    value["status"] = trained.finished.status.to_string().into();
+    if ran.interrupted && trained.finished.status == Status::Stopped {
+        let root = trained.run.root().display().to_string();
+        let message = format!(
+            "training stopped at a safe point; the run at `{root}` is resumable: agentopt.resume({root:?})"
+        );
+        return Err(errors::raise(py, "Interrupted", message, Some(root)));
+    }
+    Ok(value.to_string())
+}
+
+#[pyfunction]
+#[pyo3(signature = (argv, config_json = None, progress = true, live = false))]
+pub fn train(
+    py: Python<'_>,
+    argv: Vec<String>,
+    config_json: Option<String>,
+    progress: bool,
+    live: bool,
+) -> PyResult<String> {
+    let Command::Train(mut args) = parse(py, [vec!["train".into()], argv].concat())? else {
+        unreachable!("argv starts with `train`")
+    };
+    args.model.shared.config_inline = config_json.map(InlineList);
+    let job = Job::new(progress, live);
+    let hooks = job.hooks();
+    let ran = job.run(py, async move { train_command::execute(args, &hooks).await })?;
+    trained(py, ran)
+}
+
+#[pyfunction]
+#[pyo3(signature = (argv, config_json = None, progress = true, live = false))]
+pub fn resume(
+    py: Python<'_>,
+    argv: Vec<String>,
+    config_json: Option<String>,
+    progress: bool,
+    live: bool,
+) -> PyResult<String> {
+    let Command::Resume(mut args) = parse(py, [vec!["resume".into()], argv].concat())? else {
+        unreachable!("argv starts with `resume`")
+    };
+    args.config_inline = config_json.map(InlineList);
+    let job = Job::new(progress, live);
+    let hooks = job.hooks();
+    let ran = job.run(py, async move { resume_command::execute(args, &hooks).await })?;
+    trained(py, ran)
+}
+
+/// `eval --json`'s line plus `records` (every conversation, in problem order). An interrupted
+/// evaluation raises `agentopt.Interrupted`: its partial score would read as a real one.
+#[pyfunction]
+#[pyo3(signature = (argv, config_json = None, progress = true, live = false))]
+pub fn evaluate(
+    py: Python<'_>,
+    argv: Vec<String>,
+    config_json: Option<String>,
+    progress: bool,
+    live: bool,
+) -> PyResult<String> {
+    let Command::Eval(mut args) = parse(py, [vec!["eval".into()], argv].concat())? else {
+        unreachable!("argv starts with `eval`")
+    };
+    args.model.shared.config_inline = config_json.map(InlineList);
+    let job = Job::new(progress, live);
+    let hooks = job.hooks();
+    let ran = job.run(py, async move { eval_command::execute(args, &hooks).await })?;
+    let evaluated = ran.value.map_err(|e| errors::from_anyhow(py, e))?;
+    if ran.interrupted && !evaluated.complete() {
+        let message = format!(
+            "evaluation interrupted after {} of {} problems (those are kept in `out`, if given)",
+            evaluated.records.len(),
+            evaluated.problems
+        );
+        return Err(errors::raise(py, "Interrupted", message, None));
+    }
+    let mut value = evaluated.to_json();
+    value["records"] =
+        serde_json::to_value(&evaluated.records).map_err(|e| errors::run(py, e.to_string()))?;
+    Ok(value.to_string())
+}
+
+/// Whether `given` equals `reference` by the answer checker, and which check decided it.
+#[pyfunction]
+pub fn grade(py: Python<'_>, given: String, reference: String) -> PyResult<(bool, String)> {
+    let job = Job::new(false, false);
+    let ran = job.run(py, async move {
+        let grader = agentopt::grading::Grader::new(agentopt::exec::find_python());
+        grader.check(&given, &reference).await
+    })?;
+    Ok((ran.value.equal, ran.value.decided_by))
+}
