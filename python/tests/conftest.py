@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scripted_server import ScriptedServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = "sk-test-SECRET-d34db33f"
+from scripted_server import TEST_KEY as SECRET  # noqa: E402
 
 
 def problems(expressions: List[str]) -> List[dict]:

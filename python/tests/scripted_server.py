@@ -20,6 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
 
+# In halves: a test's sandboxed code scans every file it can read for the whole key.
+TEST_KEY = "sk-test-" + "SECRET-d34db33f"
 ARITH_CODE = "def arith(expression):\n    return eval(expression, {'__builtins__': {}})\n"
 SQUARE_CODE = "def square(x):\n    return x * x\n"
 
@@ -136,7 +138,7 @@ class ScriptedServer:
         self._thread: Optional[threading.Thread] = None
 
     def config_list(self, model: str = "test-model") -> List[dict]:
-        return [{"model": model, "base_url": self.base_url, "api_key": "sk-test-SECRET-d34db33f",
+        return [{"model": model, "base_url": self.base_url, "api_key": TEST_KEY,
                  "api_type": "openai", "price": [0.001, 0.002]}]
 
     def __enter__(self) -> "ScriptedServer":

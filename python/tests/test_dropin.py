@@ -70,6 +70,33 @@ def test_the_notebooks_training_cell_runs_with_only_the_import_changed(workdir, 
     assert not ok and "unexpected keyword argument" in reply["content"]
 
 
+def test_the_same_cell_with_ag2s_own_class_learns_nothing_that_works(workdir, server, monkeypatch):
+    """The notebook's cell unchanged, with AG2's class: its executor for `arith` runs `square`'s code
+    (run here without the Docker image AG2 asks for), so the learned function fails when called and
+    the score never rises above the baseline."""
+    from autogen.agentchat.contrib import agent_optimizer
+    from autogen.code_utils import execute_code
+
+    monkeypatch.setattr(agent_optimizer, "execute_code",
+                        lambda code, **kw: execute_code(code, use_docker=False, timeout=10, work_dir=str(workdir)))
+    # A conversation whose function failed ends without a verdict, and AG2's class then asks on stdin
+    # whether the user was satisfied: they were not.
+    monkeypatch.setattr("builtins.input", lambda *args: "0")
+    ns, training = notebook_namespace(server, workdir, ag2_class=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            exec(training, ns)
+        except TypeError as e:
+            # Once its trial lists differ, AG2's step asks to remove a function the proxy no longer
+            # has, and AG2's register_function passes the name as the warning category.
+            assert "must be a Warning subclass" in str(e)
+    theirs = ns["optimizer"]
+    assert theirs._best_performance == 0.5
+    ok, reply = ns["user_proxy"].execute_function({"name": "arith", "arguments": json.dumps({"expression": "6 * 7"})})
+    assert not ok and "square" in reply["content"]
+
+
 def test_ag2s_own_class_on_the_same_script_runs_the_last_function_under_every_name(workdir, server, monkeypatch):
     """The same step with AG2's class: its executors are closures over the loop variable, so every
     name runs the last function's code (here: `arith` runs `square`)."""
