@@ -54,7 +54,7 @@ def train(
     test: Optional[Data] = None,
     train_size: Optional[int] = None,
     test_size: Optional[int] = None,
-    subjects: Sequence[str] = (),
+    subject: Union[str, Sequence[str]] = (),
     allow_overlap: bool = False,
     config: Optional[Config] = None,
     model: Optional[str] = None,
@@ -72,11 +72,13 @@ def train(
     export: Optional[str] = None,
     exec_timeout: float = 10.0,
     cache: bool = True,
+    no_cache: bool = False,
     cache_seed: Optional[int] = None,
     unsafe_no_sandbox: bool = False,
     progress: bool = True,
 ) -> Run:
-    """`agentopt train`: every flag as a keyword (snake_case). `data`, `train` and `test` are paths or
+    """`agentopt train`: every flag as a keyword (snake_case; `subject` takes one or a list, `cache=False`
+    is `no_cache=True`). `data`, `train` and `test` are paths or
     lists of dicts (problems); `config` a path, AG2's config_list or llm_config (None: env
     OAI_CONFIG_LIST, ./OAI_CONFIG_LIST, then the embedded model); `functions` a registry spec or a
     `Registry`. Returns the `Run`; Ctrl-C raises `Interrupted` with the run left resumable."""
@@ -89,8 +91,8 @@ def train(
     _flag(argv, "test", data_path(test, runs_dir, "test"))
     _flag(argv, "train_size", train_size)
     _flag(argv, "test_size", test_size)
-    for subject in [subjects] if isinstance(subjects, str) else subjects:
-        _flag(argv, "subject", subject)
+    for one in [subject] if isinstance(subject, str) else subject:
+        _flag(argv, "subject", one)
     _flag(argv, "allow_overlap", allow_overlap)
     for name, value in [("epochs", epochs), ("actions_per_step", actions_per_step), ("patience", patience),
                         ("concurrency", concurrency), ("seed", seed)]:
@@ -101,7 +103,7 @@ def train(
     _flag(argv, "no_eval", no_eval)
     _flag(argv, "max_usd", max_usd)
     _flag(argv, "export", export)
-    _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache, cache_seed=cache_seed,
+    _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache and not no_cache, cache_seed=cache_seed,
                  runs_dir=runs_dir, unsafe_no_sandbox=unsafe_no_sandbox)
     flags, inline = config_list(config)
     result = json.loads(_agentopt.train(argv + flags, inline, progress, _live()))
@@ -140,7 +142,7 @@ def evaluate(
     functions: Optional[Functions] = None,
     run: Optional[str] = None,
     test_size: Optional[int] = None,
-    subjects: Sequence[str] = (),
+    subject: Union[str, Sequence[str]] = (),
     config: Optional[Config] = None,
     model: Optional[str] = None,
     concurrency: int = 8,
@@ -150,6 +152,7 @@ def evaluate(
     runs_dir: Union[str, "os.PathLike[str]"] = "runs",
     exec_timeout: float = 10.0,
     cache: bool = True,
+    no_cache: bool = False,
     cache_seed: Optional[int] = None,
     unsafe_no_sandbox: bool = False,
     progress: bool = True,
@@ -162,13 +165,13 @@ def evaluate(
     _flag(argv, "functions", registry_spec(functions, runs_dir))
     _flag(argv, "run", run)
     _flag(argv, "test_size", test_size)
-    for subject in [subjects] if isinstance(subjects, str) else subjects:
-        _flag(argv, "subject", subject)
+    for one in [subject] if isinstance(subject, str) else subject:
+        _flag(argv, "subject", one)
     _flag(argv, "concurrency", int(concurrency))
     _flag(argv, "seed", int(seed))
     _flag(argv, "out", out)
     _flag(argv, "max_usd", max_usd)
-    _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache, cache_seed=cache_seed,
+    _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache and not no_cache, cache_seed=cache_seed,
                  runs_dir=runs_dir, unsafe_no_sandbox=unsafe_no_sandbox)
     flags, inline = config_list(config)
     return Evaluation(json.loads(_agentopt.evaluate(argv + flags, inline, progress, _live())))

@@ -70,6 +70,8 @@ class Run:
 
     def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
         self.path = Path(path).resolve()
+        # Where `train(export=NAME)` wrote the learned registry, when it did.
+        self.exported: Optional[str] = None
         if not (self.path / "run.json").is_file():
             raise InputError(f"`{path}` is not a run directory (it has no run.json)")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import agentopt
-from conftest import REPO, SECRET, TEST, TRAIN, run_cli, write_jsonl
+from conftest import SECRET, TEST, TRAIN, run_cli, write_jsonl
+from scripted_server import ScriptedServer
 
 VOLATILE = {"created_at", "updated_at", "time", "duration_ms", "name", "run", "run_dir"}
 
@@ -206,3 +207,24 @@ def test_progress_reaches_sys_stderr(workdir, server, capsys):
 def test_the_type_stubs_ship_with_the_package():
     package = Path(agentopt.__file__).parent
     assert (package / "py.typed").exists() and (package / "_agentopt.pyi").exists()
+
+
+def test_long_calls_release_the_gil(workdir):
+    """While an evaluation waits on the model, other Python threads keep running."""
+    import threading
+
+    with ScriptedServer(delay=0.1) as slow:
+        done = threading.Event()
+        ticks = 0
+
+        def evaluate():
+            agentopt.evaluate(TEST, config=slow.config_list(), cache=False, concurrency=1, progress=False)
+            done.set()
+
+        worker = threading.Thread(target=evaluate)
+        worker.start()
+        while not done.is_set():
+            ticks += 1
+            done.wait(0.001)
+        worker.join()
+    assert ticks > 100  # the evaluation took several 100 ms model calls, all with the GIL free
