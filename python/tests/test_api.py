@@ -228,3 +228,21 @@ def test_long_calls_release_the_gil(workdir):
             done.wait(0.001)
         worker.join()
     assert ticks > 100  # the evaluation took several 100 ms model calls, all with the GIL free
+
+
+def test_evaluate_and_grade_agree_with_the_cli(workdir, server, cli):
+    test = write_jsonl(workdir / "test.jsonl", TRAIN + TEST)
+    config = workdir / "OAI_CONFIG_LIST.json"
+    config.write_text(json.dumps(server.config_list()))
+    done = run_cli(cli, "eval", "--test", str(test), "--config", str(config), "--no-cache", "--json",
+                   "--out", str(workdir / "cli.jsonl"), cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    ours = agentopt.evaluate(str(test), config=str(config), cache=False, out=workdir / "py.jsonl", progress=False)
+    assert (ours.correct, ours.total, ours.errored, ours.rate) == (theirs["correct"], theirs["total"],
+                                                                   theirs["errored"], theirs["rate"])
+    read = lambda name: [stable(json.loads(line)) for line in (workdir / name).read_text().splitlines()]  # noqa: E731
+    assert read("py.jsonl") == read("cli.jsonl") == [stable(r) for r in ours.records]
+    for given, reference in [("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\$12.50", "12.5"), ("x^2+1", "1+x^2")]:
+        verdict = run_cli(cli, "grade", given, reference, "--json", cwd=workdir)
+        assert agentopt.grade(given, reference) is json.loads(verdict.stdout)["equal"], (given, reference)
