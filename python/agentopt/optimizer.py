@@ -87,12 +87,13 @@ class AgentOptimizer:
         self.reset_optimizer()
 
     def reset_optimizer(self) -> None:
-        """Forgets everything: no best, no trial, no functions."""
+        """Forgets everything: no best, no trial, no functions. What the agents were last told to
+        register is remembered, so the next `step()` removes those it no longer offers."""
         self._trial: List[Tuple[List[Dict[str, Any]], bool]] = []
         self._trial_functions = Registry()
         self._best: Optional[Dict[str, Any]] = None
         self._rejected: List[Dict[str, Any]] = []
-        self._advertised: List[str] = []
+        self._advertised: List[str] = getattr(self, "_advertised", [])
         self._epoch = -1
         self.history: List[Dict[str, Any]] = []
         self.usage: Dict[str, Any] = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "usd": 0.0}

@@ -155,6 +155,30 @@ def test_rolled_back_functions_are_removed_from_the_agents(workdir):
         assert [h["decision"] for h in optimizer.history] == ["accept", "rollback"]
 
 
+def test_a_reset_forgets_the_best_but_not_what_the_agents_were_given(workdir):
+    asked = []
+
+    def adds_once(body):  # the first optimizer request adds arith and square; later ones add nothing
+        if "add_function" in [t["function"]["name"] for t in body.get("tools") or []]:
+            asked.append(body)
+            if len(asked) > 1:
+                return {"content": "TERMINATE"}
+        return arithmetic_script(body)
+
+    with ScriptedServer(adds_once) as server:
+        optimizer = agentopt.AgentOptimizer(2, llm_config(server), MODEL)
+        history = [{"role": "user", "content": "Compute 4 * 5."}, {"role": "assistant", "content": "\\boxed{0}"}]
+        optimizer.record_one_conversation(history, is_satisfied=False)
+        _, executors = optimizer.step()
+        assert sorted(executors) == ["arith", "square"]
+        optimizer.reset_optimizer()
+        assert optimizer.best_registry.names == [] and optimizer.history == []
+        optimizer.record_one_conversation(history, is_satisfied=True)
+        register_for_llm, executors = optimizer.step()
+        assert register_for_llm == [{"func_sig": "arith", "is_remove": True}, {"func_sig": "square", "is_remove": True}]
+        assert executors == {"arith": None, "square": None}
+
+
 def fix_after_feedback(body):
     """Proposes a function that does not compile, then, told why, a correct one; then TERMINATE."""
     messages = body.get("messages", [])
