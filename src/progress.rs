@@ -16,8 +16,27 @@
 //! ```
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+type NoteSink = Box<dyn Fn(&str) + Send + Sync>;
+
+static NOTES: OnceLock<NoteSink> = OnceLock::new();
+
+/// Sends one-off notes to the user (the embedded-model note, an unsandboxed warning, "already
+/// complete") to `sink` instead of stderr, for the rest of the process: the Python package shows them
+/// where its caller looks (`sys.stderr`, a notebook cell). The first call wins.
+pub fn route_notes(sink: impl Fn(&str) + Send + Sync + 'static) {
+    let _ = NOTES.set(Box::new(sink));
+}
+
+/// A one-off note to the user: one line (or paragraph) on stderr, or wherever `route_notes` said.
+pub fn note(text: &str) {
+    match NOTES.get() {
+        Some(sink) => sink(text),
+        None => eprintln!("{text}"),
+    }
+}
 
 /// Plain mode prints after this many problems...
 const LOG_EVERY: usize = 10;

@@ -26,23 +26,23 @@ def _live() -> bool:
 
 
 def _flag(argv: List[str], name: str, value: Any) -> None:
-    """`--name value` for a set value, `--name` for True, nothing for None/False."""
+    """`--name=value` for a set value (`=`, so a value starting with `-` is a value, checked as the CLI
+    checks it), `--name` for True, nothing for None/False."""
     if value is None or value is False:
         return
     flag = "--" + name.replace("_", "-")
     if value is True:
         argv.append(flag)
     else:
-        argv.extend([flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)])
+        argv.append(f"{flag}={os.fspath(value) if isinstance(value, os.PathLike) else value}")
 
 
 def _model_flags(argv: List[str], *, model, exec_timeout, cache, cache_seed, runs_dir, unsafe_no_sandbox):
     _flag(argv, "model", model)
     _flag(argv, "exec_timeout", float(exec_timeout))
-    if not cache:
-        _flag(argv, "no_cache", True)
-    else:
-        _flag(argv, "cache_seed", cache_seed)
+    # Both when both are asked for: the CLI refuses the pair, and so does this.
+    _flag(argv, "no_cache", not cache)
+    _flag(argv, "cache_seed", cache_seed)
     _flag(argv, "runs_dir", runs_dir)
     _flag(argv, "unsafe_no_sandbox", unsafe_no_sandbox)
 
@@ -84,9 +84,6 @@ def train(
     `Registry`. Returns the `Run`; Ctrl-C raises `Interrupted` with the run left resumable."""
     runs_dir = os.fspath(runs_dir)
     argv: List[str] = []
-    data_file = data_path(data, runs_dir, "data")
-    if data_file is not None:
-        argv.append(data_file)
     _flag(argv, "train", data_path(train, runs_dir, "train"))
     _flag(argv, "test", data_path(test, runs_dir, "test"))
     _flag(argv, "train_size", train_size)
@@ -106,7 +103,9 @@ def train(
     _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache and not no_cache, cache_seed=cache_seed,
                  runs_dir=runs_dir, unsafe_no_sandbox=unsafe_no_sandbox)
     flags, inline = config_list(config)
-    result = json.loads(_agentopt.train(argv + flags, inline, progress, _live()))
+    data_file = data_path(data, runs_dir, "data")
+    positional = ["--", data_file] if data_file is not None else []
+    result = json.loads(_agentopt.train(argv + flags + positional, inline, progress, _live()))
     return _finished(result)
 
 
@@ -121,12 +120,12 @@ def resume(
 ) -> Run:
     """`agentopt resume`: continues a stopped run where it stopped (a run started with an in-memory
     config list needs `config` again: it was never saved)."""
-    argv = [os.fspath(run)]
+    argv: List[str] = []
     _flag(argv, "runs_dir", os.fspath(runs_dir))
     _flag(argv, "max_usd", max_usd)
     _flag(argv, "unsafe_no_sandbox", unsafe_no_sandbox)
     flags, inline = config_list(config)
-    result = json.loads(_agentopt.resume(argv + flags, inline, progress, _live()))
+    result = json.loads(_agentopt.resume(argv + flags + ["--", os.fspath(run)], inline, progress, _live()))
     return _finished(result)
 
 

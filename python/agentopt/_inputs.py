@@ -65,7 +65,7 @@ def config_list(config: Any) -> Tuple[List[str], Optional[str]]:
     if config is None:
         return [], None
     if isinstance(config, (str, os.PathLike)):
-        return ["--config", os.fspath(config)], None
+        return [f"--config={os.fspath(config)}"], None
     entries = ag2_config_list(config)
     return [], json.dumps(entries)
 

@@ -29,6 +29,9 @@ class Registry:
     """A list of functions, each a dict with `name`, `description`, `parameters` (a JSON Schema),
     `packages` and `code` (Python defining the function)."""
 
+    #: Wall-clock limit of one `call`, in seconds (the CLI's `--exec-timeout` default).
+    exec_timeout: float = 10.0
+
     def __init__(self, functions: Optional[Iterable[Dict[str, Any]]] = None) -> None:
         self.functions: List[Dict[str, Any]] = [dict(f) for f in (functions or [])]
         # The native side checks the shape: a mistake shows here, not at the first call.
@@ -80,11 +83,12 @@ class Registry:
         packages import, schema fits, finishes in time); raises `InputError` naming the one at fault."""
         _agentopt.registry_check(self.to_json(), "registry", float(exec_timeout), hidden_paths())
 
-    def call(self, name: str, /, exec_timeout: float = 10.0, **arguments: Any) -> Any:
-        """Runs `name`'s own code with `arguments` in a fresh sandbox session and returns its return
-        value (as a Python value when its repr is a literal, else the repr). Raises `FunctionError`
-        when the function raises, times out or crashes."""
-        status, _stdout, stderr, result, _text = self._call(name, arguments, exec_timeout)
+    def call(self, name: str, /, **arguments: Any) -> Any:
+        """Runs `name`'s own code with `arguments` (every keyword goes to the function) in a fresh
+        sandbox session, within `self.exec_timeout` seconds, and returns its return value (as a Python
+        value when its repr is a literal, else the repr). Raises `FunctionError` when the function
+        raises, times out or crashes."""
+        status, _stdout, stderr, result, _text = self._call(name, arguments, self.exec_timeout)
         if status != "ok":
             raise FunctionError(f"`{name}` failed ({status}): {stderr.strip()}")
         return _literal(result)

@@ -77,23 +77,24 @@ class AgentOptimizer:
                 f"its models: {models}"
             )
         self._config = json.dumps(entries)
-        cache_seed = llm_config.get("cache_seed", 41) if isinstance(llm_config, dict) else 41
-        if not isinstance(llm_config, dict) and hasattr(llm_config, "model_dump"):
-            cache_seed = llm_config.model_dump().get("cache_seed", 41)
-        self._cache_seed = cache_seed
+        # As AG2: the reply cache is on only when llm_config names a cache_seed.
+        if isinstance(llm_config, dict):
+            self._cache_seed = llm_config.get("cache_seed")
+        else:
+            self._cache_seed = llm_config.model_dump().get("cache_seed") if hasattr(llm_config, "model_dump") else None
         self._exec_timeout = float(exec_timeout)
         self._seed = seed
         self._warned_empty = False
         self.reset_optimizer()
 
     def reset_optimizer(self) -> None:
-        """Forgets everything: no best, no trial, no functions. What the agents were last told to
-        register is remembered, so the next `step()` removes those it no longer offers."""
+        """Forgets everything: no best, no trial, no functions, and what the agents were told so far
+        (as AG2's does: the next `step()` asks no agent to remove anything)."""
         self._trial: List[Tuple[List[Dict[str, Any]], bool]] = []
         self._trial_functions = Registry()
         self._best: Optional[Dict[str, Any]] = None
         self._rejected: List[Dict[str, Any]] = []
-        self._advertised: List[str] = getattr(self, "_advertised", [])
+        self._advertised: List[str] = []
         self._epoch = -1
         self.history: List[Dict[str, Any]] = []
         self.usage: Dict[str, Any] = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "usd": 0.0}
@@ -152,7 +153,8 @@ class AgentOptimizer:
             "hidden": hidden_paths(),
             "seed": self._seed,
         }
-        outcome = json.loads(_agentopt.optimizer_step(json.dumps(request), self._config))
+        # default=str: AG2 messages may carry objects JSON has no form for.
+        outcome = json.loads(_agentopt.optimizer_step(json.dumps(request, default=str), self._config))
         for key in ("calls", "input_tokens", "output_tokens", "usd"):
             self.usage[key] = self.usage.get(key, 0) + outcome["usage"].get(key, 0)
         new = Registry(outcome["registry"]["functions"])

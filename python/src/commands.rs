@@ -77,7 +77,8 @@ pub fn resume(
 }
 
 /// `eval --json`'s line plus `records` (every conversation, in problem order). An interrupted
-/// evaluation raises `agentopt.Interrupted`: its partial score would read as a real one.
+/// evaluation raises `agentopt.Interrupted` (its partial score would read as a real one), and one the
+/// CLI would exit 1 on raises `RunError`; one stopped at `max_usd` returns, `complete` false.
 #[pyfunction]
 #[pyo3(signature = (argv, config_json = None, progress = true, live = false))]
 pub fn evaluate(
@@ -103,6 +104,16 @@ pub fn evaluate(
         );
         return Err(errors::raise(py, "Interrupted", message, None));
     }
+    // Where the CLI exits 1: nothing could be scored, or problems were left out for no reason given.
+    let score = &evaluated.score;
+    if score.total > 0 && score.errored == score.total {
+        let first = evaluated.records.iter().find_map(|r| r.errored.as_deref().map(|why| (&r.id, why)));
+        let example = first.map(|(id, why)| format!("; e.g. `{id}`: {why}")).unwrap_or_default();
+        return Err(errors::run(py, format!("every problem errored: nothing could be scored{example}")));
+    }
+    if !evaluated.complete() && evaluated.interrupted.is_none() {
+        return Err(errors::run(py, "some problems were not run"));
+    }
     let mut value = evaluated.to_json();
     value["records"] =
         serde_json::to_value(&evaluated.records).map_err(|e| errors::run(py, e.to_string()))?;
@@ -112,8 +123,7 @@ pub fn evaluate(
 /// Whether `given` equals `reference` by the answer checker, and which check decided it.
 #[pyfunction]
 pub fn grade(py: Python<'_>, given: String, reference: String) -> PyResult<(bool, String)> {
-    let job = Job::new(false, false);
-    let ran = job.run(py, async move {
+    let ran = Job::quick().run(py, async move {
         let grader = agentopt::grading::Grader::new(agentopt::exec::find_python());
         grader.check(&given, &reference).await
     })?;

@@ -51,7 +51,7 @@ pub fn optimizer_step(py: Python<'_>, request_json: &str, config_json: Option<St
         histories.iter().enumerate().map(|(i, (h, ok))| record(i, h, *ok)).collect();
     let config =
         OptimizerConfig { actions_per_step, seed: field(py, &request, "seed")?, ..Default::default() };
-    let ran = Job::new(false, false).run(py, async move {
+    let ran = Job::quick().run(py, async move {
         let model = agentopt::commands::train::connect(&options)?;
         let runner = crate::sandbox::runner(exec_timeout, hidden)?;
         let optimizer = Optimizer { model, runner, config };

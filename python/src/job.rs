@@ -1,8 +1,9 @@
 //! Running a long job from Python: the future runs on the shared Tokio runtime while the calling
 //! thread waits with the GIL released, waking every 100 ms to copy progress to `sys.stderr` (so it
 //! shows in a notebook cell as in a terminal) and to let Python see signals. The first
-//! KeyboardInterrupt (Ctrl-C, a notebook's "interrupt kernel") cancels the job, which then stops at
-//! its next safe point; a second one stops waiting.
+//! KeyboardInterrupt (Ctrl-C, a notebook's "interrupt kernel") cancels a job that has safe points
+//! (training, evaluation), which then stops at the next one; a second one stops waiting. A job
+//! without safe points (a function call, an optimizer step, a check) is aborted at once.
 
 use std::future::Future;
 use std::io::Write;
@@ -33,7 +34,28 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Progress text waiting to be written to `sys.stderr`.
 #[derive(Clone, Default)]
-struct Pending(Arc<Mutex<Vec<u8>>>);
+pub struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Pending {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().expect("progress buffer"))
+    }
+}
+
+/// Notes and log lines of any job (`agentopt::progress::note`, tracing), shown by whichever job
+/// flushes next: written to fd 2 they would miss a notebook cell.
+pub fn notes() -> &'static Pending {
+    static NOTES: OnceLock<Pending> = OnceLock::new();
+    NOTES.get_or_init(|| {
+        let notes = Pending::default();
+        let sink = notes.clone();
+        agentopt::progress::route_notes(move |text| {
+            let mut out = sink.clone();
+            let _ = writeln!(out, "{text}");
+        });
+        notes
+    })
+}
 
 impl Write for Pending {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -51,6 +73,8 @@ pub struct Job {
     cancel: Cancel,
     pending: Option<Pending>,
     live: bool,
+    /// The job watches `cancel` and stops at a safe point; otherwise an interrupt aborts it.
+    cancellable: bool,
 }
 
 /// A job's value, and whether a KeyboardInterrupt cancelled it on the way.
@@ -60,9 +84,15 @@ pub struct Ran<T> {
 }
 
 impl Job {
-    /// `progress`: show it at all; `live`: redraw one line (a terminal, a notebook) rather than log lines.
+    /// A job with safe points (it takes `hooks()`). `progress`: show it at all; `live`: redraw one
+    /// line (a terminal, a notebook) rather than print log lines.
     pub fn new(progress: bool, live: bool) -> Job {
-        Job { cancel: Cancel::default(), pending: progress.then(Pending::default), live }
+        Job { cancel: Cancel::default(), pending: progress.then(Pending::default), live, cancellable: true }
+    }
+
+    /// A short job without progress or safe points: an interrupt aborts it.
+    pub fn quick() -> Job {
+        Job { cancellable: false, ..Job::new(false, false) }
     }
 
     /// The hooks commands take: this job's cancel token and progress, no signal handlers of their own.
@@ -85,7 +115,7 @@ impl Job {
         future: impl Future<Output = T> + Send + 'static,
     ) -> PyResult<Ran<T>> {
         let (tx, mut rx) = mpsc::channel();
-        runtime().spawn(async move {
+        let task = runtime().spawn(async move {
             let _ = tx.send(future.await);
         });
         let mut interrupted = false;
@@ -95,7 +125,9 @@ impl Job {
                 (rx, got)
             });
             rx = back;
-            self.flush(py)?;
+            // Writing to sys.stderr runs Python code (a notebook's stream), where a pending
+            // KeyboardInterrupt may surface first: it is handled like one from check_signals.
+            let signals = self.flush(py).and_then(|()| py.check_signals());
             match got {
                 Ok(value) => return Ok(Ran { value, interrupted }),
                 Err(RecvTimeoutError::Disconnected) => {
@@ -103,8 +135,13 @@ impl Job {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if let Err(e) = py.check_signals() {
-                if interrupted || !e.is_instance_of::<PyKeyboardInterrupt>(py) {
+            if let Err(e) = signals {
+                if !self.cancellable || !e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                    task.abort();
+                    return Err(e);
+                }
+                if interrupted {
+                    // Already cancelled: it winds down in the background.
                     return Err(e);
                 }
                 interrupted = true;
@@ -115,8 +152,10 @@ impl Job {
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(pending) = &self.pending else { return Ok(()) };
-        let bytes = std::mem::take(&mut *pending.0.lock().expect("progress buffer"));
+        let mut bytes = notes().take();
+        if let Some(pending) = &self.pending {
+            bytes.extend(pending.take());
+        }
         if bytes.is_empty() {
             return Ok(());
         }

@@ -12,13 +12,14 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _agentopt(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // As the CLI logs (warnings on stderr unless RUST_LOG says otherwise); a host that set up its own
-    // subscriber keeps it.
+    // As the CLI logs (warnings unless RUST_LOG says otherwise), but to `sys.stderr` through the
+    // jobs' flushes, like the notes; a host that set up its own subscriber keeps it.
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("agentopt=warn"));
+    let notes = job::notes().clone();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || notes.clone())
         .with_target(false)
         .with_ansi(false)
         .try_init();

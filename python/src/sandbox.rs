@@ -45,8 +45,9 @@ pub fn registry_to_autogen(py: Python<'_>, json: &str) -> PyResult<String> {
     Ok(agentopt::inspect::export::to_autogen(&parse_registry(py, json)?).to_string())
 }
 
-/// The sandbox for code with this time limit, started once per process. Code never sees the cache
-/// or the runs directory (as under the CLI); the Python half passes them as `hidden`.
+/// The sandbox for code with this time limit, started once per process. Code never sees `hidden`
+/// (the Python half passes the cache and the runs directory) nor the config list file the CLI's
+/// lookup would find (env `OAI_CONFIG_LIST`, `./OAI_CONFIG_LIST`), which may hold keys.
 pub fn runner(exec_timeout: f64, hidden: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Runner>> {
     type Runners = HashMap<(u64, Vec<PathBuf>), Arc<dyn Runner>>;
     static RUNNERS: OnceLock<Mutex<Runners>> = OnceLock::new();
@@ -55,7 +56,12 @@ pub fn runner(exec_timeout: f64, hidden: Vec<PathBuf>) -> anyhow::Result<Arc<dyn
     if let Some(runner) = runners.get(&key) {
         return Ok(runner.clone());
     }
-    let private = hidden.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())).collect();
+    let lookup = agentopt::llm::config::list_file(&agentopt::llm::ModelOptions::default());
+    let private = hidden
+        .iter()
+        .chain(lookup.iter())
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
     let runner = agentopt::commands::train::sandbox(exec_timeout, false, 4, private)?;
     runners.insert(key, runner.clone());
     Ok(runner)
@@ -71,7 +77,7 @@ pub fn registry_check(
     hidden: Vec<PathBuf>,
 ) -> PyResult<()> {
     let registry = parse_registry(py, json)?;
-    let ran = Job::new(false, false).run(py, async move {
+    let ran = Job::quick().run(py, async move {
         let runner = runner(exec_timeout, hidden)?;
         agentopt::commands::registry_check::check(&*runner, &registry, Path::new(&label)).await
     })?;
@@ -97,7 +103,7 @@ pub fn call_function(
             format!("no function named `{name}` in the registry (it has: {known})"),
         ));
     }
-    let ran = Job::new(false, false).run(py, async move {
+    let ran = Job::quick().run(py, async move {
         let runner = runner(exec_timeout, hidden)?;
         let mut session = runner.session(&registry).await?;
         let execution = session.call_function(&name, &arguments_json).await;

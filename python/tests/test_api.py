@@ -92,6 +92,10 @@ def test_the_clis_errors_are_exceptions_with_its_messages(workdir, server):
         agentopt.evaluate("missing.jsonl", config=server.config_list(), progress=False)
     with pytest.raises(agentopt.InputError, match="entry 1"):
         agentopt.evaluate(TEST, config=[{"model": 3}], progress=False)
+    with pytest.raises(agentopt.InputError, match="invalid value '-1'"):
+        agentopt.train(train=TRAIN, config=server.config_list(), epochs=-1, progress=False)
+    with pytest.raises(agentopt.InputError, match="cannot be used with"):
+        agentopt.evaluate(TEST, config=server.config_list(), cache=False, cache_seed=3, progress=False)
     assert issubclass(agentopt.InputError, agentopt.Error) and issubclass(agentopt.InputError, ValueError)
     assert issubclass(agentopt.Interrupted, KeyboardInterrupt) and issubclass(agentopt.RunError, agentopt.Error)
 
@@ -246,3 +250,9 @@ def test_evaluate_and_grade_agree_with_the_cli(workdir, server, cli):
     for given, reference in [("\\frac{1}{2}", "0.5"), ("3", "4"), ("\\$12.50", "12.5"), ("x^2+1", "1+x^2")]:
         verdict = run_cli(cli, "grade", given, reference, "--json", cwd=workdir)
         assert agentopt.grade(given, reference) is json.loads(verdict.stdout)["equal"], (given, reference)
+
+
+def test_an_evaluation_with_nothing_scored_is_a_run_error(workdir):
+    with ScriptedServer(lambda body: {"status": 400, "content": "bad request"}) as refusing:
+        with pytest.raises(agentopt.RunError, match="every problem errored"):
+            agentopt.evaluate(TEST, config=refusing.config_list(), cache=False, progress=False)

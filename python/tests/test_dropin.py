@@ -155,7 +155,7 @@ def test_rolled_back_functions_are_removed_from_the_agents(workdir):
         assert [h["decision"] for h in optimizer.history] == ["accept", "rollback"]
 
 
-def test_a_reset_forgets_the_best_but_not_what_the_agents_were_given(workdir):
+def test_a_reset_forgets_everything_as_ag2s_does(workdir):
     asked = []
 
     def adds_once(body):  # the first optimizer request adds arith and square; later ones add nothing
@@ -175,8 +175,8 @@ def test_a_reset_forgets_the_best_but_not_what_the_agents_were_given(workdir):
         assert optimizer.best_registry.names == [] and optimizer.history == []
         optimizer.record_one_conversation(history, is_satisfied=True)
         register_for_llm, executors = optimizer.step()
-        assert register_for_llm == [{"func_sig": "arith", "is_remove": True}, {"func_sig": "square", "is_remove": True}]
-        assert executors == {"arith": None, "square": None}
+        # Nothing to remove: AG2's agents raise on removing what they may not hold (a new pair).
+        assert register_for_llm == [] and executors == {}
 
 
 def fix_after_feedback(body):

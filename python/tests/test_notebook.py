@@ -30,4 +30,5 @@ def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "test before -> after:" in text
     assert "train epoch 1" in text  # the progress reached the cell
+    assert "embedded offline default" in text  # and so did what the engine writes to stderr
     assert (tmp_path / "examples" / "runs").is_dir()

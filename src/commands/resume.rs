@@ -28,7 +28,7 @@ pub async fn execute(args: ResumeArgs, hooks: &Hooks) -> anyhow::Result<Trained>
     let run = RunDir::open(&args.runs_dir, &args.run).map_err(bad_input)?;
     let mut info: RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
     if info.status == Status::Completed {
-        eprintln!("run `{}` is already complete", run.name());
+        crate::progress::note(&format!("run `{}` is already complete", run.name()));
         let summary = run_dir::read_json(&run.summary())?;
         return Ok(Trained {
             run,

@@ -364,12 +364,12 @@ pub fn connect(options: &ModelOptions) -> anyhow::Result<Arc<dyn ChatModel>> {
     if entries.iter().any(|e| e.api_type == llm::config::ApiType::Local && e.model_path.is_none()) {
         static NOTED: std::sync::Once = std::sync::Once::new();
         NOTED.call_once(|| {
-            eprintln!(
+            crate::progress::note(&format!(
                 "note: model: the embedded offline default ({}, gemma-3-270m, a tiny base model run \
                  on the CPU). Expect low accuracy: this shows the whole loop running offline, not what \
                  a capable model learns. Give a model list with --config (or OAI_CONFIG_LIST) for that.",
                 entries[0].model
-            )
+            ))
         });
     }
     Ok(model)

@@ -119,7 +119,7 @@ impl Sandbox {
                      --unsafe-no-sandbox was given. It can read your files and use the network."
                 );
                 tracing::warn!("{message}");
-                eprintln!("{message}");
+                crate::progress::note(&message);
             }
             Err(reason) => return Err(Error::NoSandbox { reason }),
         }

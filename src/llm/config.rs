@@ -221,10 +221,9 @@ fn locate(config: Option<&Path>, env_value: Option<&str>, cwd: &Path) -> Located
 
 /// The file the list is read from, as `load` would find it (`None`: inline JSON in the env, or the
 /// embedded default). Code the model writes must never see it: it may hold keys.
+/// With a list given in memory, this is still the file the lookup would find: it is where such a list
+/// is usually read from, so code must not see it either.
 pub fn list_file(opts: &ModelOptions) -> Option<PathBuf> {
-    if opts.inline.is_some() {
-        return None;
-    }
     let env_value = env::var(env::OAI_CONFIG_LIST);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match locate(opts.config.as_deref(), env_value.as_deref(), &cwd) {
