@@ -27,8 +27,13 @@ def _live() -> bool:
 
 def _flag(argv: List[str], name: str, value: Any) -> None:
     """`--name=value` for a set value (`=`, so a value starting with `-` is a value, checked as the CLI
-    checks it), `--name` for True, nothing for None/False."""
+    checks it), `--name` for True, nothing for None/False, the flag once per item for a repeatable
+    flag (a list or tuple; a lone string is one item)."""
     if value is None or value is False:
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _flag(argv, name, item)
         return
     flag = "--" + name.replace("_", "-")
     if value is True:
@@ -88,8 +93,7 @@ def train(
     _flag(argv, "test", data_path(test, runs_dir, "test"))
     _flag(argv, "train_size", train_size)
     _flag(argv, "test_size", test_size)
-    for one in [subject] if isinstance(subject, str) else subject:
-        _flag(argv, "subject", one)
+    _flag(argv, "subject", subject)
     _flag(argv, "allow_overlap", allow_overlap)
     for name, value in [("epochs", epochs), ("actions_per_step", actions_per_step), ("patience", patience),
                         ("concurrency", concurrency), ("seed", seed)]:
@@ -164,8 +168,7 @@ def evaluate(
     _flag(argv, "functions", registry_spec(functions, runs_dir))
     _flag(argv, "run", run)
     _flag(argv, "test_size", test_size)
-    for one in [subject] if isinstance(subject, str) else subject:
-        _flag(argv, "subject", one)
+    _flag(argv, "subject", subject)
     _flag(argv, "concurrency", int(concurrency))
     _flag(argv, "seed", int(seed))
     _flag(argv, "out", out)

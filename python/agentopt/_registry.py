@@ -78,10 +78,12 @@ class Registry:
         """Everything AG2 needs, in the shapes its APIs take (as `agentopt functions export --format autogen`)."""
         return json.loads(_agentopt.registry_to_autogen(self.to_json()))
 
-    def check(self, exec_timeout: float = 10.0) -> None:
+    def check(self, exec_timeout: Optional[float] = None) -> None:
         """Checks each function in the sandbox as `--functions` registries are checked (defines it,
-        packages import, schema fits, finishes in time); raises `InputError` naming the one at fault."""
-        _agentopt.registry_check(self.to_json(), "registry", float(exec_timeout), hidden_paths())
+        packages import, schema fits, finishes within `exec_timeout`, default `self.exec_timeout`);
+        raises `InputError` naming the one at fault."""
+        limit = self.exec_timeout if exec_timeout is None else exec_timeout
+        _agentopt.registry_check(self.to_json(), "registry", float(limit), hidden_paths())
 
     def call(self, name: str, /, **arguments: Any) -> Any:
         """Runs `name`'s own code with `arguments` (every keyword goes to the function) in a fresh

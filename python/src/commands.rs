@@ -6,6 +6,7 @@ use clap::Parser;
 use pyo3::prelude::*;
 
 use agentopt::cli::{Cli, Command};
+use agentopt::commands::Hooks;
 use agentopt::commands::{eval as eval_command, resume as resume_command, train as train_command};
 use agentopt::llm::config::InlineList;
 use agentopt::trainer::state::Status;
@@ -38,6 +39,32 @@ fn trained(py: Python<'_>, ran: Ran<anyhow::Result<train_command::Trained>>) -> 
     Ok(value.to_string())
 }
 
+/// Parses `agentopt SUBCOMMAND ARGV...`, hands the in-memory config list to the command's flags, and
+/// runs `execute` on the result as a job with progress and safe points (train, resume, eval).
+fn command_job<T, F>(
+    py: Python<'_>,
+    subcommand: &str,
+    (argv, config_json): (Vec<String>, Option<String>),
+    (progress, live): (bool, bool),
+    execute: impl FnOnce(Command, Hooks) -> F,
+) -> PyResult<Ran<T>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let mut command = parse(py, [vec![subcommand.to_string()], argv].concat())?;
+    let inline = config_json.map(InlineList);
+    match &mut command {
+        Command::Train(args) => args.model.shared.config_inline = inline,
+        Command::Eval(args) => args.model.shared.config_inline = inline,
+        Command::Resume(args) => args.config_inline = inline,
+        _ => unreachable!("only train, resume and eval run as jobs"),
+    }
+    let job = Job::new(progress, live);
+    let future = execute(command, job.hooks());
+    job.run(py, future)
+}
+
 #[pyfunction]
 #[pyo3(signature = (argv, config_json = None, progress = true, live = false))]
 pub fn train(
@@ -47,13 +74,10 @@ pub fn train(
     progress: bool,
     live: bool,
 ) -> PyResult<String> {
-    let Command::Train(mut args) = parse(py, [vec!["train".into()], argv].concat())? else {
-        unreachable!("argv starts with `train`")
-    };
-    args.model.shared.config_inline = config_json.map(InlineList);
-    let job = Job::new(progress, live);
-    let hooks = job.hooks();
-    let ran = job.run(py, async move { train_command::execute(args, &hooks).await })?;
+    let ran = command_job(py, "train", (argv, config_json), (progress, live), |command, hooks| async move {
+        let Command::Train(args) = command else { unreachable!("parsed as `train`") };
+        train_command::execute(args, &hooks).await
+    })?;
     trained(py, ran)
 }
 
@@ -66,13 +90,11 @@ pub fn resume(
     progress: bool,
     live: bool,
 ) -> PyResult<String> {
-    let Command::Resume(mut args) = parse(py, [vec!["resume".into()], argv].concat())? else {
-        unreachable!("argv starts with `resume`")
-    };
-    args.config_inline = config_json.map(InlineList);
-    let job = Job::new(progress, live);
-    let hooks = job.hooks();
-    let ran = job.run(py, async move { resume_command::execute(args, &hooks).await })?;
+    let ran =
+        command_job(py, "resume", (argv, config_json), (progress, live), |command, hooks| async move {
+            let Command::Resume(args) = command else { unreachable!("parsed as `resume`") };
+            resume_command::execute(args, &hooks).await
+        })?;
     trained(py, ran)
 }
 
@@ -88,13 +110,10 @@ pub fn evaluate(
     progress: bool,
     live: bool,
 ) -> PyResult<String> {
-    let Command::Eval(mut args) = parse(py, [vec!["eval".into()], argv].concat())? else {
-        unreachable!("argv starts with `eval`")
-    };
-    args.model.shared.config_inline = config_json.map(InlineList);
-    let job = Job::new(progress, live);
-    let hooks = job.hooks();
-    let ran = job.run(py, async move { eval_command::execute(args, &hooks).await })?;
+    let ran = command_job(py, "eval", (argv, config_json), (progress, live), |command, hooks| async move {
+        let Command::Eval(args) = command else { unreachable!("parsed as `eval`") };
+        eval_command::execute(args, &hooks).await
+    })?;
     let evaluated = ran.value.map_err(|e| errors::from_anyhow(py, e))?;
     if ran.interrupted && !evaluated.complete() {
         let message = format!(

@@ -256,3 +256,14 @@ def test_an_evaluation_with_nothing_scored_is_a_run_error(workdir):
     with ScriptedServer(lambda body: {"status": 400, "content": "bad request"}) as refusing:
         with pytest.raises(agentopt.RunError, match="every problem errored"):
             agentopt.evaluate(TEST, config=refusing.config_list(), cache=False, progress=False)
+
+
+def test_repeatable_flags_are_given_once_per_item():
+    from agentopt._api import _flag
+
+    argv: list = []
+    _flag(argv, "subject", ["Algebra", "-odd"])
+    _flag(argv, "subject", "Geometry")
+    _flag(argv, "no_cache", True)
+    _flag(argv, "max_usd", None)
+    assert argv == ["--subject=Algebra", "--subject=-odd", "--subject=Geometry", "--no-cache"]
