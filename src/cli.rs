@@ -91,6 +91,35 @@ impl std::ops::Deref for BatchModelArgs {
     }
 }
 
+/// What the assistant is asked to do and how its answers are scored (`task`); the same for `train`,
+/// `eval` and `chat`, recorded in run.json for `resume` and `eval --run`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TaskArgs {
+    /// The conversation: `math` (MathChat prompt, the final \boxed{} is the answer) or `general`
+    /// (an AssistantAgent-style assistant that ends with TERMINATE) [default: math; chat: general;
+    /// eval --run: the run's]
+    #[arg(long = "task", value_enum, value_name = "KIND")]
+    pub kind: Option<crate::task::TaskKind>,
+    /// Replace the assistant's system message with this file's text.
+    #[arg(long, value_name = "FILE")]
+    pub system: Option<PathBuf>,
+    /// Template of the first proxy message: {problem} and any dataset field by name ({table})
+    /// are filled in; {{ and }} write literal braces [default: the task's opening]
+    #[arg(long, value_name = "FILE")]
+    pub opening: Option<PathBuf>,
+    /// How an answer is scored: math, exact, normalized, contains, numeric[:TOL], choice,
+    /// python:FILE.py:FUNCTION or judge:MODEL [default: math for --task math, normalized for general]
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+}
+
+impl TaskArgs {
+    /// Whether any task flag was given.
+    pub fn any(&self) -> bool {
+        self.kind.is_some() || self.system.is_some() || self.opening.is_some() || self.metric.is_some()
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
     /// A dataset to split into train and test (default: datasets/sample.jsonl).
@@ -148,6 +177,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     pub export: Option<String>,
     #[command(flatten)]
+    pub task: TaskArgs,
+    #[command(flatten)]
     pub model: BatchModelArgs,
 }
 
@@ -202,6 +233,8 @@ pub struct EvalArgs {
     /// Stop before spending more than this (default: no limit).
     #[arg(long, value_name = "USD")]
     pub max_usd: Option<f64>,
+    #[command(flatten)]
+    pub task: TaskArgs,
     #[command(flatten)]
     pub model: BatchModelArgs,
 }
@@ -340,7 +373,8 @@ pub enum HumanInput {
 #[derive(Debug, Clone, Args)]
 pub struct ChatArgs {
     /// What to ask the assistant.
-    pub task: String,
+    #[arg(value_name = "TASK")]
+    pub prompt: String,
     /// When the human is asked to reply in the proxy's place.
     #[arg(long, value_enum, default_value_t = HumanInput::Always)]
     pub human_input: HumanInput,
@@ -350,12 +384,15 @@ pub struct ChatArgs {
     /// Functions to offer the assistant (any REGISTRY reference, as for `train`; default: none).
     #[arg(long, value_name = "REGISTRY")]
     pub functions: Option<String>,
-    /// Use the math-proxy prompt and grade the final box.
-    #[arg(long)]
+    /// Use the math-proxy prompt and grade the final box (the same as --task math).
+    #[arg(long, conflicts_with = "kind")]
     pub math: bool,
-    /// Reference answer to check the final box against (implies --math).
+    /// Reference answer to score the final answer against, by --metric (without --task, implies
+    /// --task math).
     #[arg(long, value_name = "X")]
     pub answer: Option<String>,
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// Where to save the conversation record (default: RUNS_DIR/chat/<time>.json).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,

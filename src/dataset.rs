@@ -7,17 +7,53 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One problem: the text shown to the assistant and the reference its final box is graded against.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// One problem: the text shown to the assistant and the reference its answer is scored against.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Problem {
     pub id: String,
     pub problem: String,
+    /// The reference as text (a non-string JSON answer as its compact JSON).
     pub answer: String,
+    /// The reference as the dataset wrote it, when it is not a string (a number, a list, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_json: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
+    /// Every other field of the dataset line (`--opening` templates and metrics read them).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
 }
+
+impl Problem {
+    pub fn new(id: &str, problem: &str, answer: &str) -> Problem {
+        Problem { id: id.into(), problem: problem.into(), answer: answer.into(), ..Problem::default() }
+    }
+
+    /// The reference as a JSON value (what a `python:` metric receives).
+    pub fn reference_value(&self) -> Value {
+        self.answer_json.clone().unwrap_or_else(|| Value::String(self.answer.clone()))
+    }
+
+    /// The problem as one JSON object: its fields as loaded (what a `python:` metric receives).
+    pub fn example(&self) -> Value {
+        let mut obj = self.fields.clone();
+        obj.insert("id".into(), self.id.clone().into());
+        obj.insert("problem".into(), self.problem.clone().into());
+        obj.insert("answer".into(), self.reference_value());
+        if let Some(s) = &self.subject {
+            obj.insert("subject".into(), s.clone().into());
+        }
+        if let Some(l) = self.level {
+            obj.insert("level".into(), l.into());
+        }
+        Value::Object(obj)
+    }
+}
+
+/// Fields `parse_line` reads itself; every other one goes to `Problem::fields`.
+const KNOWN_FIELDS: [&str; 7] = ["id", "problem", "question", "answer", "subject", "type", "level"];
 
 /// A dataset file that cannot be used; every variant names the file, and the line when there is one.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +72,10 @@ pub enum Error {
     DuplicateId { path: PathBuf, line: usize, id: String, first: usize },
 }
 
-/// Reads a JSON Lines dataset. Blank lines are skipped; unknown fields are ignored.
+/// Reads a JSON Lines dataset. Blank lines are skipped; other fields are kept in `Problem::fields`.
 ///
-/// Fields: `problem` (alias `question`), `answer` (a GSM8K worked answer ending in `#### N` yields `N`;
-/// when absent, the last `\boxed{}` of `solution`), and optional `id` (default `<file stem>:<line>`),
+/// Fields: `problem` (alias `question`), `answer` (any JSON value but null or `[]`; a GSM8K worked
+/// answer ending in `#### N` yields `N`; when absent, the last `\boxed{}` of `solution`), and optional `id` (default `<file stem>:<line>`),
 /// `subject` (alias `type`, as in the original MATH release), `level` (`3`, `"Level 3"` or null).
 pub fn load(path: &Path) -> Result<Vec<Problem>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
@@ -76,19 +112,26 @@ fn parse_line(path: &Path, stem: &str, line: usize, raw: &str) -> Result<Problem
         Some(None) => return Err(bad("problem", "a string")),
         None => return Err(missing("problem", " (nor `question`)")),
     };
+    let mut answer_json = None;
     let answer = match obj.get("answer") {
         Some(Value::String(a)) => gsm8k_final(a).unwrap_or_else(|| a.trim().to_string()),
-        // GSM8K-like files sometimes hold the bare number.
-        Some(Value::Number(n)) => n.to_string(),
+        // GSM8K-like files sometimes hold the bare number; other tasks a list of accepted answers.
+        Some(v @ Value::Number(n)) => {
+            answer_json = Some(v.clone());
+            n.to_string()
+        }
+        Some(v @ (Value::Array(_) | Value::Object(_) | Value::Bool(_))) => {
+            answer_json = Some(v.clone());
+            v.to_string()
+        }
         Some(Value::Null) | None => match obj.get("solution") {
             Some(Value::String(s)) => crate::grading::extract_boxed(s)
                 .or_else(|| gsm8k_final(s))
                 .ok_or_else(|| missing("answer", " (and `solution` has no \\boxed{})"))?,
             _ => return Err(missing("answer", " (and no `solution` with \\boxed{})")),
         },
-        Some(_) => return Err(bad("answer", "a string or a number")),
     };
-    if answer.is_empty() {
+    if answer.is_empty() || answer == "[]" {
         return Err(bad("answer", "a non-empty answer"));
     }
     let id = match obj.get("id") {
@@ -107,7 +150,8 @@ fn parse_line(path: &Path, stem: &str, line: usize, raw: &str) -> Result<Problem
         None | Some(Value::Null) => None,
         Some(v) => parse_level(v).ok_or_else(|| bad("level", "1-5, \"Level N\", \"Level ?\" or null"))?,
     };
-    Ok(Problem { id, problem, answer, subject, level })
+    let fields = obj.into_iter().filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str())).collect();
+    Ok(Problem { id, problem, answer, answer_json, subject, level, fields })
 }
 
 /// `Some(Some(text))` for a string field, `Some(None)` when present but not a string.
@@ -233,6 +277,7 @@ mod tests {
             answer: "1".into(),
             subject: subject.map(Into::into),
             level: None,
+            ..Default::default()
         }
     }
 

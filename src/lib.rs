@@ -8,7 +8,8 @@
 //! - `llm/`                  — the `ChatModel` trait, backends, retry, cache, usage accounting
 //! - `exec/`                 — sandboxed, long-lived Python sessions for LLM-written code
 //! - `functions`             — the function registry (the learnable "weights")
-//! - `grading`, `dataset`    — answer checking and problem loading
+//! - `task/`                 — what the assistant is told, when it is done, and the metric
+//! - `grading`, `dataset`    — the math answer checker and problem loading
 //! - `run_dir`               — every path of `runs/<run>/`, written atomically
 //! - `env`                   — every environment variable the program reads
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
@@ -31,4 +32,5 @@ pub mod optimizer;
 pub mod progress;
 pub mod report;
 pub mod run_dir;
+pub mod task;
 pub mod trainer;

@@ -151,6 +151,7 @@ async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
         model,
         runner: Arc::new(sandbox),
         config: OptimizerConfig { actions_per_step: 1, max_retries: 0, ..OptimizerConfig::default() },
+        brief: Default::default(),
     };
     let best = Registry::default();
     let input = StepInput { best: &best, best_epoch: 0, best_score: 0.0, rejected: &[], conversations: &[] };

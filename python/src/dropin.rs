@@ -54,7 +54,7 @@ pub fn optimizer_step(py: Python<'_>, request_json: &str, config_json: Option<St
     let ran = Job::quick().run(py, async move {
         let model = agentopt::commands::train::connect(&options)?;
         let runner = crate::sandbox::runner(exec_timeout, hidden)?;
-        let optimizer = Optimizer { model, runner, config };
+        let optimizer = Optimizer { model, runner, config, brief: Default::default() };
         let input = StepInput {
             best: &best,
             best_epoch,

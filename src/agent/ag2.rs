@@ -74,6 +74,7 @@ pub fn record(index: usize, history: &[Value], satisfied: bool) -> ConversationR
         end: if answer.is_some() { End::Answered } else { End::MaxTurns },
         answer,
         correct: satisfied,
+        score: None,
         decided_by: DECIDED_BY_USER.into(),
         errored: None,
         turns: messages.iter().filter(|m| m.role == Role::Assistant).count(),
@@ -82,6 +83,7 @@ pub fn record(index: usize, history: &[Value], satisfied: bool) -> ConversationR
         executions: Vec::new(),
         usage: Usage::default(),
         duration_ms: 0,
+        fields: Default::default(),
     }
 }
 

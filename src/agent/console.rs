@@ -8,55 +8,10 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
 use super::End;
-use super::general;
 use super::human::{HumanGate, Input, Mode, Step};
-use super::prompts;
 use super::proxy::{self, ReplyKind};
 use crate::exec::{ExecStatus, Execution};
 use crate::llm::{Message, Role};
-
-/// Which conversation the chat is: the math proxy's, or a general assistant's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// MathChat prompt; a `\boxed{}` answer with no code ends the chat.
-    Math,
-    /// AG2 AssistantAgent-style prompt; a reply with no code saying TERMINATE ends the chat.
-    General,
-}
-
-impl Style {
-    /// Whether this reply is the assistant asking to end. Code in the same reply runs first (unlike
-    /// AG2, which would end without running it): the assistant asked for it.
-    pub fn wants_end(self, reply: &Message, kind: &ReplyKind) -> bool {
-        match (self, kind) {
-            (Style::Math, ReplyKind::Answer(_)) => true,
-            (Style::General, ReplyKind::Answer(_) | ReplyKind::Continue) => {
-                reply.text().contains(general::TERMINATE)
-            }
-            _ => false,
-        }
-    }
-
-    /// What the proxy does when no human steps in.
-    pub fn auto(self, kind: &ReplyKind, wants_end: bool) -> Step {
-        match (self, kind) {
-            (Style::Math, _) | (Style::General, ReplyKind::Code(_) | ReplyKind::ToolCalls) => Step::Auto,
-            (Style::General, _) if wants_end => Step::End(End::Answered),
-            // A general chat has no boxed answer: a box alone does not end it.
-            (Style::General, _) => Step::Reply(general::CONTINUE.to_string()),
-        }
-    }
-
-    /// The system message and opening for a task.
-    pub fn opening(self, task: &str) -> Vec<Message> {
-        match self {
-            Style::Math => {
-                vec![Message::system(prompts::ASSISTANT_SYSTEM), Message::user(prompts::opening(task))]
-            }
-            Style::General => vec![Message::system(general::SYSTEM), Message::user(task)],
-        }
-    }
-}
 
 /// The question put to the human about a reply.
 pub fn question(kind: &ReplyKind, wants_end: bool) -> &'static str {
@@ -88,7 +43,6 @@ pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
 /// The interactive gate.
 pub struct Console {
     pub mode: Mode,
-    pub style: Style,
     input: mpsc::UnboundedReceiver<String>,
     out: Box<dyn Write + Send>,
     /// Echo what was read, so a transcript from piped input shows the human's lines (a terminal
@@ -101,13 +55,12 @@ pub struct Console {
 impl Console {
     pub fn new(
         mode: Mode,
-        style: Style,
         input: mpsc::UnboundedReceiver<String>,
         out: Box<dyn Write + Send>,
         echo: bool,
     ) -> Console {
         let (_, interrupt) = watch::channel(false);
-        Console { mode, style, input, out, echo, interrupt }
+        Console { mode, input, out, echo, interrupt }
     }
 
     /// Ends the chat when `interrupt` turns true.
@@ -121,8 +74,8 @@ impl Console {
     }
 
     /// A console on stdin, writing the transcript to `out`.
-    pub fn stdio(mode: Mode, style: Style, out: Box<dyn Write + Send>) -> Console {
-        Console::new(mode, style, stdin_lines(), out, !std::io::stdin().is_terminal())
+    pub fn stdio(mode: Mode, out: Box<dyn Write + Send>) -> Console {
+        Console::new(mode, stdin_lines(), out, !std::io::stdin().is_terminal())
     }
 
     /// Prints to the transcript; a closed output must not stop the chat.
@@ -159,22 +112,19 @@ async fn fired(mut interrupt: watch::Receiver<bool>) {
 
 #[async_trait]
 impl HumanGate for Console {
-    fn opening(&self, task: &str) -> Vec<Message> {
-        self.style.opening(task)
-    }
-
     async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step {
         self.say(&show_reply(reply));
         if self.interrupted() {
             return Step::End(End::Exited);
         }
-        let wants_end = self.style.wants_end(reply, kind);
-        let auto = self.style.auto(kind, wants_end);
+        // The task has already read the reply: an answer is the assistant asking to end (code in
+        // the same reply runs first, unlike AG2, which would end without running it).
+        let wants_end = matches!(kind, ReplyKind::Answer(_));
         if !self.mode.asks(wants_end) {
-            return auto;
+            return Step::Auto;
         }
         match self.ask(question(kind, wants_end)).await {
-            Input::Proceed => auto,
+            Input::Proceed => Step::Auto,
             Input::Exit => Step::End(End::Exited),
             Input::Feedback(text) => Step::Reply(text),
         }
@@ -237,6 +187,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::agent::prompts as texts;
 
     /// A shared buffer standing in for stdout.
     #[derive(Clone, Default)]
@@ -252,13 +203,13 @@ mod tests {
         }
     }
 
-    fn console(mode: Mode, style: Style, lines: &[&str]) -> (Console, Buf) {
+    fn console(mode: Mode, lines: &[&str]) -> (Console, Buf) {
         let (tx, rx) = mpsc::unbounded_channel();
         for l in lines {
             tx.send(l.to_string()).unwrap();
         }
         let buf = Buf::default();
-        (Console::new(mode, style, rx, Box::new(buf.clone()), true), buf)
+        (Console::new(mode, rx, Box::new(buf.clone()), true), buf)
     }
 
     fn code() -> (Message, ReplyKind) {
@@ -269,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn always_asks_and_maps_input() {
-        let (mut c, buf) = console(Mode::Always, Style::Math, &["", "use sympy", "exit"]);
+        let (mut c, buf) = console(Mode::Always, &["", "use sympy", "exit"]);
         let (m, k) = code();
         assert_eq!(c.decide(&m, &k).await, Step::Auto);
         assert_eq!(c.decide(&m, &k).await, Step::Reply("use sympy".into()));
@@ -283,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn terminate_asks_only_at_the_end() {
-        let (mut c, _) = console(Mode::Terminate, Style::Math, &["go on please", ""]);
+        let (mut c, _) = console(Mode::Terminate, &["go on please", ""]);
         let (m, k) = code();
         assert_eq!(c.decide(&m, &k).await, Step::Auto);
         let end = Message::assistant("\\boxed{1}");
@@ -293,22 +244,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn general_style_ends_on_terminate_only() {
-        let (mut c, _) = console(Mode::Never, Style::General, &[]);
-        let boxed = Message::assistant("\\boxed{1}");
-        let continue_ = Step::Reply(general::CONTINUE.into());
-        assert_eq!(c.decide(&boxed, &proxy::classify(&boxed)).await, continue_);
-        let done = Message::assistant("All done.\nTERMINATE");
-        assert_eq!(c.decide(&done, &proxy::classify(&done)).await, Step::End(End::Answered));
+    async fn an_answer_is_the_wish_to_end() {
+        let (mut c, buf) = console(Mode::Terminate, &[""]);
         let (m, k) = code();
         assert_eq!(c.decide(&m, &k).await, Step::Auto);
-        assert_eq!(Style::General.opening("hi")[1].text(), "hi");
+        let done = ReplyKind::Answer("1".into());
+        assert_eq!(c.decide(&Message::assistant("1. TERMINATE"), &done).await, Step::Auto);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("The assistant wants to end").count(), 1, "{text}");
     }
 
     #[tokio::test]
     async fn an_interrupt_ends_the_chat_even_while_waiting_for_input() {
         let (tx, rx) = watch::channel(false);
-        let (c, _) = console(Mode::Always, Style::Math, &[]);
+        let (c, _) = console(Mode::Always, &[]);
         let (_keep_input_open, input) = mpsc::unbounded_channel();
         let mut c = Console { input, ..c.with_interrupt(rx) };
         let (m, k) = code();
@@ -317,7 +266,7 @@ mod tests {
         tx.send(true).unwrap();
         assert_eq!(waiting.await.unwrap(), Step::End(End::Exited));
         // Once interrupted, even a chat that never asks ends at the next reply.
-        let (c, _) = console(Mode::Never, Style::Math, &[]);
+        let (c, _) = console(Mode::Never, &[]);
         let (tx, rx) = watch::channel(true);
         let mut c = c.with_interrupt(rx);
         let (m, k) = code();
@@ -338,8 +287,8 @@ mod tests {
         };
         let text = show_after(std::slice::from_ref(&e), &[Message::user("4")]);
         assert!(text.contains("ran: ok in 3 ms ──\n4") && !text.contains("proxy"), "{text}");
-        let text = show_after(&[e], &[Message::user(prompts::REVISIT)]);
-        assert!(text.contains(&format!("proxy → assistant ──\n{}", prompts::REVISIT)), "{text}");
+        let text = show_after(&[e], &[Message::user(texts::REVISIT)]);
+        assert!(text.contains(&format!("proxy → assistant ──\n{}", texts::REVISIT)), "{text}");
         assert!(show_after(&[], &[Message::user("Continue.")]).contains("Continue."));
     }
 }

@@ -67,8 +67,6 @@ pub enum Step {
 /// Consulted by the conversation loop; see `Agent::converse`.
 #[async_trait]
 pub trait HumanGate: Send {
-    /// The conversation's first messages (system prompt, opening with the task).
-    fn opening(&self, task: &str) -> Vec<Message>;
     /// Called with each assistant reply as it arrives, before the proxy answers it.
     async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step;
     /// What the proxy's reply ran and the messages it answered with.
@@ -136,9 +134,6 @@ mod tests {
 
     #[async_trait]
     impl HumanGate for Fixed {
-        fn opening(&self, task: &str) -> Vec<Message> {
-            vec![Message::user(task)]
-        }
         async fn decide(&mut self, _: &Message, _: &ReplyKind) -> Step {
             self.0.clone()
         }
@@ -169,9 +164,6 @@ mod tests {
 
     #[async_trait]
     impl HumanGate for Replay {
-        fn opening(&self, task: &str) -> Vec<Message> {
-            vec![Message::system("sys"), Message::user(task)]
-        }
         async fn decide(&mut self, _: &Message, _: &ReplyKind) -> Step {
             self.steps.remove(0)
         }
@@ -192,16 +184,10 @@ mod tests {
         let agent = Agent {
             model: model.clone(),
             runner: Arc::new(FakeRunner),
-            grader: crate::grading::Grader::new("python3".into()),
+            task: Arc::new(crate::task::Task::math(crate::grading::Grader::new("python3".into()))),
             config: AgentConfig::default(),
         };
-        let task = Problem {
-            id: "c".into(),
-            problem: "task".into(),
-            answer: "7".into(),
-            subject: None,
-            level: None,
-        };
+        let task = Problem::new("c", "task", "7");
         // Feedback instead of running, then run, then refuse the end, then exit before running.
         let steps =
             vec![Step::Reply("no".into()), Step::Auto, Step::Reply("sure?".into()), Step::End(End::Exited)];
@@ -210,7 +196,7 @@ mod tests {
         assert_eq!((r.end, r.turns, r.executions.len()), (End::Exited, 4, 1));
         assert_eq!(gate.shown, [(1, 1)]);
         let requests = model.requests();
-        assert_eq!(requests[0].messages[0].text(), "sys");
+        assert_eq!(requests[0].messages[0].text(), crate::agent::prompts::ASSISTANT_SYSTEM);
         assert_eq!(requests[1].messages.last().unwrap().text(), "no");
         assert_eq!(requests[2].messages.last().unwrap().text(), "7");
         assert_eq!(requests[3].messages.last().unwrap().text(), "sure?");

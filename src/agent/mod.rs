@@ -1,6 +1,7 @@
-//! The assistant ↔ math-proxy conversation (SPEC §5): one problem, the registry's functions offered
-//! as tools, code run in a persistent session, the final `\boxed{}` answer graded. A failed model call
-//! is recorded as `errored`, never as a wrong answer.
+//! The assistant ↔ proxy conversation (SPEC §5): one problem, the registry's functions offered as
+//! tools, code run in a persistent session, the final answer scored by the task's metric (`task`: the
+//! MathChat prompt and its `\boxed{}` answer by default). A failed model call is recorded as
+//! `errored`, never as a wrong answer.
 
 pub mod ag2;
 pub mod console;
@@ -21,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::Problem;
 use crate::exec::{self, ExecStatus, Execution};
 use crate::functions::Registry;
-use crate::grading::Grader;
 use crate::llm::{self, ChatModel, ChatRequest, Message, Role, ToolChoice, Usage};
+use crate::task::{Task, metric};
 use human::{Gated, HumanGate};
 use proxy::{ProxyState, ReplyKind};
 pub use runner::{CodeSession, Runner};
@@ -52,7 +53,7 @@ impl Default for AgentConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum End {
-    /// A `\boxed{}` answer with no code.
+    /// The assistant ended: a `\boxed{}` answer with no code (math), TERMINATE (general).
     Answered,
     /// `max_turns` assistant replies without a final answer.
     MaxTurns,
@@ -71,7 +72,11 @@ pub struct ConversationRecord {
     pub problem: String,
     pub reference: String,
     pub answer: Option<String>,
+    /// Whether the metric scored the answer 1.
     pub correct: bool,
+    /// The metric's score in [0, 1] (absent in records from before metrics: `correct` as 0 or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
     /// Which check decided the verdict (grader's `decided_by`; "no_answer" when there was none).
     pub decided_by: String,
     /// Why the problem is excluded from the score (infrastructure failure), if it is.
@@ -83,8 +88,27 @@ pub struct ConversationRecord {
     pub functions: Vec<String>,
     pub messages: Vec<Message>,
     pub executions: Vec<Execution>,
+    /// The conversation's calls and, for a judge metric, the judge's.
     pub usage: Usage,
     pub duration_ms: u64,
+    /// The dataset line's other fields (what `--opening` and the metric could read).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ConversationRecord {
+    /// The metric's score (0 for an errored problem).
+    pub fn score(&self) -> f64 {
+        if self.errored.is_some() {
+            return 0.0;
+        }
+        self.score.unwrap_or(if self.correct { 1.0 } else { 0.0 })
+    }
+
+    /// `Some(score)` when scored, `None` when errored.
+    pub fn outcome(&self) -> Option<f64> {
+        self.errored.is_none().then(|| self.score())
+    }
 }
 
 /// Why a conversation produced no record (the problem is not completed and runs again on resume).
@@ -94,6 +118,8 @@ pub enum Error {
     Budget,
     #[error("Failed to start a code session")]
     Exec(#[from] exec::Error),
+    #[error("Failed to start a code session for the metric")]
+    MetricExec(#[source] exec::Error),
     /// A model error no other problem would escape (`llm::Error::fails_every_request`).
     #[error(transparent)]
     Model(llm::Error),
@@ -104,7 +130,8 @@ pub enum Error {
 pub struct Agent {
     pub model: Arc<dyn ChatModel>,
     pub runner: Arc<dyn Runner>,
-    pub grader: Grader,
+    /// What the assistant is told, when it is done, and how its answer is scored.
+    pub task: Arc<Task>,
     pub config: AgentConfig,
 }
 
@@ -130,18 +157,11 @@ impl Agent {
     ) -> Result<ConversationRecord, Error> {
         let started = Instant::now();
         let tools = registry.tool_specs();
-        let mut messages = match &gate {
-            Some(gate) => gate.opening(&problem.problem),
-            None => vec![
-                Message::system(prompts::ASSISTANT_SYSTEM),
-                Message::user(prompts::opening(&problem.problem)),
-            ],
-        };
+        let mut messages = self.task.messages(problem);
         let mut executions = Vec::new();
         let mut usage = Usage::default();
         let mut session: Option<Box<dyn CodeSession>> = None;
         let mut proxy = ProxyState::default();
-        let mut answer = None;
         let mut errored = None;
         let mut end = End::MaxTurns;
         let mut turns = 0;
@@ -170,7 +190,7 @@ impl Agent {
             usage.add(&response.usage);
             let mut reply = response.message;
             reply.role = Role::Assistant;
-            let kind = proxy::classify(&reply);
+            let kind = self.task.classify(&reply);
             messages.push(reply.clone());
             let seen = (executions.len(), messages.len());
             let kind = match human::consult(gate.as_deref_mut(), &reply, kind, &mut messages).await {
@@ -223,12 +243,11 @@ impl Agent {
                     }
                     messages.push(Message::user(proxy.reply(texts.join("\n"), all_ok)));
                 }
-                ReplyKind::Answer(a) => {
-                    answer = Some(a);
+                ReplyKind::Answer(_) => {
                     end = End::Answered;
                     break;
                 }
-                ReplyKind::Continue => messages.push(Message::user(prompts::CONTINUE)),
+                ReplyKind::Continue => messages.push(Message::user(self.task.continue_text())),
             }
             if let Some(gate) = gate.as_deref_mut() {
                 gate.after(&executions[seen.0..], &messages[seen.1..]);
@@ -237,31 +256,25 @@ impl Agent {
         if let Some(s) = session {
             s.close().await;
         }
-        if matches!(end, End::MaxTurns | End::Exited) {
-            // No clean final answer: grade the last box the assistant wrote, if any.
-            answer = messages
-                .iter()
-                .rev()
-                .filter(|m| m.role == Role::Assistant)
-                .find_map(|m| crate::grading::extract_boxed(m.text()));
-        }
-        let (correct, decided_by) = match (&answer, &errored) {
-            (Some(a), None) => {
-                let v = self.grader.check(a, &problem.answer).await;
-                (v.equal, v.decided_by)
-            }
-            (_, Some(_)) => (false, "errored".to_string()),
-            (None, None) => (false, "no_answer".to_string()),
+        let answer = self.task.answer(&messages, end);
+        let scored = match &errored {
+            Some(_) => metric::Scored { score: 0.0, ..metric::Scored::of(false, "errored") },
+            None => self.task.metric.score(answer.as_deref(), problem).await.map_err(|e| match e {
+                metric::Error::Budget => Error::Budget,
+                metric::Error::Exec(e) => Error::MetricExec(e),
+            })?,
         };
+        usage.add(&scored.usage);
         Ok(ConversationRecord {
             index,
             id: problem.id.clone(),
             problem: problem.problem.clone(),
             reference: problem.answer.clone(),
             answer,
-            correct,
-            decided_by,
-            errored,
+            correct: scored.errored.is_none() && scored.score >= 1.0,
+            score: Some(scored.score),
+            decided_by: scored.decided_by,
+            errored: errored.or(scored.errored),
             end,
             turns,
             functions: registry.names(),
@@ -269,6 +282,7 @@ impl Agent {
             executions,
             usage,
             duration_ms: started.elapsed().as_millis() as u64,
+            fields: problem.fields.clone(),
         })
     }
 }

@@ -9,14 +9,14 @@ use crate::functions::FunctionDef;
 use crate::llm::scripted::Scripted;
 
 fn problem(text: &str, answer: &str) -> Problem {
-    Problem { id: "p1".into(), problem: text.into(), answer: answer.into(), subject: None, level: None }
+    Problem::new("p1", text, answer)
 }
 
 fn agent(model: Arc<Scripted>) -> Agent {
     Agent {
         model,
         runner: Arc::new(FakeRunner),
-        grader: Grader::new("python3".into()),
+        task: Arc::new(crate::task::Task::math(crate::grading::Grader::new("python3".into()))),
         config: AgentConfig::default(),
     }
 }

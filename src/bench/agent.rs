@@ -81,16 +81,10 @@ pub async fn run(quick: bool) -> Value {
     let agent = Agent {
         model: Arc::new(script()),
         runner: Arc::new(Instant0),
-        grader: Grader::new(exec::find_python()),
+        task: Arc::new(crate::task::Task::math(Grader::new(exec::find_python()))),
         config: AgentConfig::default(),
     };
-    let problem = Problem {
-        id: "bench".into(),
-        problem: "What is 6 times 7?".into(),
-        answer: "42".into(),
-        subject: None,
-        level: None,
-    };
+    let problem = Problem::new("bench", "What is 6 times 7?", "42");
     let mut per_turn_ms = Vec::with_capacity(conversations);
     for i in 0..conversations {
         let started = Instant::now();

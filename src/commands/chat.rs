@@ -5,25 +5,25 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::bad_input;
 use super::train::{connect, model_options, sandbox};
-use crate::agent::console::{Console, Style};
+use crate::agent::console::Console;
 use crate::agent::human::Mode;
 use crate::agent::{Agent, AgentConfig, ConversationRecord, End};
 use crate::cli::{ChatArgs, HumanInput};
 use crate::dataset::Problem;
-use crate::exec;
 use crate::functions::Registry;
-use crate::grading::Grader;
+use crate::task::TaskKind;
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     if args.max_turns == 0 {
         return Err(bad_input(anyhow::anyhow!("--max-turns must be at least 1")));
     }
-    if args.task.trim().is_empty() {
+    if args.prompt.trim().is_empty() {
         return Err(bad_input(anyhow::anyhow!("TASK is empty: say what to ask the assistant")));
     }
     let (registry, registry_path) = match &args.functions {
@@ -33,20 +33,27 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         }
         None => (Registry::default(), None),
     };
+    // `--answer` without `--task` implies the math conversation, as before tasks.
+    let kind = if args.math || args.answer.is_some() { TaskKind::Math } else { TaskKind::General };
+    let task_spec = super::task::spec_from_flags(&args.task, kind)?;
+    let problem = Problem::new("chat", &args.prompt, args.answer.as_deref().unwrap_or_default());
+    task_spec.check_problems([&problem]).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
     let model = connect(&model_opts)?;
-    let private = super::train::private_paths(&model_opts, &args.model.runs_dir, []);
+    let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, []);
+    private.extend(super::task::private_files(&task_spec));
+    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?;
+    if let Some(path) = &registry_path {
+        super::registry_check::check(&*runner, &registry, path).await?;
+    }
+    let judge = super::task::JudgeModel { options: model_opts.clone(), seed: None };
+    let task = super::task::build(&task_spec, &runner, judge).await?;
     let agent = Agent {
         model,
-        runner: sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?,
-        grader: Grader::new(exec::find_python()),
+        runner,
+        task: Arc::new(task),
         config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
     };
-    if let Some(path) = &registry_path {
-        super::registry_check::check(&*agent.runner, &registry, path).await?;
-    }
-    // `--answer` implies the math conversation: only it has a final box to check.
-    let style = if args.math || args.answer.is_some() { Style::Math } else { Style::General };
     let mode = match args.human_input {
         HumanInput::Always => Mode::Always,
         HumanInput::Terminate => Mode::Terminate,
@@ -55,18 +62,16 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     // With --json, stdout carries the record alone; the transcript (and questions) go to stderr.
     let transcript: Box<dyn Write + Send> =
         if args.model.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
-    let mut console = Console::stdio(mode, style, transcript).with_interrupt(on_ctrl_c());
-    let task = Problem {
-        id: "chat".into(),
-        problem: args.task.clone(),
-        answer: args.answer.clone().unwrap_or_default(),
-        subject: None,
-        level: None,
-    };
-    let mut record = agent.converse(&registry, 0, &task, Some(&mut console)).await?;
+    let mut console = Console::stdio(mode, transcript).with_interrupt(on_ctrl_c());
+    let mut record = agent.converse(&registry, 0, &problem, Some(&mut console)).await?;
     if args.answer.is_none() {
         record.correct = false;
+        record.score = None;
         record.decided_by = "no_reference".into();
+        // Nothing to score against: a metric's complaint about the empty reference is no error.
+        if record.end != End::Errored {
+            record.errored = None;
+        }
     }
     let path = match &args.save {
         Some(p) => p.clone(),

@@ -9,10 +9,9 @@ use super::{Hooks, bad_input};
 use crate::agent::{Agent, AgentConfig, ConversationRecord};
 use crate::cli::EvalArgs;
 use crate::dataset;
-use crate::exec;
 use crate::functions::Registry;
-use crate::grading::Grader;
-use crate::run_dir;
+use crate::run_dir::{self, RunDir};
+use crate::task::{TaskKind, TaskSpec};
 use crate::trainer::meter::{Meter, Metered};
 use crate::trainer::phase::{self, PhaseContext, Score};
 
@@ -128,24 +127,28 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
             args.test.display()
         )));
     }
+    let task_spec = task_spec(&args)?;
+    task_spec.check_problems(&problems).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
     let model = connect(&model_opts)?;
-    let private = super::train::private_paths(&model_opts, &args.model.runs_dir, [args.test.clone()]);
+    let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, [args.test.clone()]);
+    private.extend(super::task::private_files(&task_spec));
     let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
+    let runner =
+        sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
+    if let Some(path) = &registry_path {
+        super::registry_check::check(&*runner, &registry, path).await?;
+    }
+    let judge = super::task::JudgeModel { options: model_opts.clone(), seed: Some(args.seed) };
+    let task = super::task::build(&task_spec, &runner, judge)
+        .await?
+        .metered(|inner| Arc::new(Metered { inner, meter: meter.clone() }));
     let agent = Agent {
         model: Arc::new(Metered { inner: model, meter: meter.clone() }),
-        runner: sandbox(
-            args.model.exec_timeout,
-            args.model.unsafe_no_sandbox,
-            args.model.concurrency,
-            private,
-        )?,
-        grader: Grader::new(exec::find_python()),
+        runner,
+        task: Arc::new(task),
         config: AgentConfig { seed: Some(args.seed), ..AgentConfig::default() },
     };
-    if let Some(path) = &registry_path {
-        super::registry_check::check(&*agent.runner, &registry, path).await?;
-    }
     let cancel = hooks.cancel("conversations in flight are dropped; those done are kept (and in --out)");
     let ctx = PhaseContext {
         agent: &agent,
@@ -183,6 +186,20 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
         registry,
         usage: meter.usage(),
     })
+}
+
+/// The task flags, or (with `--run` and none of them) the task the run was trained on.
+fn task_spec(args: &EvalArgs) -> anyhow::Result<TaskSpec> {
+    let run_name = args.run.as_deref().map(|r| r.split_once('@').map_or(r, |(name, _)| name));
+    match run_name {
+        Some(name) if !args.task.any() => {
+            let run = RunDir::open(&args.model.runs_dir, name).map_err(bad_input)?;
+            let info: crate::trainer::state::RunInfo =
+                run_dir::read_json(&run.run_json()).map_err(bad_input)?;
+            Ok(info.task)
+        }
+        _ => super::task::spec_from_flags(&args.task, TaskKind::Math),
+    }
 }
 
 fn why_stopped(interrupted: Option<phase::Interruption>) -> &'static str {

@@ -17,6 +17,7 @@ pub mod registry_check;
 pub mod resume;
 mod runs;
 mod selection;
+pub mod task;
 pub mod train;
 
 /// Marks an error as the user's input being at fault (exit code 2). The message names file, line, field.

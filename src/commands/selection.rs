@@ -106,7 +106,7 @@ mod tests {
     use super::*;
 
     fn p(id: &str, text: &str) -> Problem {
-        Problem { id: id.into(), problem: text.into(), answer: "1".into(), subject: None, level: None }
+        Problem::new(id, text, "1")
     }
 
     #[test]

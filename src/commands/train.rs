@@ -14,10 +14,10 @@ use crate::cli::{ModelArgs, TrainArgs};
 use crate::dataset::{self, Problem};
 use crate::exec::{self, SandboxConfig};
 use crate::functions::Registry;
-use crate::grading::Grader;
 use crate::llm::{self, CacheMode, ChatModel, ModelOptions};
 use crate::optimizer::OptimizerConfig;
 use crate::run_dir::{self, RunDir};
+use crate::task::{Task, TaskKind};
 use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Split, Status, TrainSettings};
 use crate::trainer::{Finished, Setup, Trainer};
 
@@ -62,6 +62,8 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
     let data = data_spec(&args)?;
     let (train, test) = select_problems(&data).map_err(bad_input)?;
     super::selection::check(&data, &train, &test)?;
+    let task_spec = super::task::spec_from_flags(&args.task, TaskKind::Math)?;
+    task_spec.check_problems(train.iter().chain(&test)).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let (initial, initial_path) = match &args.functions {
         Some(spec) => {
             let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
@@ -99,12 +101,15 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
         format!("Failed to create the runs directory `{}`", args.model.runs_dir.display())
     })?;
     let data_files = data.files().map(|f| f.path.clone());
-    let private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
+    let mut private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
+    private.extend(super::task::private_files(&task_spec));
     let runner =
         sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
     if let Some(path) = &initial_path {
         super::registry_check::check(&*runner, &initial, path).await?;
     }
+    let judge = super::task::JudgeModel { options: assistant_opts.clone(), seed: Some(args.seed) };
+    let task = super::task::build(&task_spec, &runner, judge).await?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -134,19 +139,21 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
                 ..OptimizerConfig::default()
             },
         },
+        task: task_spec,
     };
     // The initial registry first: run.json is what makes the directory a (resumable) run.
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
-    let models = Models { assistant, optimizer, runner };
+    let models = Models { assistant, optimizer, runner, task };
     launch(run, info, (train, test), models, hooks).await
 }
 
-/// What a run talks to: the two models and the sandbox.
+/// What a run talks to: the two models, the sandbox, and the task (its metric).
 pub(super) struct Models {
     pub assistant: Arc<dyn ChatModel>,
     pub optimizer: Arc<dyn ChatModel>,
     pub runner: Arc<dyn Runner>,
+    pub task: Task,
 }
 
 /// Starts (or continues) training a prepared run with `hooks`' cancel and progress, then exports
@@ -167,7 +174,7 @@ pub(super) async fn launch(
         assistant: models.assistant,
         optimizer: models.optimizer,
         runner: models.runner,
-        grader: Grader::new(exec::find_python()),
+        task: models.task,
         cancel,
         progress: Arc::new((hooks.progress)(0, "train")),
     };

@@ -94,6 +94,8 @@ pub struct Optimizer {
     pub model: Arc<dyn ChatModel>,
     pub runner: Arc<dyn Runner>,
     pub config: OptimizerConfig,
+    /// The assistant's task, as the optimizer's prompt describes it.
+    pub brief: prompts::Brief,
 }
 
 impl Optimizer {
@@ -103,7 +105,7 @@ impl Optimizer {
         let attempts_allowed = self.config.max_retries + 1;
         let mut current = input.best.clone();
         let mut messages =
-            vec![Message::system(prompts::SYSTEM), Message::user(state(input, &current, &self.config))];
+            vec![Message::system(self.brief.system_message()), Message::user(state(input, &current, self))];
         let mut events = Vec::new();
         let mut usage = Usage::default();
         let (mut used, mut applied, mut failed_attempts) = (0, 0, 0);
@@ -211,8 +213,10 @@ impl Optimizer {
 }
 
 /// The first user message: everything the optimizer needs to decide.
-fn state(input: &StepInput<'_>, current: &Registry, config: &OptimizerConfig) -> String {
-    let mut out = format!(
+fn state(input: &StepInput<'_>, current: &Registry, optimizer: &Optimizer) -> String {
+    let config = &optimizer.config;
+    let mut out = optimizer.brief.section();
+    out += &format!(
         "## Best function list so far (epoch {}, training success rate {:.3})\n{}\n",
         input.best_epoch,
         input.best_score,

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::llm::ToolSpec;
+use crate::task::TaskKind;
 
 /// The optimizer's system message: its job and the principles for each action.
 pub const SYSTEM: &str = "You are a function optimizer. You maintain the list of Python functions \
@@ -31,6 +32,40 @@ Principles:
   and declare those packages.
 Rejected function lists scored no better than the best one: do not propose them again.
 One action per tool call; each call is checked, and an error message tells you what to fix.";
+
+/// What the optimizer is told about the assistant its functions serve (`--task`).
+#[derive(Debug, Clone, Default)]
+pub struct Brief {
+    pub kind: TaskKind,
+    /// The assistant's system message, shown so the functions fit its task (`None`: not shown).
+    pub system: Option<String>,
+}
+
+impl Brief {
+    /// The optimizer's system message for this task: no MathChat wording outside the math task.
+    pub fn system_message(&self) -> String {
+        match self.kind {
+            TaskKind::Math => SYSTEM.to_string(),
+            TaskKind::General => SYSTEM.replace("offered to a math assistant", "offered to an assistant"),
+        }
+    }
+
+    /// The section of the state message that quotes the assistant's instructions.
+    pub fn section(&self) -> String {
+        match &self.system {
+            Some(system) => format!(
+                "## The assistant's instructions (its system message; the functions serve this task)
+```text
+{}
+```
+
+",
+                system.trim()
+            ),
+            None => String::new(),
+        }
+    }
+}
 
 /// The request that follows the state in the first user message.
 pub const ASK: &str =

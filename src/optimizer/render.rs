@@ -157,6 +157,8 @@ mod tests {
             executions: vec![],
             usage: Usage::default(),
             duration_ms: 0,
+            score: None,
+            fields: Default::default(),
         }
     }
 

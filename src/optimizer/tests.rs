@@ -21,6 +21,7 @@ fn optimizer(model: Arc<Scripted>, actions_per_step: usize) -> Optimizer {
         model,
         runner: Arc::new(FakeRunner),
         config: OptimizerConfig { actions_per_step, ..Default::default() },
+        brief: Default::default(),
     }
 }
 

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crate::agent::{self, Agent, ConversationRecord, Runner};
 use crate::dataset::Problem;
 use crate::functions::{self, Registry};
-use crate::grading::Grader;
 use crate::llm::{ChatModel, Usage};
 use crate::optimizer::{self, Optimizer, Rejected, StepInput};
 use crate::run_dir::{self, Phase, RunDir};
@@ -47,7 +46,8 @@ pub struct Setup {
     pub assistant: Arc<dyn ChatModel>,
     pub optimizer: Arc<dyn ChatModel>,
     pub runner: Arc<dyn Runner>,
-    pub grader: Grader,
+    /// The task and its metric (a judge's model is metered here, with the run's meter).
+    pub task: crate::task::Task,
     pub cancel: Cancel,
     /// The live progress display (stderr).
     pub progress: Arc<crate::progress::Progress>,
@@ -96,16 +96,19 @@ impl Trainer {
         setup.progress.add_usd(spent.usd);
         let meter = Arc::new(Meter::new(setup.info.training.max_usd, spent).with_ledger(ledger));
         let metered = |inner| -> Arc<dyn ChatModel> { Arc::new(Metered { inner, meter: meter.clone() }) };
+        let brief =
+            optimizer::prompts::Brief { kind: setup.task.kind, system: Some(setup.task.system.clone()) };
         let agent = Agent {
             model: metered(setup.assistant),
             runner: setup.runner.clone(),
-            grader: setup.grader,
+            task: Arc::new(setup.task.metered(metered)),
             config: setup.info.training.agent.clone(),
         };
         let optimizer = Optimizer {
             model: metered(setup.optimizer),
             runner: setup.runner,
             config: setup.info.training.optimizer.clone(),
+            brief,
         };
         Ok(Trainer {
             run: setup.run,
@@ -253,10 +256,9 @@ impl Trainer {
         let Some(best_epoch) = self.progress.rule.best_epoch else { return Ok(None) };
         let best: Vec<ConversationRecord> =
             run_dir::read_lines(&self.run.conversations(Phase::Epoch(best_epoch)))?;
-        let outcome = |r: &ConversationRecord| r.errored.is_none().then_some(r.correct);
         Ok(Some(Paired::of(
-            trial.iter().map(|r| (r.id.as_str(), outcome(r))),
-            best.iter().map(|r| (r.id.as_str(), outcome(r))),
+            trial.iter().map(|r| (r.id.as_str(), r.outcome())),
+            best.iter().map(|r| (r.id.as_str(), r.outcome())),
         )))
     }
 

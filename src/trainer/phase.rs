@@ -14,7 +14,7 @@ use crate::agent::{self, Agent, ConversationRecord};
 use crate::dataset::Problem;
 use crate::functions::Registry;
 
-/// Correct / total / errored and the success rate (errored excluded).
+/// Correct (scored 1) / total / errored and the success rate: the mean score, errored excluded.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub correct: usize,
@@ -28,7 +28,8 @@ impl Score {
         let correct = records.iter().filter(|r| r.correct && r.errored.is_none()).count();
         let errored = records.iter().filter(|r| r.errored.is_some()).count();
         let total = records.len();
-        Score { correct, total, errored, rate: super::rule::rate(correct, total, errored) }
+        let sum: f64 = records.iter().filter_map(ConversationRecord::outcome).sum();
+        Score { correct, total, errored, rate: super::rule::rate(sum, total, errored) }
     }
 }
 
@@ -180,7 +181,7 @@ mod tests {
         let agent = Agent {
             model: Arc::new(model),
             runner: Arc::new(FakeRunner),
-            grader: Grader::new(crate::exec::find_python()),
+            task: Arc::new(crate::task::Task::math(Grader::new(crate::exec::find_python()))),
             config: AgentConfig::default(),
         };
         let problems: Vec<Problem> = (0..5)
@@ -190,6 +191,7 @@ mod tests {
                 answer: i.to_string(),
                 subject: None,
                 level: None,
+                ..Default::default()
             })
             .collect();
         let cancel = Cancel::default();

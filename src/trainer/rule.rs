@@ -49,36 +49,39 @@ impl Default for RuleState {
 }
 
 /// A trial and the best registry on the problems both scored (neither errored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
     /// Problems scored on both sides.
     pub problems: usize,
-    /// Of those, solved by the trial registry.
-    pub trial_correct: usize,
-    /// Of those, solved by the best registry.
-    pub best_correct: usize,
+    /// Of those, the trial registry's summed score (its correct count under a 0/1 metric).
+    #[serde(serialize_with = "whole_as_integer")]
+    pub trial_correct: f64,
+    /// Of those, the best registry's summed score.
+    #[serde(serialize_with = "whole_as_integer")]
+    pub best_correct: f64,
 }
 
 impl Paired {
-    /// Pairs per-problem outcomes by problem id: `Some(correct)` when scored, `None` when errored.
+    /// Pairs per-problem outcomes by problem id: `Some(score)` when scored, `None` when errored.
     pub fn of<'a>(
-        trial: impl IntoIterator<Item = (&'a str, Option<bool>)>,
-        best: impl IntoIterator<Item = (&'a str, Option<bool>)>,
+        trial: impl IntoIterator<Item = (&'a str, Option<f64>)>,
+        best: impl IntoIterator<Item = (&'a str, Option<f64>)>,
     ) -> Paired {
-        let best: std::collections::HashMap<&str, Option<bool>> = best.into_iter().collect();
-        let mut paired = Paired { problems: 0, trial_correct: 0, best_correct: 0 };
+        let best: std::collections::HashMap<&str, Option<f64>> = best.into_iter().collect();
+        let mut paired = Paired { problems: 0, trial_correct: 0.0, best_correct: 0.0 };
         for (id, outcome) in trial {
             if let (Some(t), Some(Some(b))) = (outcome, best.get(id)) {
                 paired.problems += 1;
-                paired.trial_correct += usize::from(t);
-                paired.best_correct += usize::from(*b);
+                paired.trial_correct += t;
+                paired.best_correct += *b;
             }
         }
         paired
     }
 
     fn improves(&self) -> bool {
-        self.trial_correct > self.best_correct
+        // Sums of fractional scores carry rounding error: an "improvement" inside it is a tie.
+        self.trial_correct > self.best_correct + 1e-9
     }
 }
 
@@ -116,10 +119,15 @@ pub fn stop_after(state: &RuleState, epoch: usize, epochs: usize, patience: usiz
     }
 }
 
-/// Success rate with errored problems excluded; 0 when nothing was scored.
-pub fn rate(correct: usize, total: usize, errored: usize) -> f64 {
+/// Success rate (the mean score) with errored problems excluded; 0 when nothing was scored.
+pub fn rate(score_sum: f64, total: usize, errored: usize) -> f64 {
     let scored = total.saturating_sub(errored);
-    if scored == 0 { 0.0 } else { correct as f64 / scored as f64 }
+    if scored == 0 { 0.0 } else { score_sum / scored as f64 }
+}
+
+/// Summed scores are whole numbers under 0/1 metrics: written as `3`, not `3.0`, as before metrics.
+fn whole_as_integer<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 { s.serialize_i64(*v as i64) } else { s.serialize_f64(*v) }
 }
 
 mod score_or_null {
@@ -143,7 +151,7 @@ mod tests {
         let mut state = RuleState::default();
         let mut decisions = Vec::new();
         for (epoch, &score) in scores.iter().enumerate().take(epochs) {
-            let of = |rate: f64| (rate * 100.0).round() as usize;
+            let of = |rate: f64| (rate * 100.0).round();
             let paired =
                 Paired { problems: 100, trial_correct: of(score), best_correct: of(state.best_score) };
             let (d, s) = decide(state, epoch, score, Some(paired));
@@ -167,20 +175,24 @@ mod tests {
     #[test]
     fn errored_problems_neither_win_nor_lose_an_epoch() {
         // Best: a right, b wrong, c right. The trial errors on c: on a and b it is no better.
-        let best = [("a", Some(true)), ("b", Some(false)), ("c", Some(true))];
-        let trial = [("a", Some(true)), ("b", Some(false)), ("c", None)];
+        let best = [("a", Some(1.0)), ("b", Some(0.0)), ("c", Some(1.0))];
+        let trial = [("a", Some(1.0)), ("b", Some(0.0)), ("c", None)];
         let paired = Paired::of(trial, best);
-        assert_eq!(paired, Paired { problems: 2, trial_correct: 1, best_correct: 1 });
+        assert_eq!(paired, Paired { problems: 2, trial_correct: 1.0, best_correct: 1.0 });
+        assert_eq!(
+            serde_json::to_string(&paired).unwrap(),
+            r#"{"problems":2,"trial_correct":1,"best_correct":1}"#
+        );
         let state = RuleState { best_epoch: Some(0), best_score: 2.0 / 3.0, stale: 0 };
         // Its own rate (1/2 = 0.5) would lose to 0.667 and, with c errored the other way, could win.
         assert_eq!(decide(state, 1, 0.5, Some(paired)).0, R);
-        let fixed = Paired::of([("a", Some(true)), ("b", Some(true)), ("c", None)], best);
+        let fixed = Paired::of([("a", Some(1.0)), ("b", Some(1.0)), ("c", None)], best);
         assert_eq!(
             decide(state, 1, 1.0, Some(fixed)),
             (A, RuleState { best_epoch: Some(1), best_score: 1.0, stale: 0 })
         );
         // A best that errored where the trial scored leaves those problems out too.
-        let nothing_shared = Paired::of([("c", Some(true))], [("c", None)]);
+        let nothing_shared = Paired::of([("c", Some(1.0))], [("c", None)]);
         assert_eq!(nothing_shared.problems, 0);
         assert_eq!(decide(state, 1, 1.0, Some(nothing_shared)).0, R);
     }
@@ -211,8 +223,9 @@ mod tests {
 
     #[test]
     fn rate_excludes_errored() {
-        assert_eq!(rate(3, 6, 2), 0.75);
-        assert_eq!(rate(0, 2, 2), 0.0);
+        assert_eq!(rate(3.0, 6, 2), 0.75);
+        assert_eq!(rate(0.0, 2, 2), 0.0);
+        assert_eq!(rate(1.5, 3, 0), 0.5);
     }
 
     #[test]

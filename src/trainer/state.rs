@@ -122,6 +122,9 @@ pub struct RunInfo {
     pub split: Split,
     pub models: ModelsSpec,
     pub training: TrainSettings,
+    /// The task and metric (runs from before tasks have none: the math task).
+    #[serde(default)]
+    pub task: crate::task::TaskSpec,
 }
 
 /// One line of events.jsonl (the optimizer's own events are logged beside these, tagged the same way).

@@ -23,6 +23,7 @@ fn problems(specs: &[(&str, &str, &str)]) -> Vec<Problem> {
             answer: answer.to_string(),
             subject: None,
             level: None,
+            ..Default::default()
         })
         .collect()
 }
@@ -86,6 +87,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
             agent: AgentConfig::default(),
             optimizer: OptimizerConfig::default(),
         },
+        task: Default::default(),
     };
     if !run.epoch_registry(0).exists() {
         Registry::default().save(&run.epoch_registry(0)).unwrap();
@@ -104,7 +106,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
         assistant: model.clone(),
         optimizer: model,
         runner: Arc::new(FakeRunner),
-        grader: Grader::new("python3".into()),
+        task: crate::task::Task::math(crate::grading::Grader::new("python3".into())),
         cancel: Cancel::default(),
         progress: Arc::new(crate::progress::Progress::hidden()),
     }
