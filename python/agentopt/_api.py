@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _agentopt
-from ._inputs import config_list, data_path, registry_spec
+from ._inputs import config_list, data_path, metric_spec, registry_spec
 from ._registry import Registry
 from ._run import Evaluation, Run
 
@@ -52,6 +52,15 @@ def _model_flags(argv: List[str], *, model, exec_timeout, cache, cache_seed, run
     _flag(argv, "unsafe_no_sandbox", unsafe_no_sandbox)
 
 
+def _task_flags(argv: List[str], runs_dir: str, *, task, system, opening, metric):
+    """`--task`, `--system FILE`, `--opening FILE`, `--metric` (a name, or a function: see
+    `metric_spec`)."""
+    _flag(argv, "task", task)
+    _flag(argv, "system", system)
+    _flag(argv, "opening", opening)
+    _flag(argv, "metric", metric_spec(metric, runs_dir))
+
+
 def train(
     data: Optional[Data] = None,
     *,
@@ -75,6 +84,10 @@ def train(
     no_eval: bool = False,
     max_usd: Optional[float] = None,
     export: Optional[str] = None,
+    task: Optional[str] = None,
+    system: Optional[Union[str, "os.PathLike[str]"]] = None,
+    opening: Optional[Union[str, "os.PathLike[str]"]] = None,
+    metric: Optional[Union[str, Callable[..., Any]]] = None,
     exec_timeout: float = 10.0,
     cache: bool = True,
     no_cache: bool = False,
@@ -104,6 +117,7 @@ def train(
     _flag(argv, "no_eval", no_eval)
     _flag(argv, "max_usd", max_usd)
     _flag(argv, "export", export)
+    _task_flags(argv, runs_dir, task=task, system=system, opening=opening, metric=metric)
     _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache and not no_cache, cache_seed=cache_seed,
                  runs_dir=runs_dir, unsafe_no_sandbox=unsafe_no_sandbox)
     flags, inline = config_list(config)
@@ -153,6 +167,10 @@ def evaluate(
     out: Optional[Union[str, "os.PathLike[str]"]] = None,
     max_usd: Optional[float] = None,
     runs_dir: Union[str, "os.PathLike[str]"] = "runs",
+    task: Optional[str] = None,
+    system: Optional[Union[str, "os.PathLike[str]"]] = None,
+    opening: Optional[Union[str, "os.PathLike[str]"]] = None,
+    metric: Optional[Union[str, Callable[..., Any]]] = None,
     exec_timeout: float = 10.0,
     cache: bool = True,
     no_cache: bool = False,
@@ -173,6 +191,7 @@ def evaluate(
     _flag(argv, "seed", int(seed))
     _flag(argv, "out", out)
     _flag(argv, "max_usd", max_usd)
+    _task_flags(argv, runs_dir, task=task, system=system, opening=opening, metric=metric)
     _model_flags(argv, model=model, exec_timeout=exec_timeout, cache=cache and not no_cache, cache_seed=cache_seed,
                  runs_dir=runs_dir, unsafe_no_sandbox=unsafe_no_sandbox)
     flags, inline = config_list(config)

@@ -5,9 +5,11 @@ given as objects stay in memory (their keys never reach a file)."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
@@ -16,11 +18,14 @@ from ._errors import InputError
 INPUTS_DIR = ".inputs"
 
 
+SUFFIXES = {"registry": ".json", "metric": ".py"}
+
+
 def _write_once(runs_dir: str, name: str, text: str) -> str:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     folder = Path(runs_dir) / INPUTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}-{digest}{'.jsonl' if name != 'registry' else '.json'}"
+    path = folder / f"{name}-{digest}{SUFFIXES.get(name, '.jsonl')}"
     if not path.exists():
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -56,6 +61,27 @@ def registry_spec(value: Any, runs_dir: str, what: str = "functions") -> Optiona
     if isinstance(value, Registry):
         return _write_once(runs_dir, "registry", value.to_json())
     raise InputError(f"`{what}`: give a path, functions/NAME, RUN[@EPOCH] or a Registry")
+
+
+def metric_spec(value: Any, runs_dir: str) -> Optional[str]:
+    """A metric argument as the CLI's `--metric`: a name as it is; a Python function as
+    `python:FILE:NAME`, its source written to a file (it runs in the sandbox, not in this process, so
+    it must import what it needs inside itself)."""
+    if value is None or isinstance(value, str):
+        return value
+    if callable(value):
+        name = getattr(value, "__name__", "")
+        if not name.isidentifier():
+            raise InputError("`metric`: a function given as the metric must be a named `def`, not a lambda")
+        try:
+            source = textwrap.dedent(inspect.getsource(value))
+        except (OSError, TypeError) as e:
+            raise InputError(
+                f"`metric`: the source of `{name}` cannot be read ({e}); put it in a file and pass "
+                f"metric='python:FILE.py:{name}'"
+            ) from None
+        return f"python:{_write_once(runs_dir, 'metric', source)}:{name}"
+    raise InputError(f"`metric`: give a metric name or a function, not a {type(value).__name__}")
 
 
 def config_list(config: Any) -> Tuple[List[str], Optional[str]]:
