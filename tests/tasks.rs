@@ -331,7 +331,7 @@ async fn gsm8k_scores_with_numeric() {
             format!("So the total is ${}. TERMINATE", format_thousands(given))
         };
         let dir = tempfile::tempdir().unwrap();
-        let mut flags = vec!["--task", "general", "--metric", "numeric", "--concurrency", "8"];
+        let mut flags = vec!["--task", "general", "--metric", "numeric"];
         if let Some(size) = size {
             flags.extend(["--test-size", size]);
         }
