@@ -52,8 +52,10 @@ impl Problem {
     }
 }
 
-/// Fields `parse_line` reads itself; every other one goes to `Problem::fields`.
-const KNOWN_FIELDS: [&str; 7] = ["id", "problem", "question", "answer", "subject", "type", "level"];
+/// Fields `parse_line` reads itself (and MATH's worked `solution`, a second copy of the reference that
+/// would bloat every record); every other one goes to `Problem::fields`.
+const KNOWN_FIELDS: [&str; 8] =
+    ["id", "problem", "question", "answer", "solution", "subject", "type", "level"];
 
 /// A dataset file that cannot be used; every variant names the file, and the line when there is one.
 #[derive(Debug, thiserror::Error)]

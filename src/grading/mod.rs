@@ -7,9 +7,14 @@
 //! (tuples, intervals, sets, lists decided element by element), `math_verify`, `timeout` (the worker
 //! was killed; counted not equal), `unavailable` (math-verify could not run; not equal), `no_answer`.
 //!
-//! Conventions, following MATH's: a percent sign is dropped (`10\%` equals `10`, not `0.1`); units,
-//! `\$` and degree signs are dropped (`90^\circ` is `90`, not `\frac{\pi}{2}`); `x = 3` equals `3`, but
-//! `y = 2x + 1` stays an equation (equal to `2x - y + 1 = 0`: equations that are multiples of each
+//! Conventions, following MATH's: a percent sign is dropped (`10\%` equals `10`), and a percentage
+//! also equals its fraction when the other side is that fraction (`25\%` equals `0.25`, `5\%` is not
+//! `0.5`); units, however many `\text{}`/`\textnormal{}` groups they take, `\$` and degree signs are
+//! dropped (`90^\circ` is `90`, not `\frac{\pi}{2}`), but never a word that scales the number
+//! (`3\text{ thousand}` is not `3`); `2 1/3` is the mixed number 7/3; `3,5` is `3.5` when the other side
+//! is a decimal and the comma cannot separate thousands (`12,345` is 12345); a box-less answer is read
+//! out of its prose (`Answer: 5`, `\[ 5 \]`, `So $y \leq 2$ holds.`); `x = 3`, `ab = 12` and
+//! `f(3) = 7` equal their right-hand sides, but `y = 2x + 1` stays an equation (equal to `2x - y + 1 = 0`: equations that are multiples of each
 //! other are the same relation); tuples and intervals compare in order with their brackets, sets and
 //! comma lists of solutions (`1 or 2`) in any order; `(A)`, `A` and `\text{(A)}` are one choice.
 //! math-verify is asked both ways round because its `verify(gold, target)` is not symmetric.
@@ -18,6 +23,7 @@ mod evaluate;
 mod extract;
 mod fast;
 mod normalize;
+mod readings;
 mod verify;
 
 use std::collections::HashMap;
@@ -85,7 +91,9 @@ impl Grader {
             return Verdict::new(true, "exact");
         }
         // A reference is an answer even when it spans lines (`90\text{ square\nunits}` in MATH).
-        let reference = extract_boxed(reference).unwrap_or_else(|| reference.trim().to_string());
+        // Read like an answer too (`$40$ cm`, `Answer: 5`), so the check is the same both ways round.
+        let reference =
+            extract_boxed(reference).unwrap_or_else(|| readings::bare_answer(reference).to_string());
         let (Some(g), Some(r)) = (answer_of(given), Some(reference).filter(|r| !r.is_empty())) else {
             return Verdict::new(false, "no_answer");
         };
@@ -95,6 +103,9 @@ impl Grader {
         let (ng, nr) = (normalize(&g), normalize(&r));
         if ng.is_empty() || nr.is_empty() {
             return Verdict::new(false, "no_answer");
+        }
+        if readings::percent_as_fraction((&g, &r), (&ng, &nr)) || readings::decimal_comma((&ng, &nr)) {
+            return Verdict::new(true, "numeric");
         }
         match fast::compare(&ng, &nr) {
             fast::Decision::Equal(by) => return Verdict::new(true, by),
@@ -131,13 +142,13 @@ impl Grader {
     }
 }
 
-/// The answer in a response: its last box, else the text itself when it is short enough to be an
-/// answer (longer box-less text is prose that never committed to one).
+/// The answer in a response: its last box, else the answer its prose states (`readings::bare_answer`)
+/// when it is short enough to be one (longer box-less text is prose that never committed to one).
 fn answer_of(text: &str) -> Option<String> {
     if let Some(boxed) = extract_boxed(text) {
         return Some(boxed);
     }
-    let t = text.trim();
+    let t = readings::bare_answer(text);
     // An empty or unclosed box is an attempt at a box that failed, not a bare answer.
     let failed_box = t.contains("\\boxed") || t.contains("\\fbox");
     (!t.is_empty() && !failed_box && t.chars().count() <= MAX_BARE_ANSWER).then(|| t.to_string())

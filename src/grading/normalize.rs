@@ -14,9 +14,25 @@ const UNIT_WORDS: &[&str] = &[
     "liters", "litre", "litres", "percent", "ways", "cm^2", "m^2", "cm^3", "in^2", "ft^2",
 ];
 
+/// Words that scale a number: never a unit to drop (`3\text{ thousand}` is not 3).
+const MULTIPLIERS: &[&str] = &[
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "trillion",
+    "dozen",
+    "hundreds",
+    "thousands",
+    "millions",
+    "billions",
+];
+
 /// Text-like wrappers: unwrapped, or dropped when they hold a trailing unit (`5\text{ cm}`).
 const TEXT_COMMANDS: &[&str] = &[
     "\\text",
+    "\\textnormal",
+    "\\textsf",
     "\\textbf",
     "\\textrm",
     "\\textup",
@@ -58,6 +74,8 @@ pub fn normalize(answer: &str) -> String {
         ("×", "\\times "),
         ("≤", "\\le "),
         ("≥", "\\ge "),
+        ("<=", "\\le "),
+        (">=", "\\ge "),
         ("\\leqslant", "\\le"),
         ("\\geqslant", "\\ge"),
         ("\\leq", "\\le"),
@@ -72,6 +90,7 @@ pub fn normalize(answer: &str) -> String {
         s = s.replace(sep, ",");
     }
     s = drop_trailing_units(&s);
+    s = mixed_number(&s);
     s = squeeze_spaces(&s);
     s = brace_short_arguments(&s);
     s = s.trim_end_matches(['.', ',', ';']).to_string();
@@ -170,12 +189,14 @@ fn unwrap_text(s: &str) -> String {
         let mut end = open + content.len() + 1;
         let after = &s[end..];
         let power = ["^2", "^3", "^{2}", "^{3}"].into_iter().find(|p| after.starts_with(p));
-        let trailing = after[power.map_or(0, str::len)..].trim().trim_end_matches('.').is_empty();
+        // Further unit groups may follow (`12\text{ kg}\text{ m}`): the run of them is the unit.
+        let trailing = only_text_groups(after[power.map_or(0, str::len)..].trim().trim_end_matches('.'));
         let alphabetic = content.trim().chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.');
         // Only after a quantity (`5`, `\frac{1}{2}`, `(3)`): `x = \text{east}` names an answer, not a unit.
         let after_quantity =
             s[..at].trim_end().ends_with(|c: char| c.is_ascii_digit() || matches!(c, '}' | ')' | ']'));
-        let is_unit = trailing && alphabetic && after_quantity && !content.trim().is_empty();
+        let is_unit =
+            trailing && alphabetic && after_quantity && !content.trim().is_empty() && !scales(&content);
         if is_unit {
             end += power.map_or(0, str::len);
             s = format!("{}{}", &s[..at], &s[end..]);
@@ -183,6 +204,44 @@ fn unwrap_text(s: &str) -> String {
             s = format!("{}{}{}", &s[..at], content, &s[end..]);
         }
     }
+}
+
+/// Whether `s` is nothing, or only alphabetic text groups (`\text{ m}\text{/s}` is not: `/`).
+fn only_text_groups(mut s: &str) -> bool {
+    loop {
+        s = s.trim_start();
+        if s.is_empty() {
+            return true;
+        }
+        let Some(c) = TEXT_COMMANDS.iter().find(|c| s.starts_with(&format!("{c}{{"))) else { return false };
+        let Some(content) = balanced(&s[c.len() + 1..]) else { return false };
+        if !content.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.') || scales(content) {
+            return false;
+        }
+        s = &s[c.len() + 1 + content.len() + 1..];
+    }
+}
+
+/// Whether a text holds a word that scales a number (`thousand`).
+fn scales(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphabetic()).any(|w| MULTIPLIERS.contains(&w.to_lowercase().as_str()))
+}
+
+/// `2 1/3` → `2\frac{1}{3}` (a mixed number, which the exact parser reads as 7/3), before spaces are
+/// squeezed into `21/3`.
+fn mixed_number(s: &str) -> String {
+    let t = s.trim();
+    let (sign, body) = t.strip_prefix('-').map_or(("", t), |rest| ("-", rest.trim_start()));
+    let digits = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit());
+    if let Some((whole, frac)) = body.split_once(' ')
+        && let Some((num, den)) = frac.trim().split_once('/')
+        && digits(whole)
+        && digits(num.trim())
+        && digits(den.trim())
+    {
+        return format!("{sign}{whole}\\frac{{{}}}{{{}}}", num.trim(), den.trim());
+    }
+    s.to_string()
 }
 
 /// `18 square units` → `18` when what precedes the words holds a digit; after a lone number any
@@ -199,7 +258,7 @@ fn drop_trailing_units(s: &str) -> String {
             let w = w.trim_end_matches('.');
             w.len() >= 2 && w.chars().all(|c| c.is_ascii_lowercase())
         });
-    if lone_number && lowercase_words {
+    if lone_number && lowercase_words && !words[1..].iter().any(|w| scales(w)) {
         words.truncate(1);
     }
     while words.len() > 1 {
@@ -360,8 +419,26 @@ pub(crate) fn has_free_letter(s: &str) -> bool {
     false
 }
 
-/// `x`, `k`, `x_1`, `x_{2}`, `\theta`.
+/// `x`, `k`, `x_1`, `x_{2}`, `\theta`, and the names of a quantity: `ab`, `AB`, `f(3)`, `P(A)`.
 fn is_lone_variable(s: &str) -> bool {
+    let letters = |x: &str| (1..=3).contains(&x.len()) && x.chars().all(|c| c.is_ascii_alphabetic());
+    if letters(s) {
+        return true;
+    }
+    // A function at a point: `f(3)`, `g(-1)`, `P(A)` (an argument without `=` or a free variable
+    // other than a single capital, so `f(x) = 2x` stays an equation).
+    if let Some((name, args)) = s.strip_suffix(')').and_then(|x| x.split_once('('))
+        && letters(name)
+        && !args.is_empty()
+        && !args.contains(['=', '(', ')'])
+        && (!has_free_letter(args) || (args.len() == 1 && args.chars().all(|c| c.is_ascii_uppercase())))
+    {
+        return true;
+    }
+    is_single_variable(s)
+}
+
+fn is_single_variable(s: &str) -> bool {
     let base = s.split_once('_').map_or(s, |(b, _)| b);
     let sub_ok = s.split_once('_').is_none_or(|(_, sub)| {
         let sub = sub.trim_start_matches('{').trim_end_matches('}');
