@@ -460,6 +460,10 @@ async fn a_learned_function_raises_a_general_tasks_score_and_eval_run_reuses_the
         (Some("general"), Some("normalized"))
     );
 
+    let shown = agentopt(dir.path()).args(["runs", "show", "geo"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("task: general, metric normalized, system message from "), "{shown}");
+
     // eval --run: the run's task and metric without repeating them.
     let before = bodies.len();
     let mut cmd = agentopt(dir.path());

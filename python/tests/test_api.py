@@ -267,3 +267,23 @@ def test_repeatable_flags_are_given_once_per_item():
     _flag(argv, "no_cache", True)
     _flag(argv, "max_usd", None)
     assert argv == ["--subject=Algebra", "--subject=-odd", "--subject=Geometry", "--no-cache"]
+
+
+def closeness(answer, reference, example):
+    """A metric given as a function: it runs in the sandbox, from its source."""
+    if answer is None:
+        return 0.0
+    return 1.0 if float(answer) == float(reference) else 0.5
+
+
+def test_a_general_task_scored_by_a_python_function(workdir, server):
+    ev = agentopt.evaluate(TEST, task="general", metric=closeness, config=server.config_list(), cache=False,
+                           progress=False)
+    assert [(r["id"], r["answer"], r["score"]) for r in ev.records] == [("tp0", "0", 0.5), ("tp1", "10", 1.0)]
+    assert (ev.correct, ev.total, ev.rate) == (1, 2, 0.75)
+    written = list((workdir / "runs" / ".inputs").glob("metric-*.py"))
+    assert len(written) == 1 and "def closeness" in written[0].read_text()
+    with pytest.raises(agentopt.InputError, match="lambda"):
+        agentopt.evaluate(TEST, task="general", metric=lambda a, r, e: 1, config=server.config_list(), progress=False)
+    with pytest.raises(agentopt.InputError, match="unknown metric"):
+        agentopt.evaluate(TEST, metric="bogus", config=server.config_list(), progress=False)

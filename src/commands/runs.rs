@@ -124,7 +124,10 @@ fn show_text(run: &Run) -> String {
         (Some(true), None) => ", stopped early".to_string(),
         _ => String::new(),
     };
-    out.push_str(&format!("{} epoch(s), best epoch {best}{stopped}\n\n", run.epochs.len()));
+    out.push_str(&format!("{} epoch(s), best epoch {best}{stopped}\n", run.epochs.len()));
+    // Runs from before tasks record none: the math task.
+    let task: crate::task::TaskSpec = serde_json::from_value(run.config["task"].clone()).unwrap_or_default();
+    out.push_str(&format!("task: {}\n\n", task.describe()));
     let rows: Vec<Vec<String>> = run
         .epochs
         .iter()

@@ -47,17 +47,20 @@ pub fn registry(r: &Registry) -> String {
 pub fn table(records: &[ConversationRecord]) -> String {
     let mut out = String::from("| # | problem id | result | final answer |\n|---|---|---|---|\n");
     for r in records {
-        let result = if r.errored.is_some() {
-            "errored (not scored)"
-        } else if r.correct {
-            "correct"
-        } else {
-            "incorrect"
-        };
+        let result = if r.errored.is_some() { "errored (not scored)".to_string() } else { verdict(r) };
         let answer = r.answer.as_deref().unwrap_or("-");
         let _ = writeln!(out, "| {} | {} | {} | {} |", r.index + 1, r.id, result, answer);
     }
     out
+}
+
+/// `correct`, `incorrect`, or the partial score a metric gave (`score 0.40`).
+fn verdict(r: &ConversationRecord) -> String {
+    match r.score() {
+        _ if r.correct => "correct".into(),
+        s if s > 0.0 => format!("partly correct (score {s:.2})"),
+        _ => "incorrect".into(),
+    }
 }
 
 /// Order of presentation: incorrect and correct interleaved, incorrect first; errored left out.
@@ -86,7 +89,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// One conversation as text; the opening prompt is replaced by the bare problem.
 pub fn conversation(r: &ConversationRecord, budget: &Budget) -> String {
-    let verdict = if r.correct { "correct" } else { "incorrect" };
+    let verdict = verdict(r);
     let mut out = format!(
         "### Problem {} ({verdict}; final answer {})\n{}\n",
         r.id,

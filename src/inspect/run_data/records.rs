@@ -21,6 +21,8 @@ pub struct Record {
     pub reference: Option<String>,
     /// `None` when the conversation errored (infrastructure failure: not scored).
     pub correct: Option<bool>,
+    /// The metric's score in [0, 1] (`correct` as 1 or 0 in records from before metrics); `None` when errored.
+    pub score: Option<f64>,
     pub error: Option<String>,
     pub usage: Usage,
 }
@@ -49,6 +51,11 @@ impl Record {
             answer: text(&["answer", "extracted"]),
             reference: text(&["reference"]),
             correct: if error.is_some() { None } else { Some(correct.unwrap_or(false)) },
+            score: if error.is_some() {
+                None
+            } else {
+                Some(v["score"].as_f64().unwrap_or(if correct.unwrap_or(false) { 1.0 } else { 0.0 }))
+            },
             error,
             usage: Usage::from_json(&v["usage"]),
         }
@@ -79,8 +86,10 @@ pub struct Tally {
 impl Tally {
     pub fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Tally {
         let mut t = Tally::default();
+        let mut sum = 0.0;
         for r in records {
             t.total += 1;
+            sum += r.score.unwrap_or(0.0);
             match r.correct {
                 Some(true) => t.correct += 1,
                 Some(false) => {}
@@ -88,7 +97,8 @@ impl Tally {
             }
         }
         let scored = t.total - t.errored;
-        t.rate = (scored > 0).then(|| t.correct as f64 / scored as f64);
+        // The mean score: the correct share under a 0/1 metric.
+        t.rate = (scored > 0).then(|| sum / scored as f64);
         t
     }
 
