@@ -495,3 +495,57 @@ async fn chat_scores_with_the_metric_asked_for() {
     let record: Value = serde_json::from_str(&std::fs::read_to_string(&save).unwrap()).unwrap();
     assert_eq!((record["correct"].as_bool(), record["decided_by"].as_str()), (Some(true), Some("contains")));
 }
+
+#[tokio::test]
+async fn resume_scores_with_the_recorded_task_even_when_its_files_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.jsonl");
+    support::dataset(
+        &data,
+        &[
+            ("a", "What is the capital of France?", "Paris"),
+            ("b", "What is the capital of Japan?", "Tokyo"),
+            ("c", "What is the capital of Peru?", "Lima"),
+            ("d", "What is the capital of Chile?", "Santiago"),
+        ],
+    );
+    let metric = dir.path().join("metric.py");
+    std::fs::write(&metric, "def half(answer, reference, example):\n    return 0.5 if answer else 0.0\n")
+        .unwrap();
+    let system_file = dir.path().join("system.txt");
+    std::fs::write(&system_file, "Answer in one word, then TERMINATE.").unwrap();
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::is_optimizer(body) { text("TERMINATE") } else { text("Answer: X\nTERMINATE") }
+    })
+    .await;
+    let spec = format!("python:{}:half", metric.display());
+    let mut cmd = agentopt(dir.path());
+    // A budget for about three calls: the run stops partway, resumable.
+    cmd.args(["train", "--json", "--run", "r", "--epochs", "2", "--concurrency", "1", "--test-size", "1"])
+        .args(["--task", "general", "--metric", &spec, "--max-usd", "0.0004", "--config"])
+        .arg(&server.config)
+        .arg("--system")
+        .arg(&system_file)
+        .arg(&data);
+    let stopped = support::json_summary(&support::output_off_runtime(cmd).await);
+    let run_json = std::fs::read_to_string(dir.path().join("runs/r/run.json")).unwrap();
+    assert!(run_json.contains("Answer in one word") && run_json.contains("def half"), "{run_json}");
+    assert!(stopped["history"].as_array().is_none_or(|h| h.len() < 2), "{stopped}");
+    // The files the task came from are gone: run.json holds their texts.
+    std::fs::remove_file(&metric).unwrap();
+    std::fs::remove_file(&system_file).unwrap();
+    let before = server.bodies().await.len();
+    let mut cmd = agentopt(dir.path());
+    cmd.args(["resume", "r", "--json", "--max-usd", "1"]);
+    let done = support::json_summary(&support::output_off_runtime(cmd).await);
+    assert_eq!(done["eval"]["after"]["rate"], 0.5, "{done}");
+    assert_eq!(done["history"][0]["score"], 0.5);
+    let bodies = server.bodies().await;
+    assert!(bodies.len() > before);
+    assert!(
+        bodies[before..]
+            .iter()
+            .filter(|b| !support::is_optimizer(b))
+            .all(|b| system(b) == "Answer in one word, then TERMINATE.")
+    );
+}
