@@ -258,7 +258,7 @@ impl Agent {
         }
         let answer = self.task.answer(&messages, end);
         let scored = match &errored {
-            Some(_) => metric::Scored { score: 0.0, ..metric::Scored::of(false, "errored") },
+            Some(_) => metric::Scored::of(false, "errored"),
             None => self.task.metric.score(answer.as_deref(), problem).await.map_err(|e| match e {
                 metric::Error::Budget => Error::Budget,
                 metric::Error::Exec(e) => Error::MetricExec(e),

@@ -103,12 +103,12 @@ impl TaskSpec {
         let metric = metric.map(str::to_string).unwrap_or_else(|| default_metric(kind).into());
         let mut parsed = MetricSpec::parse(&metric)?;
         let mut metric_source = None;
-        if let MetricSpec::Python { file, function } = &mut parsed {
+        if let MetricSpec::Python { file, .. } = &mut parsed {
             let source = std::fs::read_to_string(&*file)
                 .map_err(|e| format!("--metric `{metric}`: cannot read `{}`: {e}", file.display()))?;
             metric_source = Some(source);
+            // Absolute, so the recorded spec names the same file from any directory.
             *file = std::path::absolute(&*file).unwrap_or_else(|_| file.clone());
-            let _ = function;
         }
         Ok(TaskSpec {
             kind,
