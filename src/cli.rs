@@ -154,6 +154,11 @@ pub struct TrainArgs {
     /// Stop early after this many epochs in a row without a strict improvement (rolled back).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub patience: usize,
+    /// What a trial must show to be kept: `strict` (any strict improvement on the problems both
+    /// scored) or `significant[:ALPHA]` (also an exact one-sided sign test on the paired outcomes at
+    /// ALPHA, default 0.05).
+    #[arg(long, default_value = "strict", value_name = "RULE", value_parser = crate::trainer::rule::Accept::parse)]
+    pub accept: crate::trainer::rule::Accept,
     /// Seed of the train/test split of DATA and of the model's `seed` request parameter.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
@@ -209,8 +214,13 @@ pub struct ResumeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct EvalArgs {
     /// The problems to score (JSON lines, as for `train`).
-    #[arg(long, value_name = "FILE")]
-    pub test: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "compare")]
+    pub test: Option<PathBuf>,
+    /// Compare two evaluations problem by problem instead of running one: record files (`--out`, a
+    /// run's eval/*.jsonl) or runs (RUN is its evaluation after training; RUN@before, RUN@after, RUN@N
+    /// for epoch N); prints what B fixed and broke and the sign test.
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["test", "functions", "run"])]
+    pub compare: Vec<String>,
     /// Registry to evaluate: a file (agentopt's, an autogen export or an AG2 function list) or
     /// functions/NAME (default, without --run: no functions).
     #[arg(long, value_name = "REGISTRY", conflicts_with = "run")]

@@ -14,6 +14,7 @@
 //! - `env`                   — every environment variable the program reads
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
 //! - `progress`              — the live progress line of long jobs
+//! - `stats`                 — Wilson intervals and the exact sign test
 //! - `bench`                 — `agentopt bench`: sandbox, loop, `eval` and local-model figures
 
 pub mod agent;
@@ -32,5 +33,6 @@ pub mod optimizer;
 pub mod progress;
 pub mod report;
 pub mod run_dir;
+pub mod stats;
 pub mod task;
 pub mod trainer;

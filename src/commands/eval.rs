@@ -17,6 +17,9 @@ use crate::trainer::phase::{self, PhaseContext, Score};
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let json = args.model.json;
+    if !args.compare.is_empty() {
+        return super::compare::run(&args.compare, &args.model.runs_dir, json);
+    }
     let evaluated = execute(args, &Hooks::cli()).await?;
     evaluated.print(json);
     Ok(evaluated.exit_code())
@@ -63,8 +66,9 @@ impl Evaluated {
             let source =
                 self.registry_path.as_ref().map_or("(no functions)".to_string(), |p| p.display().to_string());
             println!("registry:  {source}");
+            let ci = score.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.3}–{hi:.3}"));
             println!(
-                "score:     {:.3} ({}/{} correct, {} errored and not scored)",
+                "score:     {:.3} ({}/{} correct, {} errored and not scored{ci})",
                 score.rate,
                 score.correct,
                 score.total - score.errored,
@@ -114,8 +118,8 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
         }
         None => (Registry::default(), None),
     };
-    let mut problems =
-        dataset::filter_subjects(dataset::load(&args.test).map_err(bad_input)?, &args.subjects);
+    let test = args.test.clone().ok_or_else(|| bad_input(anyhow::anyhow!("--test FILE is required")))?;
+    let mut problems = dataset::filter_subjects(dataset::load(&test).map_err(bad_input)?, &args.subjects);
     if let Some(n) = args.test_size {
         problems.truncate(n);
     }
@@ -124,14 +128,14 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
             if args.subjects.is_empty() { String::new() } else { " of the subjects asked for".into() };
         return Err(bad_input(anyhow::anyhow!(
             "the test set `{}` holds no problems{which}: nothing to evaluate",
-            args.test.display()
+            test.display()
         )));
     }
     let task_spec = task_spec(&args)?;
     task_spec.check_problems(&problems).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
     let model = connect(&model_opts)?;
-    let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, [args.test.clone()]);
+    let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, [test.clone()]);
     private.extend(super::task::private_files(&task_spec));
     let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
     let runner =

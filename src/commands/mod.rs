@@ -10,6 +10,7 @@ use crate::trainer::meter::Cancel;
 
 mod bench;
 mod chat;
+mod compare;
 pub mod eval;
 mod functions;
 mod grade;

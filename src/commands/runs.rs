@@ -174,7 +174,14 @@ fn tally(t: Option<Tally>) -> String {
     match t {
         None => "-".into(),
         Some(t) => {
-            format!("{}/{} correct ({}), {} errored", t.correct, t.total - t.errored, rate(t.rate), t.errored)
+            format!(
+                "{}/{} correct ({}), {} errored{}",
+                t.correct,
+                t.total - t.errored,
+                rate(t.rate),
+                t.errored,
+                t.ci_text()
+            )
         }
     }
 }

@@ -138,6 +138,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
                 seed: Some(args.seed),
                 ..OptimizerConfig::default()
             },
+            accept: args.accept,
         },
         task: task_spec,
     };
@@ -247,8 +248,10 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
             ),
             _ => String::new(),
         };
+        let ci = h.ci95.map_or(String::new(), |[lo, hi]| format!(" 95% CI {lo:.2}–{hi:.2}"));
+        let p = h.p_value.map_or(String::new(), |p| format!("  (sign test p = {p:.3})"));
         println!(
-            "  epoch {:>3}  {:.3} ({}/{}{})  {decision:<8}  [{}]{compared}",
+            "  epoch {:>3}  {:.3} ({}/{}{}){ci}  {decision:<8}  [{}]{compared}{p}",
             h.epoch,
             h.score,
             h.correct,
@@ -261,7 +264,10 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
         println!("best epoch: {best} (train {:.3})", s.best_score.unwrap_or(0.0));
     }
     let fmt = |x: &Option<crate::trainer::phase::Score>| match x {
-        Some(x) => format!("{:.3} ({}/{}, {} errored)", x.rate, x.correct, x.total - x.errored, x.errored),
+        Some(x) => {
+            let ci = x.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.2}–{hi:.2}"));
+            format!("{:.3} ({}/{}, {} errored{ci})", x.rate, x.correct, x.total - x.errored, x.errored)
+        }
         None => "-".into(),
     };
     if s.eval.before.is_some() || s.eval.after.is_some() {

@@ -9,7 +9,6 @@ pub mod export;
 pub mod highlight;
 pub mod resolve;
 pub mod run_data;
-pub mod stats;
 pub mod table;
 
 pub use resolve::{resolve_registry, resolve_run};

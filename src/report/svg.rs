@@ -2,7 +2,7 @@
 //! 95% Wilson intervals. Hand-written SVG keeps the report a single file with no script and no network.
 
 use super::html::escape;
-use crate::inspect::stats::wilson_95;
+use crate::stats::wilson_95;
 
 /// One epoch's training score and whether it was kept.
 pub struct ScorePoint {
@@ -155,7 +155,7 @@ pub fn rate_bars(groups: &[BarGroup]) -> String {
         let x0 = LEFT + g as f64 * GROUP_W + (GROUP_W - 2.0 * BAR_W - 6.0) / 2.0;
         for (k, (side, value)) in [("before", group.before), ("after", group.after)].into_iter().enumerate() {
             let Some((correct, n)) = value else { continue };
-            let Some((lo, hi)) = wilson_95(correct, n) else { continue };
+            let Some((lo, hi)) = wilson_95(correct as f64, n) else { continue };
             let rate = correct as f64 / n as f64;
             let x = x0 + k as f64 * (BAR_W + 6.0);
             let cx = x + BAR_W / 2.0;

@@ -221,7 +221,9 @@ impl Trainer {
                 return Err(Error::AllErrored { phase: Phase::Epoch(epoch), reason });
             }
             let versus_best = self.versus_best(&records)?;
-            let (decision, next) = rule::decide(self.progress.rule, epoch, score.rate, versus_best);
+            let accept = self.info.training.accept;
+            let (decision, next, p_value) =
+                rule::decide(self.progress.rule, epoch, score.rate, versus_best, accept);
             match decision {
                 Decision::Accept => {
                     registry.save(&self.run.best_registry())?;
@@ -239,9 +241,11 @@ impl Trainer {
                 decision,
                 state: next,
                 functions: functions.clone(),
+                p_value,
             })?;
             self.progress.rule = next;
-            self.progress.history.push(EpochEntry::new(epoch, &score, versus_best, decision, functions));
+            let decided = state::Decided { versus_best, decision, p_value };
+            self.progress.history.push(EpochEntry::new(epoch, &score, decided, functions));
             run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
             if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
                 self.stopped(stop)?;

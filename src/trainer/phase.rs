@@ -14,13 +14,16 @@ use crate::agent::{self, Agent, ConversationRecord};
 use crate::dataset::Problem;
 use crate::functions::Registry;
 
-/// Correct (scored 1) / total / errored and the success rate: the mean score, errored excluded.
+/// Correct (scored 1) / total / errored, the success rate (the mean score, errored excluded) and its
+/// 95% Wilson interval (absent when nothing was scored, and in files from before intervals).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub correct: usize,
     pub total: usize,
     pub errored: usize,
     pub rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
 }
 
 impl Score {
@@ -29,7 +32,8 @@ impl Score {
         let errored = records.iter().filter(|r| r.errored.is_some()).count();
         let total = records.len();
         let sum: f64 = records.iter().filter_map(ConversationRecord::outcome).sum();
-        Score { correct, total, errored, rate: super::rule::rate(sum, total, errored) }
+        let ci95 = crate::stats::wilson_95(sum, total - errored).map(|(lo, hi)| [lo, hi]);
+        Score { correct, total, errored, rate: super::rule::rate(sum, total, errored), ci95 }
     }
 }
 

@@ -59,6 +59,41 @@ pub struct Paired {
     /// Of those, the best registry's summed score.
     #[serde(serialize_with = "whole_as_integer")]
     pub best_correct: f64,
+    /// Of those, the problems the trial scored higher on, and lower on (the sign test's counts; ties
+    /// are neither). Absent in files from before the test: 0.
+    #[serde(default)]
+    pub wins: usize,
+    #[serde(default)]
+    pub losses: usize,
+}
+
+/// `--accept`: what a trial must show to be accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Accept {
+    /// SPEC §7: any strict improvement on the problems both scored.
+    #[default]
+    Strict,
+    /// A strict improvement whose exact one-sided sign test on the paired outcomes is significant at
+    /// `alpha`.
+    Significant { alpha: f64 },
+}
+
+impl Accept {
+    /// `strict`, `significant` or `significant:ALPHA` (default 0.05).
+    pub fn parse(text: &str) -> Result<Accept, String> {
+        match text.split_once(':') {
+            None if text == "strict" => Ok(Accept::Strict),
+            None if text == "significant" => Ok(Accept::Significant { alpha: 0.05 }),
+            Some(("significant", a)) => match a.trim().parse::<f64>() {
+                Ok(alpha) if alpha > 0.0 && alpha < 1.0 => Ok(Accept::Significant { alpha }),
+                _ => Err(format!(
+                    "--accept `{text}`: ALPHA must be a number between 0 and 1 (e.g. significant:0.1)"
+                )),
+            },
+            _ => Err(format!("--accept `{text}`: use strict, significant or significant:ALPHA")),
+        }
+    }
 }
 
 impl Paired {
@@ -68,15 +103,22 @@ impl Paired {
         best: impl IntoIterator<Item = (&'a str, Option<f64>)>,
     ) -> Paired {
         let best: std::collections::HashMap<&str, Option<f64>> = best.into_iter().collect();
-        let mut paired = Paired { problems: 0, trial_correct: 0.0, best_correct: 0.0 };
+        let mut paired = Paired { problems: 0, trial_correct: 0.0, best_correct: 0.0, wins: 0, losses: 0 };
         for (id, outcome) in trial {
             if let (Some(t), Some(Some(b))) = (outcome, best.get(id)) {
                 paired.problems += 1;
                 paired.trial_correct += t;
                 paired.best_correct += *b;
+                paired.wins += usize::from(t > *b + 1e-9);
+                paired.losses += usize::from(*b > t + 1e-9);
             }
         }
         paired
+    }
+
+    /// The exact one-sided sign test of the trial beating the best on these problems.
+    pub fn p_value(&self) -> f64 {
+        crate::stats::sign_test_one_sided(self.wins, self.losses)
     }
 
     fn improves(&self) -> bool {
@@ -86,24 +128,34 @@ impl Paired {
 }
 
 /// Decides one epoch. The first epoch becomes the best (it is the starting point); later ones are
-/// accepted only when they strictly beat the best on the problems both scored (`versus_best`), and
-/// anything else (a tie, or nothing scored in common — a change must earn its place) is rolled back
-/// and counts as stale. `score` is the epoch's own rate, kept as the best score when accepted.
+/// accepted only when they strictly beat the best on the problems both scored (`versus_best`) — and,
+/// under `Accept::Significant`, only when the sign test's p-value is at most alpha — and anything
+/// else (a tie, nothing scored in common, a chance-sized gain: a change must earn its place) is
+/// rolled back and counts as stale. `score` is the epoch's own rate, kept as the best score when
+/// accepted. The p-value is returned under `Significant` whenever there was a comparison.
 pub fn decide(
     state: RuleState,
     epoch: usize,
     score: f64,
     versus_best: Option<Paired>,
-) -> (Decision, RuleState) {
-    let accept = match (state.best_epoch, versus_best) {
-        (None, _) => true,
-        (Some(_), Some(paired)) => paired.improves(),
-        (Some(_), None) => false,
+    rule: Accept,
+) -> (Decision, RuleState, Option<f64>) {
+    let p_value = match (rule, versus_best) {
+        (Accept::Significant { .. }, Some(paired)) if state.best_epoch.is_some() => Some(paired.p_value()),
+        _ => None,
+    };
+    let accept = match (state.best_epoch, versus_best, rule) {
+        (None, _, _) => true,
+        (Some(_), Some(paired), Accept::Strict) => paired.improves(),
+        (Some(_), Some(paired), Accept::Significant { alpha }) => {
+            paired.improves() && p_value.is_some_and(|p| p <= alpha)
+        }
+        (Some(_), None, _) => false,
     };
     if accept {
-        (Decision::Accept, RuleState { best_epoch: Some(epoch), best_score: score, stale: 0 })
+        (Decision::Accept, RuleState { best_epoch: Some(epoch), best_score: score, stale: 0 }, p_value)
     } else {
-        (Decision::Rollback, RuleState { stale: state.stale + 1, ..state })
+        (Decision::Rollback, RuleState { stale: state.stale + 1, ..state }, p_value)
     }
 }
 
@@ -152,9 +204,14 @@ mod tests {
         let mut decisions = Vec::new();
         for (epoch, &score) in scores.iter().enumerate().take(epochs) {
             let of = |rate: f64| (rate * 100.0).round();
-            let paired =
-                Paired { problems: 100, trial_correct: of(score), best_correct: of(state.best_score) };
-            let (d, s) = decide(state, epoch, score, Some(paired));
+            let paired = Paired {
+                problems: 100,
+                trial_correct: of(score),
+                best_correct: of(state.best_score),
+                wins: 0,
+                losses: 0,
+            };
+            let (d, s, _) = decide(state, epoch, score, Some(paired), Accept::Strict);
             state = s;
             decisions.push(d);
             if stop_after(&state, epoch, epochs, patience).is_some() {
@@ -169,7 +226,7 @@ mod tests {
 
     #[test]
     fn first_epoch_is_always_accepted_even_at_zero() {
-        assert_eq!(decide(RuleState::default(), 0, 0.0, None).0, A);
+        assert_eq!(decide(RuleState::default(), 0, 0.0, None, Accept::Strict).0, A);
     }
 
     #[test]
@@ -178,23 +235,63 @@ mod tests {
         let best = [("a", Some(1.0)), ("b", Some(0.0)), ("c", Some(1.0))];
         let trial = [("a", Some(1.0)), ("b", Some(0.0)), ("c", None)];
         let paired = Paired::of(trial, best);
-        assert_eq!(paired, Paired { problems: 2, trial_correct: 1.0, best_correct: 1.0 });
+        assert_eq!(paired, Paired { problems: 2, trial_correct: 1.0, best_correct: 1.0, wins: 0, losses: 0 });
         assert_eq!(
             serde_json::to_string(&paired).unwrap(),
-            r#"{"problems":2,"trial_correct":1,"best_correct":1}"#
+            r#"{"problems":2,"trial_correct":1,"best_correct":1,"wins":0,"losses":0}"#
         );
         let state = RuleState { best_epoch: Some(0), best_score: 2.0 / 3.0, stale: 0 };
         // Its own rate (1/2 = 0.5) would lose to 0.667 and, with c errored the other way, could win.
-        assert_eq!(decide(state, 1, 0.5, Some(paired)).0, R);
+        assert_eq!(decide(state, 1, 0.5, Some(paired), Accept::Strict).0, R);
         let fixed = Paired::of([("a", Some(1.0)), ("b", Some(1.0)), ("c", None)], best);
         assert_eq!(
-            decide(state, 1, 1.0, Some(fixed)),
-            (A, RuleState { best_epoch: Some(1), best_score: 1.0, stale: 0 })
+            decide(state, 1, 1.0, Some(fixed), Accept::Strict),
+            (A, RuleState { best_epoch: Some(1), best_score: 1.0, stale: 0 }, None)
         );
         // A best that errored where the trial scored leaves those problems out too.
         let nothing_shared = Paired::of([("c", Some(1.0))], [("c", None)]);
         assert_eq!(nothing_shared.problems, 0);
-        assert_eq!(decide(state, 1, 1.0, Some(nothing_shared)).0, R);
+        assert_eq!(decide(state, 1, 1.0, Some(nothing_shared), Accept::Strict).0, R);
+    }
+
+    #[test]
+    fn significance_needs_enough_discordant_wins() {
+        let state = RuleState { best_epoch: Some(0), best_score: 0.0, stale: 0 };
+        let outcomes = |wins: usize, losses: usize| {
+            let ids: Vec<String> = (0..wins + losses + 3).map(|i| format!("p{i}")).collect();
+            let trial: Vec<(String, Option<f64>)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), Some(f64::from(u8::from(i < wins)))))
+                .collect();
+            let best: Vec<(String, Option<f64>)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), Some(f64::from(u8::from(i >= wins && i < wins + losses)))))
+                .collect();
+            Paired::of(
+                trial.iter().map(|(i, o)| (i.as_str(), *o)),
+                best.iter().map(|(i, o)| (i.as_str(), *o)),
+            )
+        };
+        let rule = Accept::Significant { alpha: 0.05 };
+        // One more solved is a strict improvement but p = 0.5: rolled back under the test.
+        let one = outcomes(1, 0);
+        assert_eq!((one.wins, one.losses), (1, 0));
+        assert_eq!(decide(state, 1, 0.1, Some(one), Accept::Strict).0, A);
+        let (d, _, p) = decide(state, 1, 0.1, Some(one), rule);
+        assert_eq!((d, p), (R, Some(0.5)));
+        // Five wins and no loss: p = 1/32 < 0.05.
+        let (d, _, p) = decide(state, 1, 0.5, Some(outcomes(5, 0)), rule);
+        assert_eq!(d, A);
+        assert!((p.unwrap() - 1.0 / 32.0).abs() < 1e-12);
+        // 5 wins, 1 loss: p = 7/64 ≈ 0.109: not at 0.05, yes at 0.2.
+        assert_eq!(decide(state, 1, 0.5, Some(outcomes(5, 1)), rule).0, R);
+        assert_eq!(decide(state, 1, 0.5, Some(outcomes(5, 1)), Accept::Significant { alpha: 0.2 }).0, A);
+        assert_eq!(Accept::parse("significant"), Ok(rule));
+        assert_eq!(Accept::parse("significant:0.1"), Ok(Accept::Significant { alpha: 0.1 }));
+        assert_eq!(Accept::parse("strict"), Ok(Accept::Strict));
+        assert!(Accept::parse("significant:2").is_err() && Accept::parse("loose").is_err());
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct TrainSettings {
     pub initial_functions: Option<String>,
     pub agent: AgentConfig,
     pub optimizer: OptimizerConfig,
+    /// `--accept` (runs from before it: strict).
+    #[serde(default)]
+    pub accept: super::rule::Accept,
 }
 
 /// run.json.
@@ -155,6 +158,9 @@ pub enum Event {
         decision: Decision,
         state: RuleState,
         functions: Vec<String>,
+        /// Under `--accept significant`: the sign test's p-value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p_value: Option<f64>,
     },
     StepStarted {
         epoch: usize,
@@ -193,27 +199,37 @@ pub struct EpochEntry {
     pub versus_best: Option<Paired>,
     pub decision: Decision,
     pub functions: Vec<String>,
+    /// The 95% Wilson interval of `score`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
+    /// Under `--accept significant`: the sign test's p-value against the best registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
 }
 
 impl EpochEntry {
-    pub fn new(
-        epoch: usize,
-        score: &Score,
-        versus_best: Option<Paired>,
-        decision: Decision,
-        functions: Vec<String>,
-    ) -> EpochEntry {
+    pub fn new(epoch: usize, score: &Score, decided: Decided, functions: Vec<String>) -> EpochEntry {
         EpochEntry {
             epoch,
             score: score.rate,
             correct: score.correct,
             total: score.total,
             errored: score.errored,
-            versus_best,
-            decision,
+            versus_best: decided.versus_best,
+            decision: decided.decision,
             functions,
+            ci95: score.ci95,
+            p_value: decided.p_value,
         }
     }
+}
+
+/// How an epoch was decided: the comparison, the decision, and its p-value (under a significance rule).
+#[derive(Debug, Clone, Copy)]
+pub struct Decided {
+    pub versus_best: Option<Paired>,
+    pub decision: Decision,
+    pub p_value: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -260,11 +276,12 @@ impl Progress {
             match event {
                 Event::EvalDone { phase: Phase::Before, score } => p.eval_before = Some(score),
                 Event::EvalDone { phase: Phase::After, score } => p.eval_after = Some(score),
-                Event::Decision { epoch, score, versus_best, decision, state, functions }
+                Event::Decision { epoch, score, versus_best, decision, state, functions, p_value }
                     if epoch == p.history.len() =>
                 {
                     p.rule = state;
-                    p.history.push(EpochEntry::new(epoch, &score, versus_best, decision, functions));
+                    let decided = Decided { versus_best, decision, p_value };
+                    p.history.push(EpochEntry::new(epoch, &score, decided, functions));
                 }
                 Event::StepDone { epoch, usage, .. } if !p.steps_done.contains(&epoch) => {
                     p.steps_done.push(epoch);
@@ -283,7 +300,7 @@ mod tests {
     use super::*;
 
     fn decision(epoch: usize, rate: f64, decision: Decision, best: usize) -> Value {
-        let score = Score { correct: 1, total: 2, errored: 0, rate };
+        let score = Score { correct: 1, total: 2, errored: 0, rate, ci95: None };
         let state = RuleState { best_epoch: Some(best), best_score: 0.5, stale: 0 };
         serde_json::to_value(Event::Decision {
             epoch,
@@ -292,6 +309,7 @@ mod tests {
             decision,
             state,
             functions: vec![],
+            p_value: None,
         })
         .unwrap()
     }
@@ -306,7 +324,7 @@ mod tests {
             serde_json::json!({"event": "run_started", "resumed": false}),
             serde_json::to_value(Event::EvalDone {
                 phase: Phase::Before,
-                score: Score { correct: 1, total: 1, errored: 0, rate: 1.0 },
+                score: Score { correct: 1, total: 1, errored: 0, rate: 1.0, ci95: None },
             })
             .unwrap(),
             decision(0, 0.5, Decision::Accept, 0),

@@ -86,6 +86,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
             initial_functions: None,
             agent: AgentConfig::default(),
             optimizer: OptimizerConfig::default(),
+            accept: Default::default(),
         },
         task: Default::default(),
     };

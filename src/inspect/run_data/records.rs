@@ -81,6 +81,8 @@ pub struct Tally {
     pub total: usize,
     pub errored: usize,
     pub rate: Option<f64>,
+    /// The 95% Wilson interval of `rate`.
+    pub ci95: Option<[f64; 2]>,
 }
 
 impl Tally {
@@ -99,7 +101,13 @@ impl Tally {
         let scored = t.total - t.errored;
         // The mean score: the correct share under a 0/1 metric.
         t.rate = (scored > 0).then(|| sum / scored as f64);
+        t.ci95 = crate::stats::wilson_95(sum, scored).map(|(lo, hi)| [lo, hi]);
         t
+    }
+
+    /// `, 95% CI 0.118–0.769`, or nothing when there is no interval.
+    pub fn ci_text(&self) -> String {
+        self.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.3}–{hi:.3}"))
     }
 
     /// `correct/scored`, and the errored count when there is one.
@@ -114,7 +122,15 @@ impl Tally {
         let errored = n("errored").unwrap_or(0);
         let scored = total.saturating_sub(errored);
         let rate = v["rate"].as_f64().or_else(|| (scored > 0).then(|| correct as f64 / scored as f64));
-        Some(Tally { correct, total, errored, rate })
+        // Summaries from before intervals have none: computed from the rate as it would have been.
+        let ci95 = match v["ci95"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
+        {
+            Some(b) if b.len() == 2 => Some([b[0], b[1]]),
+            _ => {
+                rate.and_then(|r| crate::stats::wilson_95(r * scored as f64, scored)).map(|(lo, hi)| [lo, hi])
+            }
+        };
+        Some(Tally { correct, total, errored, rate, ci95 })
     }
 }
 
@@ -167,7 +183,10 @@ mod tests {
             .iter()
             .map(|v| Record::from_json(v, 0))
             .collect();
-        assert_eq!(Tally::of(&rs), Tally { correct: 1, total: 3, errored: 1, rate: Some(0.5) });
+        let t = Tally::of(&rs);
+        assert_eq!((t.correct, t.total, t.errored, t.rate), (1, 3, 1, Some(0.5)));
+        let [lo, hi] = t.ci95.unwrap();
+        assert!((lo - 0.0945).abs() < 1e-3 && (hi - 0.9055).abs() < 1e-3, "{lo} {hi}");
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! Honest numbers end to end (the real binary, a scripted server): `--accept significant` rolls back a
+//! gain of one problem that `strict` keeps and keeps a gain the sign test supports; every rate in
+//! summary.json carries its 95% interval; `eval --compare` pairs two evaluations problem by problem.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Server, call, text};
+
+fn agentopt(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("agentopt").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+const ADD: &str = "def add(a, b):\n    return a + b\n";
+
+/// Solves "easy" problems alone and every problem once `add` is offered; the optimizer adds `add`
+/// in its first step and then stops.
+async fn server(dir: &Path) -> Server {
+    Server::start(dir, Duration::ZERO, |body| {
+        if support::is_optimizer(body) {
+            let offered_add = body.to_string().contains("def add(a, b)");
+            if support::messages(body).len() == 2 && !offered_add {
+                return call(
+                    "add_function",
+                    json!({"name": "add", "description": "Adds two integers.",
+                           "arguments": "{\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"integer\"}}",
+                           "packages": "", "code": ADD}),
+                );
+            }
+            return text("TERMINATE");
+        }
+        let last = support::last(body);
+        if last["role"] == "tool" {
+            return text(format!("\\boxed{{{}}}", last["content"].as_str().unwrap_or("").trim()));
+        }
+        let problem = support::problem(body);
+        let expr = problem.trim_start_matches("What is ").split('?').next().unwrap().to_string();
+        let (a, b) = expr.split_once('+').unwrap();
+        let (a, b): (i64, i64) = (a.trim().parse().unwrap(), b.trim().parse().unwrap());
+        if support::tools(body).contains(&"add".to_string()) {
+            return call("add", json!({"a": a, "b": b}));
+        }
+        text(if problem.contains("easy") { format!("\\boxed{{{}}}", a + b) } else { "\\boxed{0}".into() })
+    })
+    .await
+}
+
+/// `hard` problems then `easy` ones, `What is A+B?` with A from `first` (so sets never overlap).
+fn problems(dir: &Path, name: &str, first: usize, hard: usize, easy: usize) -> PathBuf {
+    let rows: Vec<(String, String, String)> = (0..hard + easy)
+        .map(|i| {
+            let (tag, a) = (if i < hard { "" } else { " (easy)" }, first + i);
+            (format!("{name}{i}"), format!("What is {a}+{}?{tag}", a + 10), (2 * a + 10).to_string())
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str)> =
+        rows.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    let path = dir.join(format!("{name}.jsonl"));
+    support::dataset(&path, &refs);
+    path
+}
+
+async fn train(dir: &Path, server: &Server, train: &Path, test: &Path, run: &str, accept: &str) -> Value {
+    let mut cmd = agentopt(dir);
+    cmd.args(["train", "--json", "--epochs", "2", "--run", run, "--accept", accept, "--config"])
+        .arg(&server.config)
+        .arg("--train")
+        .arg(train)
+        .arg("--test")
+        .arg(test);
+    support::json_summary(&support::output_off_runtime(cmd).await)
+}
+
+#[tokio::test]
+async fn a_significance_rule_rolls_back_a_one_problem_gain_and_keeps_a_supported_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let test = problems(dir.path(), "s", 100, 3, 1);
+    // One hard problem among easy ones: the function solves one more.
+    let small_gain = problems(dir.path(), "g", 200, 1, 3);
+    let strict = train(dir.path(), &server, &small_gain, &test, "strict", "strict").await;
+    assert_eq!(strict["history"][1]["decision"], "accept");
+    assert!(strict["history"][1].get("p_value").is_none(), "no p-value under strict");
+    let significant = train(dir.path(), &server, &small_gain, &test, "sig", "significant").await;
+    let h = &significant["history"][1];
+    assert_eq!((h["decision"].as_str(), h["p_value"].as_f64()), (Some("rollback"), Some(0.5)), "{h}");
+    assert_eq!((h["versus_best"]["wins"].as_u64(), h["versus_best"]["losses"].as_u64()), (Some(1), Some(0)));
+    // Five hard problems: five wins, p = 1/32 < 0.05.
+    let large_gain = problems(dir.path(), "l", 300, 5, 1);
+    let significant = train(dir.path(), &server, &large_gain, &test, "sig5", "significant:0.05").await;
+    let h = &significant["history"][1];
+    assert_eq!(h["decision"], "accept", "{h}");
+    assert!((h["p_value"].as_f64().unwrap() - 1.0 / 32.0).abs() < 1e-12);
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("runs/sig5/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["training"]["accept"], json!({"rule": "significant", "alpha": 0.05}));
+    // A bad rule is bad input.
+    let out = agentopt(dir.path()).args(["train", "--accept", "significant:7"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ALPHA must be a number between 0 and 1"));
+
+    // Every rate carries its Wilson interval: before 1/4, after 4/4.
+    let before = &significant["eval"]["before"];
+    let [lo, hi] = [before["ci95"][0].as_f64().unwrap(), before["ci95"][1].as_f64().unwrap()];
+    assert!((lo - 0.0456).abs() < 1e-3 && (hi - 0.6994).abs() < 1e-3, "{before}");
+    assert_eq!(significant["eval"]["after"]["ci95"][1], 1.0);
+    assert!(significant["history"].as_array().unwrap().iter().all(|h| h["ci95"].is_array()));
+    let shown = agentopt(dir.path()).args(["runs", "show", "sig5"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("eval before: 1/4 correct (0.250), 0 errored, 95% CI 0.046–0.699"), "{shown}");
+
+    // eval --compare: the run's evaluations before and after, paired by problem.
+    let mut cmd = agentopt(dir.path());
+    cmd.args(["eval", "--compare", "sig5@before", "sig5", "--json"]);
+    let compared = support::json_summary(&support::output_off_runtime(cmd).await);
+    assert_eq!(compared["paired"], 4);
+    assert_eq!(compared["fixed"], json!(["s0", "s1", "s2"]));
+    assert_eq!(compared["broken"], json!([]));
+    assert!((compared["p_value"].as_f64().unwrap() - 0.125).abs() < 1e-12, "{compared}");
+    // Human output, on record files.
+    let runs = dir.path().join("runs/sig5/eval");
+    let out = agentopt(dir.path())
+        .args(["eval", "--compare"])
+        .arg(runs.join("before.jsonl"))
+        .arg(runs.join("after.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("changed: 3 fixed by B, 0 broken by B, 1 unchanged"), "{text}");
+    assert!(text.contains("one-sided p = 0.1250"), "{text}");
+    let out = agentopt(dir.path()).args(["eval", "--compare", "nope@after", "sig5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
