@@ -137,6 +137,17 @@ pub struct TrainArgs {
     /// Test problems to use (default: 20% of DATA, drawn first; with --test, the first N of the file).
     #[arg(long, value_name = "N")]
     pub test_size: Option<usize>,
+    /// Explicit validation file (used in file order): each epoch's registry is also scored on it, and
+    /// (with `--select val`, the default then) that score decides the epoch; the optimizer never sees it.
+    #[arg(long, value_name = "FILE")]
+    pub val: Option<PathBuf>,
+    /// Validation problems: drawn from DATA after the test set (before the training set), or the first
+    /// N of --val.
+    #[arg(long, value_name = "N")]
+    pub val_size: Option<usize>,
+    /// Which split's score decides each epoch [default: val with a validation split, else train]
+    #[arg(long, value_enum, value_name = "SPLIT")]
+    pub select: Option<crate::trainer::state::Select>,
     /// Keep only problems of this subject (repeatable; MATH's `subject` or `type` field).
     #[arg(long = "subject", value_name = "S")]
     pub subjects: Vec<String>,

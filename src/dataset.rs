@@ -219,11 +219,25 @@ fn subject_key(s: &str) -> String {
 /// Defaults: test = 20% rounded (at least 1 when there are 2 or more problems); train = all the rest.
 /// Sizes larger than what is available are clamped.
 pub fn split(
-    mut problems: Vec<Problem>,
+    problems: Vec<Problem>,
     train_size: Option<usize>,
     test_size: Option<usize>,
     seed: u64,
 ) -> (Vec<Problem>, Vec<Problem>) {
+    let (train, _, test) = split_with_val(problems, train_size, None, test_size, seed);
+    (train, test)
+}
+
+/// `split` with a validation set drawn after the test set and before the training set (so neither
+/// the test set nor, when only `train_size` changes, the validation set moves). `val_size` None: no
+/// validation set.
+pub fn split_with_val(
+    mut problems: Vec<Problem>,
+    train_size: Option<usize>,
+    val_size: Option<usize>,
+    test_size: Option<usize>,
+    seed: u64,
+) -> (Vec<Problem>, Vec<Problem>, Vec<Problem>) {
     let n = problems.len();
     let mut rng = SplitMix64(seed);
     // Fisher–Yates.
@@ -233,10 +247,12 @@ pub fn split(
     }
     let default_test = if n >= 2 { ((n as f64 * 0.2).round() as usize).max(1) } else { 0 };
     let test_n = test_size.unwrap_or(default_test).min(n);
-    let train_n = train_size.unwrap_or(n - test_n).min(n - test_n);
     let mut rest = problems.split_off(test_n);
-    rest.truncate(train_n);
-    (rest, problems)
+    let val_n = val_size.unwrap_or(0).min(rest.len());
+    let mut train = rest.split_off(val_n);
+    let train_n = train_size.unwrap_or(train.len()).min(train.len());
+    train.truncate(train_n);
+    (train, rest, problems)
 }
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, well-mixed, and fixed forever.
@@ -305,6 +321,20 @@ mod tests {
         assert_eq!((t.len(), s.len()), (0, 10));
         assert_eq!(split(all[..2].to_vec(), None, None, 0).1.len(), 1);
         assert_eq!(split(all[..1].to_vec(), None, None, 0).1.len(), 0);
+    }
+
+    #[test]
+    fn validation_is_drawn_after_the_test_set() {
+        let all: Vec<Problem> = (0..20).map(|i| p(&i.to_string(), None)).collect();
+        let (train, test) = split(all.clone(), None, None, 3);
+        let (vtrain, val, vtest) = split_with_val(all.clone(), None, Some(5), None, 3);
+        assert_eq!((vtest, val.len(), vtrain.len()), (test.clone(), 5, 11));
+        let ids = |v: &[Problem]| v.iter().map(|p| p.id.clone()).collect::<std::collections::HashSet<_>>();
+        assert!(ids(&val).is_disjoint(&ids(&vtrain)) && ids(&val).is_disjoint(&ids(&test)));
+        assert!(ids(&vtrain).is_subset(&ids(&train)));
+        // Neither moves when only the training size changes.
+        let (small, same_val, same_test) = split_with_val(all, Some(4), Some(5), None, 3);
+        assert_eq!((small.len(), same_val, same_test), (4, val, test));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 pub enum Phase {
     /// Training epoch N on the training split.
     Epoch(usize),
+    /// Epoch N's registry on the validation split (`--val`, `--val-size`).
+    Val(usize),
     /// The test split with the initial registry.
     Before,
     /// The test split with the learned registry.
@@ -24,6 +26,7 @@ impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Phase::Epoch(n) => write!(f, "epoch {n}"),
+            Phase::Val(n) => write!(f, "epoch {n} validation"),
             Phase::Before => write!(f, "eval before"),
             Phase::After => write!(f, "eval after"),
         }
@@ -122,6 +125,7 @@ impl RunDir {
     pub fn conversations(&self, phase: Phase) -> PathBuf {
         match phase {
             Phase::Epoch(n) => self.epoch_dir(n).join("conversations.jsonl"),
+            Phase::Val(n) => self.epoch_dir(n).join("val.jsonl"),
             Phase::Before => self.root.join("eval").join("before.jsonl"),
             Phase::After => self.root.join("eval").join("after.jsonl"),
         }

@@ -101,7 +101,10 @@ async fn an_errored_problem_cannot_win_an_epoch() {
     assert_eq!((epoch1["correct"].clone(), epoch1["errored"].clone()), (json!(2), json!(1)), "{summary}");
     assert_eq!(epoch1["score"], 1.0);
     assert_eq!(epoch1["decision"], "rollback", "{summary}");
-    assert_eq!(epoch1["versus_best"], json!({"problems": 2, "trial_correct": 2, "best_correct": 2}));
+    assert_eq!(
+        epoch1["versus_best"],
+        json!({"problems": 2, "trial_correct": 2, "best_correct": 2, "wins": 0, "losses": 0})
+    );
     assert_eq!(summary["best_epoch"], 0);
 
     let show = agentopt(dir.path()).args(["runs", "show", "e"]).output().unwrap();

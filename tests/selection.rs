@@ -141,3 +141,144 @@ async fn a_significance_rule_rolls_back_a_one_problem_gain_and_keeps_a_supported
     let out = agentopt(dir.path()).args(["eval", "--compare", "nope@after", "sig5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// With `add`: right on plain problems, one off on "(tricky)" ones (which it solves alone).
+async fn tricky_server(dir: &Path) -> Server {
+    Server::start(dir, Duration::ZERO, |body| {
+        if support::is_optimizer(body) {
+            if support::messages(body).len() == 2 && !body.to_string().contains("def add(a, b)") {
+                return call(
+                    "add_function",
+                    json!({"name": "add", "description": "Adds two integers.",
+                           "arguments": "{\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"integer\"}}",
+                           "packages": "", "code": ADD}),
+                );
+            }
+            return text("TERMINATE");
+        }
+        let problem = support::problem(body);
+        let tricky = problem.contains("tricky");
+        let last = support::last(body);
+        if last["role"] == "tool" {
+            let n: i64 = last["content"].as_str().unwrap_or("0").trim().parse().unwrap_or(0);
+            return text(format!("\\boxed{{{}}}", if tricky { n + 1 } else { n }));
+        }
+        let expr = problem.trim_start_matches("What is ").split('?').next().unwrap().to_string();
+        let (a, b) = expr.split_once('+').unwrap();
+        let (a, b): (i64, i64) = (a.trim().parse().unwrap(), b.trim().parse().unwrap());
+        if support::tools(body).contains(&"add".to_string()) {
+            return call("add", json!({"a": a, "b": b}));
+        }
+        text(if tricky { format!("\\boxed{{{}}}", a + b) } else { "\\boxed{0}".into() })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = tricky_server(dir.path()).await;
+    let write = |name: &str, rows: &[(&str, &str, &str)]| {
+        let path = dir.path().join(name);
+        support::dataset(&path, rows);
+        path
+    };
+    let train = write(
+        "train.jsonl",
+        &[("t0", "What is 1+2?", "3"), ("t1", "What is 2+2?", "4"), ("t2", "What is 3+5?", "8")],
+    );
+    let val =
+        write("val.jsonl", &[("v0", "What is 10+1? (tricky)", "11"), ("v1", "What is 20+2? (tricky)", "22")]);
+    let test = write("test.jsonl", &[("s0", "What is 7+7?", "14")]);
+    let run = |name: &'static str, select: Option<&'static str>| {
+        let mut cmd = agentopt(dir.path());
+        cmd.args(["train", "--json", "--epochs", "2", "--run", name, "--config"])
+            .arg(&server.config)
+            .arg("--train")
+            .arg(&train)
+            .arg("--val")
+            .arg(&val)
+            .arg("--test")
+            .arg(&test);
+        if let Some(select) = select {
+            cmd.args(["--select", select]);
+        }
+        support::output_off_runtime(cmd)
+    };
+    // Selected on validation (the default with --val): `add` gains 3 training problems but loses both
+    // validation ones, so it is rolled back.
+    let on_val = support::json_summary(&run("on-val", None).await);
+    let h = on_val["history"].as_array().unwrap();
+    assert_eq!((h[0]["val"]["rate"].as_f64(), h[1]["val"]["rate"].as_f64()), (Some(1.0), Some(0.0)));
+    assert_eq!((h[1]["score"].as_f64(), h[1]["decision"].as_str()), (Some(1.0), Some("rollback")));
+    assert_eq!(on_val["best_epoch"], 0);
+    // Selected on training, the same trial is kept.
+    let on_train = support::json_summary(&run("on-train", Some("train")).await);
+    assert_eq!(on_train["history"][1]["decision"], "accept");
+    assert!(on_train["history"][1]["val"].is_object(), "validation is still scored and reported");
+    // The optimizer never saw a validation problem.
+    let bodies = server.bodies().await;
+    assert!(bodies.iter().filter(|b| support::is_optimizer(b)).all(|b| !b.to_string().contains("tricky")));
+    assert!(dir.path().join("runs/on-val/epochs/001/val.jsonl").exists());
+    let shown = agentopt(dir.path()).args(["runs", "show", "on-val"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("| val ") || shown.contains(" val "), "{shown}");
+    assert!(shown.contains("0.000 (0/2)"), "{shown}");
+
+    // --val-size draws from DATA after the test set; --select val without a split is refused.
+    let data = write(
+        "data.jsonl",
+        &[
+            ("d0", "What is 1+1?", "2"),
+            ("d1", "What is 1+3?", "4"),
+            ("d2", "What is 1+4?", "5"),
+            ("d3", "What is 1+5?", "6"),
+            ("d4", "What is 1+6?", "7"),
+            ("d5", "What is 1+7?", "8"),
+        ],
+    );
+    let mut cmd = agentopt(dir.path());
+    cmd.args([
+        "train",
+        "--json",
+        "--epochs",
+        "1",
+        "--run",
+        "drawn",
+        "--val-size",
+        "2",
+        "--test-size",
+        "1",
+        "--config",
+    ])
+    .arg(&server.config)
+    .arg(&data);
+    support::json_summary(&support::output_off_runtime(cmd).await);
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("runs/drawn/run.json")).unwrap())
+            .unwrap();
+    let split = &info["split"];
+    assert_eq!((split["val"].as_array().unwrap().len(), split["test"].as_array().unwrap().len()), (2, 1));
+    assert_eq!(split["train"].as_array().unwrap().len(), 3);
+    assert_eq!(info["training"]["select"], "val");
+    for (flags, expected) in [
+        (vec!["--select", "val"], "--select val needs a validation split"),
+        (vec!["--val-size", "9", "--test-size", "1"], "--val-size 9: only 5 problems"),
+        (vec!["--val-size", "1", "--train"], "--val-size draws the validation split from DATA"),
+    ] {
+        let mut cmd = agentopt(dir.path());
+        cmd.args(["train", "--config"]).arg(&server.config).args(&flags);
+        if flags.last() == Some(&"--train") {
+            cmd.arg(&train);
+        } else {
+            cmd.arg(&data);
+        }
+        let out = support::output_off_runtime(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -162,7 +162,14 @@ async fn learns_a_function_that_fixes_the_test_split() {
     assert_eq!(summary["stopped_early"], true);
     assert_eq!(summary["best_epoch"], 1);
     assert_eq!(summary["functions"], json!(["add"]));
-    assert_eq!(summary["eval"]["before"], json!({"correct": 1, "total": 3, "errored": 0, "rate": 1.0 / 3.0}));
+    let before = &summary["eval"]["before"];
+    assert_eq!(
+        (before["correct"].clone(), before["total"].clone(), before["rate"].clone()),
+        (json!(1), json!(3), json!(1.0 / 3.0))
+    );
+    // Wilson's 95% interval for 1 of 3.
+    assert!((before["ci95"][0].as_f64().unwrap() - 0.0615).abs() < 1e-3, "{before}");
+    assert!((before["ci95"][1].as_f64().unwrap() - 0.7923).abs() < 1e-3, "{before}");
     assert_eq!(summary["eval"]["after"]["rate"], 1.0);
     assert!(summary["usage"]["usd"].as_f64().unwrap() > 0.0);
 
@@ -374,7 +381,11 @@ async fn errored_problems_are_excluded_not_wrong() {
         (json!(2), json!(3), json!(1), json!(1.0)),
         "{records:#?}"
     );
-    assert_eq!(summary["eval"]["before"], json!({"correct": 1, "total": 2, "errored": 1, "rate": 1.0}));
+    let mut before = summary["eval"]["before"].clone();
+    // The interval is over the one scored problem: Wilson's for 1 of 1.
+    let ci = before.as_object_mut().unwrap().remove("ci95").unwrap();
+    assert!((ci[0].as_f64().unwrap() - 0.2065).abs() < 1e-3 && ci[1] == 1.0, "{ci}");
+    assert_eq!(before, json!({"correct": 1, "total": 2, "errored": 1, "rate": 1.0}));
     assert!(records[1]["errored"].as_str().unwrap().contains("400"), "{}", records[1]);
     assert_eq!(records[1]["correct"], false);
 

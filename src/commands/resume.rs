@@ -49,9 +49,12 @@ pub async fn execute(args: ResumeArgs, hooks: &Hooks) -> anyhow::Result<Trained>
             )));
         }
     }
-    let (train, test) = select_problems(&info.data).map_err(bad_input)?;
+    let chosen = select_problems(&info.data).map_err(bad_input)?;
     let same = |problems: &[dataset::Problem], ids: &[String]| problems.iter().map(|p| &p.id).eq(ids.iter());
-    if !same(&train, &info.split.train) || !same(&test, &info.split.test) {
+    if !same(&chosen.train, &info.split.train)
+        || !same(&chosen.test, &info.split.test)
+        || !same(&chosen.val, &info.split.val)
+    {
         return Err(bad_input(anyhow::anyhow!("the recorded split no longer matches the dataset")));
     }
     if let Some(config) = args.config {
@@ -95,5 +98,5 @@ pub async fn execute(args: ResumeArgs, hooks: &Hooks) -> anyhow::Result<Trained>
     )?;
     let judge = super::task::JudgeModel { options: base.clone(), seed: info.training.agent.seed };
     let task = super::task::build(&info.task, &runner, judge).await?;
-    launch(run, info, (train, test), Models { assistant, optimizer, runner, task }, hooks).await
+    launch(run, info, chosen, Models { assistant, optimizer, runner, task }, hooks).await
 }

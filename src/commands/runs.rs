@@ -128,27 +128,37 @@ fn show_text(run: &Run) -> String {
     // Runs from before tasks record none: the math task.
     let task: crate::task::TaskSpec = serde_json::from_value(run.config["task"].clone()).unwrap_or_default();
     out.push_str(&format!("task: {}\n\n", task.describe()));
+    // A validation column only for runs with a validation split.
+    let has_val = run.epochs.iter().any(|e| e.val.is_some());
     let rows: Vec<Vec<String>> = run
         .epochs
         .iter()
         .map(|e| {
             let mark = if Some(e.epoch) == run.best_epoch { "*" } else { "" };
-            vec![
+            let mut row = vec![
                 format!("{:03}{mark}", e.epoch),
                 rate(e.score),
                 e.tally.map_or("-".into(), |t| t.scored_text()),
+            ];
+            if has_val {
+                row.push(e.val.map_or("-".into(), |v| format!("{} ({})", rate(v.rate), v.scored_text())));
+            }
+            row.extend([
                 e.decision_text("-"),
                 e.actions_applied.to_string(),
                 e.actions_rejected.to_string(),
                 format!("${:.4}", e.cost()),
                 if e.functions.is_empty() { "(none)".into() } else { e.functions.join(", ") },
-            ]
+            ]);
+            row
         })
         .collect();
-    out.push_str(&table::render(
-        &["epoch", "score", "correct", "decision", "applied", "rejected", "cost", "functions"],
-        &rows,
-    ));
+    let mut header = vec!["epoch", "score", "correct"];
+    if has_val {
+        header.push("val");
+    }
+    header.extend(["decision", "applied", "rejected", "cost", "functions"]);
+    out.push_str(&table::render(&header, &rows));
     out.push_str(&format!(
         "\neval before: {}\neval after:  {}\n",
         tally(run.eval_before),

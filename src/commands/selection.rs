@@ -1,5 +1,6 @@
 //! Checks on the problems `train` chose, before anything is spent on them: sizes asked for that the
-//! data cannot give, subjects that match nothing, and training problems that are also test problems.
+//! data cannot give, subjects that match nothing, and splits that share problems (training, validation
+//! and test must be disjoint).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,13 +12,13 @@ use crate::trainer::state::DataSpec;
 
 /// Refuses a selection a researcher would not want to publish numbers from (exit 2, naming what the
 /// data hold).
-pub(super) fn check(spec: &DataSpec, train: &[Problem], test: &[Problem]) -> anyhow::Result<()> {
-    if train.is_empty() || (spec.test_size.is_some_and(|n| n > 0) && test.is_empty()) {
-        return Err(bad_input(anyhow!("{}", empty_split(spec, train.is_empty()))));
-    }
-    for (flag, asked, got) in
-        [("--train-size", spec.train_size, train.len()), ("--test-size", spec.test_size, test.len())]
-    {
+pub(super) fn check(spec: &DataSpec, chosen: &super::train::Chosen) -> anyhow::Result<()> {
+    let (train, val, test) = (&chosen.train[..], &chosen.val[..], &chosen.test[..]);
+    for (flag, asked, got) in [
+        ("--train-size", spec.train_size, train.len()),
+        ("--test-size", spec.test_size, test.len()),
+        ("--val-size", spec.val_size, val.len()),
+    ] {
         if let Some(asked) = asked.filter(|&n| n > got) {
             return Err(bad_input(anyhow!(
                 "{flag} {asked}: only {got} problems are available for it ({}); ask for at most {got}",
@@ -25,19 +26,31 @@ pub(super) fn check(spec: &DataSpec, train: &[Problem], test: &[Problem]) -> any
             )));
         }
     }
+    if train.is_empty() || (spec.test_size.is_some_and(|n| n > 0) && test.is_empty()) {
+        return Err(bad_input(anyhow!("{}", empty_split(spec, train.is_empty()))));
+    }
+    if spec.val_size.is_some_and(|n| n > 0) && val.is_empty() {
+        return Err(bad_input(anyhow!("the validation split is empty ({})", availability(spec))));
+    }
     if !spec.allow_overlap {
-        let shared = overlap(train, test);
-        if !shared.is_empty() {
-            let shown: Vec<String> = shared.iter().take(5).cloned().collect();
-            let more =
-                if shared.len() > 5 { format!(" and {} more", shared.len() - 5) } else { String::new() };
-            return Err(bad_input(anyhow!(
-                "{} training problem(s) are also in the test set (same id or same text): {}{more}. Scores on \
-                 a test set the functions were trained on mean nothing; give disjoint files, or pass \
-                 --allow-overlap to train anyway",
-                shared.len(),
-                shown.join(", ")
-            )));
+        for (a, a_name, b, b_name) in [
+            (train, "training", test, "test"),
+            (train, "training", val, "validation"),
+            (val, "validation", test, "test"),
+        ] {
+            let shared = overlap(a, b);
+            if !shared.is_empty() {
+                let shown: Vec<String> = shared.iter().take(5).cloned().collect();
+                let more =
+                    if shared.len() > 5 { format!(" and {} more", shared.len() - 5) } else { String::new() };
+                return Err(bad_input(anyhow!(
+                    "{} {a_name} problem(s) are also in the {b_name} set (same id or same text): {}{more}. \
+                     Scores on problems the functions were trained or selected on mean nothing; give disjoint \
+                     files, or pass --allow-overlap to train anyway",
+                    shared.len(),
+                    shown.join(", ")
+                )));
+            }
         }
     }
     Ok(())
@@ -94,7 +107,11 @@ fn availability(spec: &DataSpec) -> String {
         })
         .collect();
     let split = if spec.data.is_some() && spec.train.is_none() && spec.test.is_none() {
-        "; the test set is taken first, the training set from the rest"
+        if spec.val_size.is_some() {
+            "; the test set is taken first, then the validation set, the training set from the rest"
+        } else {
+            "; the test set is taken first, the training set from the rest"
+        }
     } else {
         ""
     };

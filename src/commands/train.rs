@@ -18,7 +18,7 @@ use crate::llm::{self, CacheMode, ChatModel, ModelOptions};
 use crate::optimizer::OptimizerConfig;
 use crate::run_dir::{self, RunDir};
 use crate::task::{Task, TaskKind};
-use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Split, Status, TrainSettings};
+use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Select, Split, Status, TrainSettings};
 use crate::trainer::{Finished, Setup, Trainer};
 
 /// The dataset used when none is given.
@@ -60,10 +60,20 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
         check_export_name(name)?;
     }
     let data = data_spec(&args)?;
-    let (train, test) = select_problems(&data).map_err(bad_input)?;
-    super::selection::check(&data, &train, &test)?;
+    let chosen = select_problems(&data).map_err(bad_input)?;
+    super::selection::check(&data, &chosen)?;
+    let select = match (args.select, chosen.val.is_empty()) {
+        (Some(Select::Val), true) => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--select val needs a validation split: give --val FILE or --val-size N"
+            )));
+        }
+        (Some(select), _) => select,
+        (None, true) => Select::Train,
+        (None, false) => Select::Val,
+    };
     let task_spec = super::task::spec_from_flags(&args.task, TaskKind::Math)?;
-    task_spec.check_problems(train.iter().chain(&test)).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    task_spec.check_problems(chosen.all()).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
     let (initial, initial_path) = match &args.functions {
         Some(spec) => {
             let path = crate::inspect::resolve_registry(spec, &args.model.runs_dir).map_err(bad_input)?;
@@ -120,7 +130,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
         created_at: now.clone(),
         updated_at: now,
         data,
-        split: Split { train: ids(&train), test: ids(&test) },
+        split: Split { train: ids(&chosen.train), test: ids(&chosen.test), val: ids(&chosen.val) },
         models,
         training: TrainSettings {
             epochs: args.epochs,
@@ -139,6 +149,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
                 ..OptimizerConfig::default()
             },
             accept: args.accept,
+            select,
         },
         task: task_spec,
     };
@@ -146,7 +157,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
     initial.save(&run.epoch_registry(0))?;
     run_dir::write_json(&run.run_json(), &info)?;
     let models = Models { assistant, optimizer, runner, task };
-    launch(run, info, (train, test), models, hooks).await
+    launch(run, info, chosen, models, hooks).await
 }
 
 /// What a run talks to: the two models, the sandbox, and the task (its metric).
@@ -162,7 +173,7 @@ pub(super) struct Models {
 pub(super) async fn launch(
     run: RunDir,
     info: RunInfo,
-    (train, test): (Vec<Problem>, Vec<Problem>),
+    Chosen { train, val, test }: Chosen,
     models: Models,
     hooks: &Hooks,
 ) -> anyhow::Result<Trained> {
@@ -171,6 +182,7 @@ pub(super) async fn launch(
         run,
         info,
         train,
+        val,
         test,
         assistant: models.assistant,
         optimizer: models.optimizer,
@@ -199,7 +211,11 @@ pub(super) fn print_outcome(trained: &Trained, json: bool) -> ExitCode {
     let finished = &trained.finished;
     match trained.to_json() {
         Ok(value) if json => println!("{value}"),
-        _ => print_human(trained.run.root(), finished, trained.exported.as_deref()),
+        _ => {
+            let info = run_dir::read_json::<RunInfo>(&trained.run.run_json());
+            let on_val = info.is_ok_and(|i| i.training.select == Select::Val);
+            print_human(trained.run.root(), finished, trained.exported.as_deref(), on_val)
+        }
     }
     match finished.status {
         Status::Completed | Status::Budget => ExitCode::SUCCESS,
@@ -226,7 +242,7 @@ fn export_registry(run: &RunDir, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
+fn print_human(root: &Path, f: &Finished, exported: Option<&Path>, selected_on_val: bool) {
     let s = &f.summary;
     println!("run:        {}", root.display());
     let status = match f.status {
@@ -250,8 +266,11 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
         };
         let ci = h.ci95.map_or(String::new(), |[lo, hi]| format!(" 95% CI {lo:.2}–{hi:.2}"));
         let p = h.p_value.map_or(String::new(), |p| format!("  (sign test p = {p:.3})"));
+        let val = h.val.map_or(String::new(), |v| {
+            format!("  val {:.3} ({}/{})", v.rate, v.correct, v.total - v.errored)
+        });
         println!(
-            "  epoch {:>3}  {:.3} ({}/{}{}){ci}  {decision:<8}  [{}]{compared}{p}",
+            "  epoch {:>3}  {:.3} ({}/{}{}){ci}{val}  {decision:<8}  [{}]{compared}{p}",
             h.epoch,
             h.score,
             h.correct,
@@ -261,7 +280,8 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>) {
         );
     }
     if let Some(best) = s.best_epoch {
-        println!("best epoch: {best} (train {:.3})", s.best_score.unwrap_or(0.0));
+        let split = if selected_on_val { "val" } else { "train" };
+        println!("best epoch: {best} ({split} {:.3})", s.best_score.unwrap_or(0.0));
     }
     let fmt = |x: &Option<crate::trainer::phase::Score>| match x {
         Some(x) => {
@@ -313,15 +333,37 @@ fn data_spec(args: &TrainArgs) -> anyhow::Result<DataSpec> {
         test: opt(&args.test)?,
         train_size: args.train_size,
         test_size: args.test_size,
+        val: opt(&args.val)?,
+        val_size: args.val_size,
         subjects: args.subjects.clone(),
         seed: args.seed,
         allow_overlap: args.allow_overlap,
     })
 }
 
-/// Chooses the train and test problems from a data spec (deterministic, so `resume` chooses the same).
-/// One dataset is split with the seed; explicit files are used in file order, cut to the sizes.
-pub(super) fn select_problems(spec: &DataSpec) -> anyhow::Result<(Vec<Problem>, Vec<Problem>)> {
+/// The problems a run uses, by split.
+pub(super) struct Chosen {
+    pub train: Vec<Problem>,
+    /// Empty without a validation split.
+    pub val: Vec<Problem>,
+    pub test: Vec<Problem>,
+}
+
+impl Chosen {
+    pub fn all(&self) -> impl Iterator<Item = &Problem> {
+        self.train.iter().chain(&self.val).chain(&self.test)
+    }
+}
+
+/// Chooses the train, validation and test problems from a data spec (deterministic, so `resume`
+/// chooses the same). One dataset is split with the seed (test first, then validation, then
+/// training); explicit files are used in file order, cut to the sizes.
+pub(super) fn select_problems(spec: &DataSpec) -> anyhow::Result<Chosen> {
+    let (train, val, test) = select_splits(spec)?;
+    Ok(Chosen { train, val, test })
+}
+
+fn select_splits(spec: &DataSpec) -> anyhow::Result<(Vec<Problem>, Vec<Problem>, Vec<Problem>)> {
     let load = |f: &FileRef| -> anyhow::Result<Vec<Problem>> {
         Ok(dataset::filter_subjects(dataset::load(&f.path)?, &spec.subjects))
     };
@@ -331,22 +373,29 @@ pub(super) fn select_problems(spec: &DataSpec) -> anyhow::Result<(Vec<Problem>, 
         }
         v
     };
-    match (&spec.train, &spec.test, &spec.data) {
+    let val_file = spec.val.as_ref().map(|f| load(f).map(|v| cut(v, spec.val_size))).transpose()?;
+    let splitting = spec.train.is_none() && spec.test.is_none() && spec.data.is_some();
+    if val_file.is_none() && spec.val_size.is_some() && !splitting {
+        bail!("--val-size draws the validation split from DATA; with --train or --test give --val FILE");
+    }
+    let (train, drawn, test) = match (&spec.train, &spec.test, &spec.data) {
         (None, None, Some(data)) => {
-            Ok(dataset::split(load(data)?, spec.train_size, spec.test_size, spec.seed))
+            let drawn_size = if val_file.is_some() { None } else { spec.val_size };
+            dataset::split_with_val(load(data)?, spec.train_size, drawn_size, spec.test_size, spec.seed)
         }
         (Some(train), test, data) => {
             let test = match (test, data) {
                 (Some(t), _) | (None, Some(t)) => cut(load(t)?, spec.test_size),
                 (None, None) => Vec::new(),
             };
-            Ok((cut(load(train)?, spec.train_size), test))
+            (cut(load(train)?, spec.train_size), Vec::new(), test)
         }
         (None, Some(test), Some(data)) => {
-            Ok((cut(load(data)?, spec.train_size), cut(load(test)?, spec.test_size)))
+            (cut(load(data)?, spec.train_size), Vec::new(), cut(load(test)?, spec.test_size))
         }
         (None, _, None) => bail!("no training data: give DATA or --train"),
-    }
+    };
+    Ok((train, val_file.unwrap_or(drawn), test))
 }
 
 /// The model options a command's flags ask for.

@@ -21,7 +21,7 @@ use crate::run_dir::{self, Phase, RunDir};
 use meter::{Cancel, Meter, Metered};
 use phase::{Interruption, PhaseContext, Score};
 use rule::{Decision, Paired, Stop};
-use state::{EpochEntry, EvalSummary, Event, Progress, RunInfo, Status, Summary};
+use state::{EpochEntry, EvalSummary, Event, Progress, RunInfo, Select, Status, Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -42,6 +42,8 @@ pub struct Setup {
     pub run: RunDir,
     pub info: RunInfo,
     pub train: Vec<Problem>,
+    /// The validation split (empty without one).
+    pub val: Vec<Problem>,
     pub test: Vec<Problem>,
     pub assistant: Arc<dyn ChatModel>,
     pub optimizer: Arc<dyn ChatModel>,
@@ -64,6 +66,7 @@ pub struct Trainer {
     run: RunDir,
     info: RunInfo,
     train: Vec<Problem>,
+    val: Vec<Problem>,
     test: Vec<Problem>,
     agent: Agent,
     optimizer: Optimizer,
@@ -114,6 +117,7 @@ impl Trainer {
             run: setup.run,
             info: setup.info,
             train: setup.train,
+            val: setup.val,
             test: setup.test,
             agent,
             optimizer,
@@ -220,10 +224,21 @@ impl Trainer {
                 let reason = records[0].errored.clone().unwrap_or_default();
                 return Err(Error::AllErrored { phase: Phase::Epoch(epoch), reason });
             }
-            let versus_best = self.versus_best(&records)?;
+            // The same registry on the validation split, when there is one; the optimizer never
+            // sees these conversations.
+            let val_records = match self.validate(epoch, &registry).await? {
+                Ok(v) => v,
+                Err(why) => return Ok(Err(why)),
+            };
+            let val = val_records.as_deref().map(Score::of);
+            // What decides: the validation split under `--select val`, else the training split.
+            let (selected, versus_best) = match (&val_records, self.info.training.select) {
+                (Some(v), Select::Val) => (Score::of(v).rate, self.versus_best(v, Phase::Val)?),
+                _ => (score.rate, self.versus_best(&records, Phase::Epoch)?),
+            };
             let accept = self.info.training.accept;
             let (decision, next, p_value) =
-                rule::decide(self.progress.rule, epoch, score.rate, versus_best, accept);
+                rule::decide(self.progress.rule, epoch, selected, versus_best, accept);
             match decision {
                 Decision::Accept => {
                     registry.save(&self.run.best_registry())?;
@@ -242,9 +257,10 @@ impl Trainer {
                 state: next,
                 functions: functions.clone(),
                 p_value,
+                val,
             })?;
             self.progress.rule = next;
-            let decided = state::Decided { versus_best, decision, p_value };
+            let decided = state::Decided { versus_best, decision, p_value, val };
             self.progress.history.push(EpochEntry::new(epoch, &score, decided, functions));
             run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
             if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
@@ -255,11 +271,36 @@ impl Trainer {
         Ok(Ok(()))
     }
 
-    /// The trial's records paired with the best epoch's, problem by problem (`None` before a best).
-    fn versus_best(&self, trial: &[ConversationRecord]) -> Result<Option<Paired>, Error> {
+    /// Runs epoch `epoch`'s registry on the validation split: `Ok(Ok(None))` without one.
+    async fn validate(
+        &self,
+        epoch: usize,
+        registry: &Registry,
+    ) -> Result<Result<Option<Vec<ConversationRecord>>, Interruption>, Error> {
+        if self.val.is_empty() {
+            return Ok(Ok(None));
+        }
+        let val = self.val.clone();
+        let records = match self.phase(Phase::Val(epoch), registry, &val).await? {
+            Ok(records) => records,
+            Err(why) => return Ok(Err(why)),
+        };
+        if records.iter().all(|r| r.errored.is_some()) {
+            let reason = records[0].errored.clone().unwrap_or_default();
+            return Err(Error::AllErrored { phase: Phase::Val(epoch), reason });
+        }
+        Ok(Ok(Some(records)))
+    }
+
+    /// The trial's records paired with the best epoch's records of the same split (`split` makes its
+    /// phase from an epoch number), problem by problem (`None` before a best).
+    fn versus_best(
+        &self,
+        trial: &[ConversationRecord],
+        split: fn(usize) -> Phase,
+    ) -> Result<Option<Paired>, Error> {
         let Some(best_epoch) = self.progress.rule.best_epoch else { return Ok(None) };
-        let best: Vec<ConversationRecord> =
-            run_dir::read_lines(&self.run.conversations(Phase::Epoch(best_epoch)))?;
+        let best: Vec<ConversationRecord> = run_dir::read_lines(&self.run.conversations(split(best_epoch)))?;
         Ok(Some(Paired::of(
             trial.iter().map(|r| (r.id.as_str(), r.outcome())),
             best.iter().map(|r| (r.id.as_str(), r.outcome())),
@@ -367,6 +408,10 @@ impl Trainer {
                 self.display.set_phase("train", problems.len());
                 self.display.set_epoch(n, problems.len());
             }
+            Phase::Val(n) => {
+                self.display.set_phase("validation", problems.len());
+                self.display.set_epoch(n, problems.len());
+            }
             Phase::Before => self.display.set_phase("eval before", problems.len()),
             Phase::After => self.display.set_phase("eval after", problems.len()),
         }
@@ -443,6 +488,7 @@ fn spent_by_records(run: &RunDir, progress: &Progress) -> Result<Usage, Error> {
     let mut usage = progress.step_usage;
     let mut files = vec![run.conversations(Phase::Before), run.conversations(Phase::After)];
     files.extend((0..=progress.history.len()).map(|e| run.conversations(Phase::Epoch(e))));
+    files.extend((0..=progress.history.len()).map(|e| run.conversations(Phase::Val(e))));
     for path in files {
         for r in run_dir::read_lines::<ConversationRecord>(&path)? {
             usage.add(&r.usage);

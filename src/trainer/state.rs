@@ -57,6 +57,12 @@ pub struct DataSpec {
     pub test: Option<FileRef>,
     pub train_size: Option<usize>,
     pub test_size: Option<usize>,
+    /// `--val FILE`: an explicit validation file (used in file order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<FileRef>,
+    /// `--val-size N`: validation problems (drawn from DATA after the test set, or the first N of `val`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_size: Option<usize>,
     pub subjects: Vec<String>,
     pub seed: u64,
     /// The user let training and test problems overlap (`--allow-overlap`).
@@ -67,7 +73,7 @@ pub struct DataSpec {
 impl DataSpec {
     /// The dataset files the problems come from (DATA, or the explicit train and test files).
     pub fn files(&self) -> impl Iterator<Item = &FileRef> {
-        [&self.data, &self.train, &self.test].into_iter().flatten()
+        [&self.data, &self.train, &self.test, &self.val].into_iter().flatten()
     }
 }
 
@@ -75,6 +81,9 @@ impl DataSpec {
 pub struct Split {
     pub train: Vec<String>,
     pub test: Vec<String>,
+    /// The validation split's ids (empty without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub val: Vec<String>,
 }
 
 /// Model selection without secrets: the config *path*, names, cache, and the backends' own
@@ -111,6 +120,20 @@ pub struct TrainSettings {
     /// `--accept` (runs from before it: strict).
     #[serde(default)]
     pub accept: super::rule::Accept,
+    /// `--select`: which split's score decides each epoch (runs from before it: train).
+    #[serde(default)]
+    pub select: Select,
+}
+
+/// `--select`: the split whose score makes the SPEC §7 decision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Select {
+    /// The training problems (the optimizer's own evidence; SPEC §7 as written).
+    #[default]
+    Train,
+    /// The validation split: problems the optimizer never sees.
+    Val,
 }
 
 /// run.json.
@@ -161,6 +184,9 @@ pub enum Event {
         /// Under `--accept significant`: the sign test's p-value.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         p_value: Option<f64>,
+        /// The validation score, when the run has a validation split.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        val: Option<Score>,
     },
     StepStarted {
         epoch: usize,
@@ -199,6 +225,9 @@ pub struct EpochEntry {
     pub versus_best: Option<Paired>,
     pub decision: Decision,
     pub functions: Vec<String>,
+    /// The registry's score on the validation split, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<Score>,
     /// The 95% Wilson interval of `score`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<[f64; 2]>,
@@ -209,6 +238,7 @@ pub struct EpochEntry {
 
 impl EpochEntry {
     pub fn new(epoch: usize, score: &Score, decided: Decided, functions: Vec<String>) -> EpochEntry {
+        let val = decided.val;
         EpochEntry {
             epoch,
             score: score.rate,
@@ -220,6 +250,7 @@ impl EpochEntry {
             functions,
             ci95: score.ci95,
             p_value: decided.p_value,
+            val,
         }
     }
 }
@@ -230,6 +261,8 @@ pub struct Decided {
     pub versus_best: Option<Paired>,
     pub decision: Decision,
     pub p_value: Option<f64>,
+    /// The validation score, when the run has a validation split.
+    pub val: Option<Score>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -276,11 +309,11 @@ impl Progress {
             match event {
                 Event::EvalDone { phase: Phase::Before, score } => p.eval_before = Some(score),
                 Event::EvalDone { phase: Phase::After, score } => p.eval_after = Some(score),
-                Event::Decision { epoch, score, versus_best, decision, state, functions, p_value }
+                Event::Decision { epoch, score, versus_best, decision, state, functions, p_value, val }
                     if epoch == p.history.len() =>
                 {
                     p.rule = state;
-                    let decided = Decided { versus_best, decision, p_value };
+                    let decided = Decided { versus_best, decision, p_value, val };
                     p.history.push(EpochEntry::new(epoch, &score, decided, functions));
                 }
                 Event::StepDone { epoch, usage, .. } if !p.steps_done.contains(&epoch) => {
@@ -310,6 +343,7 @@ mod tests {
             state,
             functions: vec![],
             p_value: None,
+            val: None,
         })
         .unwrap()
     }

@@ -33,6 +33,8 @@ pub struct Epoch {
     pub score: Option<f64>,
     /// Correct / total / errored on the training set (errored problems are not in the score).
     pub tally: Option<Tally>,
+    /// The same registry on the validation split, when the run has one.
+    pub val: Option<Tally>,
     /// `accept` or `rollback` (as written by the trainer); `None` while undecided.
     pub decision: Option<String>,
     /// Not every training problem has a record and nothing was decided: the epoch was cut short (or
@@ -59,6 +61,7 @@ impl Epoch {
             epoch,
             score: None,
             tally: None,
+            val: None,
             decision: None,
             partial: false,
             functions: vec![],
@@ -196,6 +199,7 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         let e = epochs.entry(n).or_insert_with(|| Epoch::new(n));
         e.score = h["score"].as_f64().or_else(|| h["score"]["rate"].as_f64()).or(e.score);
         e.tally = Tally::from_json(h).or(e.tally);
+        e.val = Tally::from_json(&h["val"]);
         e.decision = scalar_text(&h["decision"]).or(e.decision.take());
         if let Some(fs) = h["functions"].as_array() {
             e.functions = fs.iter().filter_map(scalar_text).collect();
