@@ -224,6 +224,10 @@ async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
     let shown = String::from_utf8_lossy(&shown.stdout).to_string();
     assert!(shown.contains("| val ") || shown.contains(" val "), "{shown}");
     assert!(shown.contains("0.000 (0/2)"), "{shown}");
+    let out = agentopt(dir.path()).args(["runs", "report", "on-val"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(dir.path().join("runs/on-val/report.html")).unwrap();
+    assert!(html.contains("<th>validation</th>") && html.contains("0.000 (0/2, 95% CI 0.000–0.658)"), "{html}");
 
     // --val-size draws from DATA after the test set; --select val without a split is refused.
     let data = write(

@@ -68,6 +68,10 @@ def train(
     test: Optional[Data] = None,
     train_size: Optional[int] = None,
     test_size: Optional[int] = None,
+    val: Optional[Data] = None,
+    val_size: Optional[int] = None,
+    select: Optional[str] = None,
+    accept: Optional[str] = None,
     subject: Union[str, Sequence[str]] = (),
     allow_overlap: bool = False,
     config: Optional[Config] = None,
@@ -106,6 +110,10 @@ def train(
     _flag(argv, "test", data_path(test, runs_dir, "test"))
     _flag(argv, "train_size", train_size)
     _flag(argv, "test_size", test_size)
+    _flag(argv, "val", data_path(val, runs_dir, "val"))
+    _flag(argv, "val_size", val_size)
+    _flag(argv, "select", select)
+    _flag(argv, "accept", accept)
     _flag(argv, "subject", subject)
     _flag(argv, "allow_overlap", allow_overlap)
     for name, value in [("epochs", epochs), ("actions_per_step", actions_per_step), ("patience", patience),

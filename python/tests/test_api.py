@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import agentopt
-from conftest import SECRET, TEST, TRAIN, run_cli, write_jsonl
+from conftest import SECRET, TEST, TRAIN, problems, run_cli, write_jsonl
 from scripted_server import ScriptedServer
 
 VOLATILE = {"created_at", "updated_at", "time", "duration_ms", "name", "run", "run_dir"}
@@ -287,3 +287,17 @@ def test_a_general_task_scored_by_a_python_function(workdir, server):
         agentopt.evaluate(TEST, task="general", metric=lambda a, r, e: 1, config=server.config_list(), progress=False)
     with pytest.raises(agentopt.InputError, match="unknown metric"):
         agentopt.evaluate(TEST, metric="bogus", config=server.config_list(), progress=False)
+
+
+def test_validation_and_significance_keywords(workdir, server):
+    val = [dict(p, id="v" + p["id"]) for p in problems(["8 + 1", "9 * 2"])]
+    run = agentopt.train(train=TRAIN, test=TEST, val=val, accept="significant:0.2", epochs=2,
+                         config=server.config_list(), cache=False, run="honest", progress=False)
+    info = run.info["training"]
+    assert info["select"] == "val" and info["accept"] == {"rule": "significant", "alpha": 0.2}
+    assert [len(run.info["split"][k]) for k in ("train", "val", "test")] == [4, 2, 2]
+    history = run.summary["history"]
+    assert all("val" in h and "ci95" in h for h in history)
+    assert "p_value" in history[1]
+    with pytest.raises(agentopt.InputError, match="ALPHA"):
+        agentopt.train(train=TRAIN, accept="significant:3", config=server.config_list(), progress=False)

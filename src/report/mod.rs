@@ -96,8 +96,11 @@ fn header(run: &Run) -> String {
 }
 
 fn epoch_table(run: &Run) -> String {
-    let mut out = String::from(
-        "<h2 id=\"epochs\">Epochs</h2>\n<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>correct</th><th>decision</th>\
+    // A validation column only for runs with a validation split.
+    let has_val = run.epochs.iter().any(|e| e.val.is_some());
+    let val_head = if has_val { "<th>validation</th>" } else { "" };
+    let mut out = format!(
+        "<h2 id=\"epochs\">Epochs</h2>\n<table class=\"epochs\"><thead><tr><th>epoch</th><th>score</th><th>correct</th>{val_head}<th>decision</th>\
          <th>applied</th><th>rejected</th><th>cost</th><th>functions</th></tr></thead><tbody>\n",
     );
     for e in &run.epochs {
@@ -107,12 +110,24 @@ fn epoch_table(run: &Run) -> String {
             Some(_) => "rollback",
         };
         let best = if Some(e.epoch) == run.best_epoch { " ★" } else { "" };
+        let ci = e.tally.map_or(String::new(), |t| t.ci_text());
+        let val = match (has_val, e.val) {
+            (false, _) => String::new(),
+            (true, None) => "<td class=\"num\">–</td>".into(),
+            (true, Some(v)) => format!(
+                "<td class=\"num\">{} ({}{})</td>",
+                v.rate.map_or("–".into(), |r| format!("{r:.3}")),
+                v.scored_text(),
+                v.ci_text()
+            ),
+        };
         out.push_str(&format!(
-            "<tr><td class=\"num\">{:03}{best}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td class=\"num\">{:03}{best}</td><td class=\"num\">{}</td><td class=\"num\">{}{}</td>{val}\
              <td class=\"{class}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">${:.4}</td><td>{}</td></tr>\n",
             e.epoch,
             e.score.map_or("–".into(), |s| format!("{s:.3}")),
             e.tally.map_or("–".into(), |t| t.scored_text()),
+            escape(&ci),
             escape(&e.decision_text("running")),
             e.actions_applied,
             e.actions_rejected,
