@@ -144,7 +144,11 @@ async fn a_significance_rule_rolls_back_a_one_problem_gain_and_keeps_a_supported
 
 /// With `add`: right on plain problems, one off on "(tricky)" ones (which it solves alone).
 async fn tricky_server(dir: &Path) -> Server {
-    Server::start(dir, Duration::ZERO, |body| {
+    tricky_server_after(dir, Duration::ZERO).await
+}
+
+async fn tricky_server_after(dir: &Path, delay: Duration) -> Server {
+    Server::start(dir, delay, |body| {
         if support::is_optimizer(body) {
             if support::messages(body).len() == 2 && !body.to_string().contains("def add(a, b)") {
                 return call(
@@ -227,7 +231,10 @@ async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
     let out = agentopt(dir.path()).args(["runs", "report", "on-val"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let html = std::fs::read_to_string(dir.path().join("runs/on-val/report.html")).unwrap();
-    assert!(html.contains("<th>validation</th>") && html.contains("0.000 (0/2, 95% CI 0.000–0.658)"), "{html}");
+    assert!(
+        html.contains("<th>validation</th>") && html.contains("0.000 (0/2, 95% CI 0.000–0.658)"),
+        "{html}"
+    );
 
     // --val-size draws from DATA after the test set; --select val without a split is refused.
     let data = write(
@@ -285,4 +292,100 @@ async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = tricky_server_after(dir.path(), Duration::from_millis(30)).await;
+    let write = |name: &str, rows: &[(&str, &str, &str)]| {
+        let path = dir.path().join(name);
+        support::dataset(&path, rows);
+        path
+    };
+    let train = write("train.jsonl", &[("t0", "What is 1+2?", "3"), ("t1", "What is 2+2?", "4")]);
+    let val = write(
+        "val.jsonl",
+        &[
+            ("v0", "What is 10+1? (tricky)", "11"),
+            ("v1", "What is 20+2?", "22"),
+            ("v2", "What is 30+3?", "33"),
+        ],
+    );
+    let args = |name: &str| -> Vec<String> {
+        let mut a: Vec<String> =
+            ["train", "--json", "--epochs", "3", "--concurrency", "1", "--no-cache", "--run", name]
+                .map(String::from)
+                .to_vec();
+        a.extend(["--accept".into(), "significant:0.3".into(), "--no-eval".into(), "--config".into()]);
+        a.push(server.config.display().to_string());
+        a.extend(["--train".into(), train.display().to_string(), "--val".into(), val.display().to_string()]);
+        a
+    };
+    let whole = support::output_off_runtime({
+        let mut c = agentopt(dir.path());
+        c.args(args("whole"));
+        c
+    })
+    .await;
+    let whole_summary = support::json_summary(&whole);
+    let bin = assert_cmd::cargo::cargo_bin("agentopt");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+        .args(args("killed"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = dir.path().join("runs/killed/events.jsonl");
+    let started = std::time::Instant::now();
+    // Kill -9 once a validation conversation of epoch 1 is done (the phase is half way).
+    loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"val\":1}")) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never reached epoch 1's validation");
+        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut cmd = agentopt(dir.path());
+    cmd.args(["resume", "killed", "--json"]);
+    let resumed = support::json_summary(&support::output_off_runtime(cmd).await);
+    let strip = |mut v: Value| {
+        for key in ["usage", "run", "run_dir", "exported"] {
+            v.as_object_mut().unwrap().remove(key);
+        }
+        v
+    };
+    assert_eq!(strip(whole_summary.clone()), strip(resumed), "summaries differ");
+    assert!(
+        whole_summary["history"][1]["p_value"].is_number() && whole_summary["history"][1]["val"].is_object()
+    );
+    let (a, b) = (dir.path().join("runs/whole"), dir.path().join("runs/killed"));
+    for e in 0..whole_summary["epochs_run"].as_u64().unwrap() {
+        for file in [format!("epochs/{e:03}/conversations.jsonl"), format!("epochs/{e:03}/val.jsonl")] {
+            assert_eq!(
+                support::normalized(&a.join(&file)),
+                support::normalized(&b.join(&file)),
+                "{file} differs"
+            );
+        }
+    }
+    // Each conversation completed exactly once across the kill.
+    let done: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "conversation_done")
+        .map(|e| format!("{}#{}", e["phase"], e["index"]))
+        .collect();
+    let mut unique = done.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
 }
