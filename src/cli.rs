@@ -170,6 +170,10 @@ pub struct TrainArgs {
     /// ALPHA, default 0.05).
     #[arg(long, default_value = "strict", value_name = "RULE", value_parser = crate::trainer::rule::Accept::parse)]
     pub accept: crate::trainer::rule::Accept,
+    /// Optimizer proposals per step: K independent proposals (their own seeds, sampled), each scored
+    /// on the training split; the best becomes the epoch's trial, the others are rejected candidates.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub proposals: usize,
     /// Seed of the train/test split of DATA and of the model's `seed` request parameter.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,

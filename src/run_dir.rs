@@ -16,6 +16,8 @@ pub enum Phase {
     Epoch(usize),
     /// Epoch N's registry on the validation split (`--val`, `--val-size`).
     Val(usize),
+    /// Candidate C of the optimizer step before epoch N on the training split (`--proposals`).
+    Candidate(usize, usize),
     /// The test split with the initial registry.
     Before,
     /// The test split with the learned registry.
@@ -27,6 +29,7 @@ impl std::fmt::Display for Phase {
         match self {
             Phase::Epoch(n) => write!(f, "epoch {n}"),
             Phase::Val(n) => write!(f, "epoch {n} validation"),
+            Phase::Candidate(n, c) => write!(f, "epoch {n} candidate {c}"),
             Phase::Before => write!(f, "eval before"),
             Phase::After => write!(f, "eval after"),
         }
@@ -115,6 +118,14 @@ impl RunDir {
     pub fn epoch_registry(&self, epoch: usize) -> PathBuf {
         self.epoch_dir(epoch).join("registry.json")
     }
+    /// Where candidate `c` of the step before epoch `epoch` lives (`--proposals`).
+    pub fn candidate_dir(&self, epoch: usize, c: usize) -> PathBuf {
+        self.epoch_dir(epoch).join("candidates").join(c.to_string())
+    }
+    /// The scores of the step's candidates, and which one was chosen.
+    pub fn candidates(&self, epoch: usize) -> PathBuf {
+        self.epoch_dir(epoch).join("candidates.json")
+    }
     pub fn best_registry(&self) -> PathBuf {
         self.root.join("best").join("registry.json")
     }
@@ -126,6 +137,7 @@ impl RunDir {
         match phase {
             Phase::Epoch(n) => self.epoch_dir(n).join("conversations.jsonl"),
             Phase::Val(n) => self.epoch_dir(n).join("val.jsonl"),
+            Phase::Candidate(n, c) => self.candidate_dir(n, c).join("conversations.jsonl"),
             Phase::Before => self.root.join("eval").join("before.jsonl"),
             Phase::After => self.root.join("eval").join("after.jsonl"),
         }

@@ -389,3 +389,108 @@ async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results
     unique.dedup();
     assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
 }
+
+#[tokio::test]
+async fn several_proposals_are_scored_and_the_best_becomes_the_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    const BAD_ADD: &str = "def add(a, b):\n    return a - b\n";
+    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+        if support::is_optimizer(body) {
+            if support::messages(body).len() == 2 {
+                // Each candidate is its own sample: the seed decides what this one proposes.
+                let code = if body["seed"].as_u64().unwrap_or(0) % 2 == 1 { ADD } else { BAD_ADD };
+                return call(
+                    "add_function",
+                    json!({"name": "add", "description": "Adds two integers.",
+                           "arguments": "{\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"integer\"}}",
+                           "packages": "", "code": code}),
+                );
+            }
+            return text("TERMINATE");
+        }
+        let last = support::last(body);
+        if last["role"] == "tool" {
+            return text(format!("\\boxed{{{}}}", last["content"].as_str().unwrap_or("").trim()));
+        }
+        let problem = support::problem(body);
+        let expr = problem.trim_start_matches("What is ").split('?').next().unwrap().to_string();
+        let (a, b) = expr.split_once('+').unwrap();
+        let (a, b): (i64, i64) = (a.trim().parse().unwrap(), b.trim().parse().unwrap());
+        if support::tools(body).contains(&"add".to_string()) {
+            return call("add", json!({"a": a, "b": b}));
+        }
+        text("\\boxed{0}")
+    })
+    .await;
+    let train = problems(dir.path(), "p", 400, 3, 0);
+    let mut cmd = agentopt(dir.path());
+    cmd.args([
+        "train",
+        "--json",
+        "--epochs",
+        "2",
+        "--run",
+        "k2",
+        "--proposals",
+        "2",
+        "--no-eval",
+        "--config",
+    ])
+    .arg(&server.config)
+    .arg("--train")
+    .arg(&train);
+    let summary = support::json_summary(&support::output_off_runtime(cmd).await);
+    assert_eq!(
+        (summary["history"][1]["score"].as_f64(), summary["history"][1]["decision"].as_str()),
+        (Some(1.0), Some("accept"))
+    );
+    let run = dir.path().join("runs/k2");
+    let candidates: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("epochs/001/candidates.json")).unwrap())
+            .unwrap();
+    let listed: Vec<(u64, f64, bool)> = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["candidate"].as_u64().unwrap(),
+                c["score"]["rate"].as_f64().unwrap(),
+                c["chosen"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(0, 0.0, false), (1, 1.0, true)]);
+    let registry = std::fs::read_to_string(run.join("epochs/001/registry.json")).unwrap();
+    assert!(registry.contains("return a + b"), "{registry}");
+    // Two independent optimizer calls reached the server (distinct seeds, sampled: no shared cache entry).
+    let bodies = server.bodies().await;
+    let firsts: Vec<&Value> =
+        bodies.iter().filter(|b| support::is_optimizer(b) && support::messages(b).len() == 2).collect();
+    let mut seeds: Vec<u64> = firsts.iter().map(|b| b["seed"].as_u64().unwrap()).collect();
+    seeds.sort();
+    assert_eq!(seeds, [0, 1]);
+    assert!(firsts.iter().all(|b| b["temperature"] == 1.0));
+    // Every call counts, candidates' conversations included.
+    assert_eq!(summary["usage"]["calls"].as_u64(), Some(bodies.len() as u64));
+    // The chosen candidate's conversations are the epoch's: read back, not run again.
+    let events: Vec<Value> = std::fs::read_to_string(run.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |pred: &dyn Fn(&Value) -> bool| events.iter().filter(|e| pred(e)).count();
+    assert_eq!(count(&|e| e["event"] == "candidate_scored"), 2);
+    assert_eq!(count(&|e| e["event"] == "candidate_chosen" && e["candidate"] == 1), 1);
+    assert_eq!(count(&|e| e["event"] == "conversation_done" && e["phase"] == json!({"epoch": 1})), 0);
+    assert_eq!(
+        support::normalized(&run.join("epochs/001/conversations.jsonl")),
+        support::normalized(&run.join("epochs/001/candidates/1/conversations.jsonl"))
+    );
+    let shown = agentopt(dir.path()).args(["runs", "show", "k2"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("epoch 001: #0 0.000 [add], #1 1.000 [add] (chosen)"), "{shown}");
+    agentopt(dir.path()).args(["runs", "report", "k2"]).assert().success();
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("Candidates (--proposals)") && html.contains("#1 1.000 [add] (chosen)"));
+}

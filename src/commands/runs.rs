@@ -159,6 +159,14 @@ fn show_text(run: &Run) -> String {
     }
     header.extend(["decision", "applied", "rejected", "cost", "functions"]);
     out.push_str(&table::render(&header, &rows));
+    let candidates =
+        crate::trainer::state::read_candidates(&crate::run_dir::RunDir::at(&run.dir), run.epochs.len());
+    if !candidates.is_empty() {
+        out.push_str("\ncandidates (--proposals; the others were rejected):\n");
+        for (epoch, list) in &candidates {
+            out.push_str(&format!("  epoch {epoch:03}: {}\n", crate::trainer::state::candidates_text(list)));
+        }
+    }
     out.push_str(&format!(
         "\neval before: {}\neval after:  {}\n",
         tally(run.eval_before),

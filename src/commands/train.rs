@@ -51,9 +51,9 @@ impl Trained {
 
 /// `train` without printing: creates the run and trains it, with `hooks`' progress and cancel.
 pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> {
-    if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 {
+    if args.epochs == 0 || args.model.concurrency == 0 || args.actions_per_step == 0 || args.proposals == 0 {
         return Err(bad_input(anyhow::anyhow!(
-            "--epochs, --concurrency and --actions-per-step must be at least 1"
+            "--epochs, --concurrency, --actions-per-step and --proposals must be at least 1"
         )));
     }
     if let Some(name) = &args.export {
@@ -150,6 +150,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
             },
             accept: args.accept,
             select,
+            proposals: args.proposals,
         },
         task: task_spec,
     };

@@ -99,6 +99,23 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// The optimizer for candidate `c` of a step with several proposals: its own seed (so no two
+    /// candidates share a cached reply) and, when the configured temperature is 0, temperature 1
+    /// (so they are independent samples, not the same greedy answer).
+    pub fn sampled(&self, c: usize) -> Optimizer {
+        let temperature = match self.config.temperature {
+            Some(t) if t > 0.0 => Some(t),
+            _ => Some(1.0),
+        };
+        let seed = Some(self.config.seed.unwrap_or(0).wrapping_add(c as u64));
+        Optimizer {
+            model: self.model.clone(),
+            runner: self.runner.clone(),
+            config: OptimizerConfig { temperature, seed, ..self.config.clone() },
+            brief: self.brief.clone(),
+        }
+    }
+
     /// One optimization step, starting from the best registry.
     pub async fn step(&self, input: &StepInput<'_>) -> Result<StepOutcome, Error> {
         let limit = self.config.actions_per_step;

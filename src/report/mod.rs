@@ -36,6 +36,7 @@ pub fn render(run: &Run) -> String {
         body.push_str(&svg::score_plot(&points));
     }
     body.push_str(&epoch_table(run));
+    body.push_str(&candidates_section(run));
     body.push_str(&eval_section(run));
     body.push_str(&fixed_broke_section(run));
     body.push_str(&function_changes_section(run));
@@ -136,6 +137,24 @@ fn epoch_table(run: &Run) -> String {
         ));
     }
     out.push_str("</tbody></table>\n");
+    out
+}
+
+/// The candidates of steps with several proposals: the chosen one and the rejected, with their scores.
+fn candidates_section(run: &Run) -> String {
+    let candidates =
+        crate::trainer::state::read_candidates(&crate::run_dir::RunDir::at(&run.dir), run.epochs.len());
+    if candidates.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<h3>Candidates (--proposals)</h3>\n<ul>\n");
+    for (epoch, list) in &candidates {
+        out.push_str(&format!(
+            "<li>epoch {epoch:03}: {}</li>\n",
+            escape(&crate::trainer::state::candidates_text(list))
+        ));
+    }
+    out.push_str("</ul>\n");
     out
 }
 

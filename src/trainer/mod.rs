@@ -357,6 +357,10 @@ impl Trainer {
             rejected,
             conversations: &conversations,
         };
+        let proposals = self.info.training.proposals;
+        if proposals > 1 {
+            return self.step_with_proposals(epoch, &input, proposals).await;
+        }
         let cancel = self.cancel.clone();
         let outcome = tokio::select! {
             outcome = self.optimizer.step(&input) => outcome,
@@ -388,6 +392,105 @@ impl Trainer {
         Ok(Ok(()))
     }
 
+    /// A step with `--proposals` K > 1: K independent proposals (concurrent optimizer calls, each
+    /// validated in the sandbox), each scored on the training split, the best (highest training score,
+    /// the first on a tie) becoming the epoch's trial with its records; the others are recorded as
+    /// rejected candidates (events, `candidates.json`). A candidate's registry file is its commit
+    /// point: after a kill the saved ones are reused, never asked for again, and their scoring resumes.
+    async fn step_with_proposals(
+        &mut self,
+        epoch: usize,
+        input: &StepInput<'_>,
+        proposals: usize,
+    ) -> Result<Result<(), Interruption>, Error> {
+        let path = |c: usize| self.run.candidate_dir(epoch, c).join("registry.json");
+        let mut registries: Vec<Option<Registry>> = vec![None; proposals];
+        for (c, slot) in registries.iter_mut().enumerate() {
+            if path(c).is_file() {
+                *slot = Some(Registry::load(&path(c))?);
+            }
+        }
+        let missing: Vec<usize> = (0..proposals).filter(|&c| registries[c].is_none()).collect();
+        let optimizers: Vec<(usize, Optimizer)> =
+            missing.iter().map(|&c| (c, self.optimizer.sampled(c))).collect();
+        let asks = optimizers.iter().map(|(c, o)| async move { (*c, o.step(input).await) });
+        let cancel = self.cancel.clone();
+        let results = tokio::select! {
+            results = futures::future::join_all(asks) => results,
+            () = cancel.cancelled() => return Ok(Err(Interruption::Cancelled)),
+        };
+        let (mut usage, mut applied) = (Usage::default(), 0);
+        let mut interrupted = None;
+        for (c, result) in results {
+            let outcome = match result {
+                Ok(o) => o,
+                Err(optimizer::Error::Budget) => {
+                    interrupted = Some(Interruption::Budget);
+                    continue;
+                }
+                Err(source) => return Err(Error::Optimizer { epoch, source }),
+            };
+            outcome.registry.save(&path(c))?;
+            for event in &outcome.events {
+                let mut value = serde_json::to_value(event).unwrap_or_default();
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("epoch".into(), epoch.into());
+                    map.insert("candidate".into(), c.into());
+                }
+                self.run.append_event(&value)?;
+            }
+            usage.add(&outcome.usage);
+            applied += outcome.applied;
+            registries[c] = Some(outcome.registry);
+        }
+        self.display.add_usd(usage.usd);
+        // The candidates that were proposed are kept; the rest are asked for again on resume.
+        if let Some(why) = interrupted {
+            return Ok(Err(why));
+        }
+        // One candidate after another: each phase already runs --concurrency conversations at once.
+        let train = self.train.clone();
+        let mut scored = Vec::with_capacity(proposals);
+        for (c, registry) in registries.into_iter().enumerate() {
+            let registry = registry.expect("every candidate proposed");
+            let records = match self.phase(Phase::Candidate(epoch, c), &registry, &train).await? {
+                Ok(records) => records,
+                Err(why) => return Ok(Err(why)),
+            };
+            let score = Score::of(&records);
+            self.run.append_event(&Event::CandidateScored {
+                epoch,
+                candidate: c,
+                score,
+                functions: registry.names(),
+            })?;
+            scored.push((c, score, registry, records));
+        }
+        let chosen = scored
+            .iter()
+            .max_by(|a, b| a.1.rate.total_cmp(&b.1.rate).then(b.0.cmp(&a.0)))
+            .map(|s| s.0)
+            .expect("at least two candidates");
+        let listed: Vec<state::Candidate> = scored
+            .iter()
+            .map(|(c, score, registry, _)| state::Candidate {
+                candidate: *c,
+                score: *score,
+                functions: registry.names(),
+                chosen: *c == chosen,
+            })
+            .collect();
+        run_dir::write_json(&self.run.candidates(epoch), &listed)?;
+        self.run.append_event(&Event::CandidateChosen { epoch, candidate: chosen })?;
+        let (_, _, registry, records) = scored.swap_remove(chosen);
+        // The chosen candidate's records are the epoch's: read back, not run again.
+        run_dir::write_lines(&self.run.conversations(Phase::Epoch(epoch)), &records)?;
+        registry.save(&self.run.epoch_registry(epoch))?;
+        self.run.append_event(&Event::StepDone { epoch, applied, functions: registry.names(), usage })?;
+        self.progress.steps_done.push(epoch);
+        Ok(Ok(()))
+    }
+
     /// Runs one phase's remaining conversations; `Ok(Err(_))` when interrupted before all completed.
     async fn phase(
         &self,
@@ -410,6 +513,10 @@ impl Trainer {
             }
             Phase::Val(n) => {
                 self.display.set_phase("validation", problems.len());
+                self.display.set_epoch(n, problems.len());
+            }
+            Phase::Candidate(n, c) => {
+                self.display.set_phase(&format!("candidate {c}"), problems.len());
                 self.display.set_epoch(n, problems.len());
             }
             Phase::Before => self.display.set_phase("eval before", problems.len()),

@@ -123,6 +123,41 @@ pub struct TrainSettings {
     /// `--select`: which split's score decides each epoch (runs from before it: train).
     #[serde(default)]
     pub select: Select,
+    /// `--proposals`: optimizer proposals per step (runs from before it: 1).
+    #[serde(default = "one")]
+    pub proposals: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The candidates of every step that had several (`--proposals`), by epoch, read from the run.
+pub fn read_candidates(run: &crate::run_dir::RunDir, epochs: usize) -> Vec<(usize, Vec<Candidate>)> {
+    (0..epochs)
+        .filter_map(|e| {
+            let list: Vec<Candidate> = crate::run_dir::read_json(&run.candidates(e)).ok()?;
+            Some((e, list))
+        })
+        .collect()
+}
+
+/// `#0 0.000 [add], #1 1.000 [add] (chosen)`.
+pub fn candidates_text(list: &[Candidate]) -> String {
+    let one = |c: &Candidate| {
+        let chosen = if c.chosen { " (chosen)" } else { "" };
+        format!("#{} {:.3} [{}]{chosen}", c.candidate, c.score.rate, c.functions.join(", "))
+    };
+    list.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
+/// One candidate of a step, as `epochs/NNN/candidates.json` lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub candidate: usize,
+    pub score: Score,
+    pub functions: Vec<String>,
+    pub chosen: bool,
 }
 
 /// `--select`: the split whose score makes the SPEC §7 decision.
@@ -167,6 +202,18 @@ pub enum Event {
         correct: bool,
         errored: Option<String>,
         turns: usize,
+    },
+    /// A candidate registry of a step with `--proposals` K > 1, scored on the training split.
+    CandidateScored {
+        epoch: usize,
+        candidate: usize,
+        score: Score,
+        functions: Vec<String>,
+    },
+    /// The candidate that became the epoch's trial; the others are rejected candidates.
+    CandidateChosen {
+        epoch: usize,
+        candidate: usize,
     },
     EvalDone {
         phase: Phase,

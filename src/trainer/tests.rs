@@ -90,6 +90,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
             optimizer: OptimizerConfig::default(),
             accept: Default::default(),
             select: Default::default(),
+            proposals: 1,
         },
         task: Default::default(),
     };
