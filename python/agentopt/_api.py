@@ -72,6 +72,7 @@ def train(
     val_size: Optional[int] = None,
     select: Optional[str] = None,
     accept: Optional[str] = None,
+    proposals: int = 1,
     subject: Union[str, Sequence[str]] = (),
     allow_overlap: bool = False,
     config: Optional[Config] = None,
@@ -114,6 +115,7 @@ def train(
     _flag(argv, "val_size", val_size)
     _flag(argv, "select", select)
     _flag(argv, "accept", accept)
+    _flag(argv, "proposals", int(proposals))
     _flag(argv, "subject", subject)
     _flag(argv, "allow_overlap", allow_overlap)
     for name, value in [("epochs", epochs), ("actions_per_step", actions_per_step), ("patience", patience),
