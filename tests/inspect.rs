@@ -240,11 +240,11 @@ fn runs_list_and_show() {
     // Epoch 1's cost: its conversations plus the optimizer step that built its registry.
     assert!(
         text.contains(
-            "001    0.250  1/4, 1 errored  rollback        2         1  $0.0090  quadratic_roots\n"
+            "001    0.250  1/4, 1 errored  0.05–0.70  rollback        2         1  $0.0090  quadratic_roots\n"
         ),
         "{text}"
     );
-    assert!(text.contains("002*   0.750  3/4             accept"), "{text}");
+    assert!(text.contains("002*   0.750  3/4             0.30–0.95  accept"), "{text}");
     assert!(text.contains("eval before: 2/5 correct (0.400), 1 errored"), "{text}");
     let v = json_of(agentopt().args(["runs", "show", "demo", "--json"]));
     assert_eq!(v["epochs"][1]["decision"], "rollback");

@@ -390,11 +390,11 @@ async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results
     assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
 }
 
-#[tokio::test]
-async fn several_proposals_are_scored_and_the_best_becomes_the_trial() {
-    let dir = tempfile::tempdir().unwrap();
-    const BAD_ADD: &str = "def add(a, b):\n    return a - b\n";
-    let server = Server::start(dir.path(), Duration::ZERO, |body| {
+const BAD_ADD: &str = "def add(a, b):\n    return a - b\n";
+
+/// The optimizer proposes a right `add` for odd seeds and a wrong one for even seeds.
+async fn proposals_server(dir: &Path, delay: Duration) -> Server {
+    Server::start(dir, delay, |body| {
         if support::is_optimizer(body) {
             if support::messages(body).len() == 2 {
                 // Each candidate is its own sample: the seed decides what this one proposes.
@@ -421,7 +421,13 @@ async fn several_proposals_are_scored_and_the_best_becomes_the_trial() {
         }
         text("\\boxed{0}")
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn several_proposals_are_scored_and_the_best_becomes_the_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = proposals_server(dir.path(), Duration::ZERO).await;
     let train = problems(dir.path(), "p", 400, 3, 0);
     let mut cmd = agentopt(dir.path());
     cmd.args([
@@ -493,4 +499,106 @@ async fn several_proposals_are_scored_and_the_best_becomes_the_trial() {
     agentopt(dir.path()).args(["runs", "report", "k2"]).assert().success();
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Candidates (--proposals)") && html.contains("#1 1.000 [add] (chosen)"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_with_proposals_killed_while_scoring_candidates_resumes_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = proposals_server(dir.path(), Duration::from_millis(30)).await;
+    let train = problems(dir.path(), "p", 500, 4, 0);
+    let args = |name: &str| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "train",
+            "--json",
+            "--epochs",
+            "2",
+            "--proposals",
+            "3",
+            "--concurrency",
+            "1",
+            "--no-eval",
+            "--no-cache",
+            "--run",
+            name,
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend([
+            "--config".into(),
+            server.config.display().to_string(),
+            "--train".into(),
+            train.display().to_string(),
+        ]);
+        a
+    };
+    let whole = support::output_off_runtime({
+        let mut c = agentopt(dir.path());
+        c.args(args("whole"));
+        c
+    })
+    .await;
+    let whole_summary = support::json_summary(&whole);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"))
+        .current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+        .args(args("killed"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = dir.path().join("runs/killed/events.jsonl");
+    let started = std::time::Instant::now();
+    // Kill -9 in the middle of the second candidate's scoring.
+    loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        if text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"candidate\":[1,1]}")) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never scored candidate 1");
+        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = server.bodies().await.len();
+    let mut cmd = agentopt(dir.path());
+    cmd.args(["resume", "killed", "--json"]);
+    let resumed = support::json_summary(&support::output_off_runtime(cmd).await);
+    let strip = |mut v: Value| {
+        for key in ["usage", "run", "run_dir", "exported"] {
+            v.as_object_mut().unwrap().remove(key);
+        }
+        v
+    };
+    assert_eq!(strip(whole_summary), strip(resumed), "summaries differ");
+    // The candidates proposed before the kill were not asked for again.
+    let asked_again = server.bodies().await[before..]
+        .iter()
+        .filter(|b| support::is_optimizer(b) && support::messages(b).len() == 2)
+        .count();
+    assert_eq!(asked_again, 0);
+    let (a, b) = (dir.path().join("runs/whole"), dir.path().join("runs/killed"));
+    for file in ["epochs/001/candidates.json", "epochs/001/registry.json", "epochs/001/conversations.jsonl"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..3).map(|c| format!("epochs/001/candidates/{c}/conversations.jsonl")))
+    {
+        assert_eq!(
+            support::normalized(&a.join(&file)),
+            support::normalized(&b.join(&file)),
+            "{file} differs"
+        );
+    }
+    let done: Vec<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "conversation_done")
+        .map(|e| format!("{}#{}", e["phase"], e["index"]))
+        .collect();
+    let mut unique = done.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
 }

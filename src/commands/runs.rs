@@ -139,6 +139,7 @@ fn show_text(run: &Run) -> String {
                 format!("{:03}{mark}", e.epoch),
                 rate(e.score),
                 e.tally.map_or("-".into(), |t| t.scored_text()),
+                e.tally.and_then(|t| t.ci95).map_or("-".into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}")),
             ];
             if has_val {
                 row.push(e.val.map_or("-".into(), |v| format!("{} ({})", rate(v.rate), v.scored_text())));
@@ -153,7 +154,7 @@ fn show_text(run: &Run) -> String {
             row
         })
         .collect();
-    let mut header = vec!["epoch", "score", "correct"];
+    let mut header = vec!["epoch", "score", "correct", "95% CI"];
     if has_val {
         header.push("val");
     }
