@@ -228,7 +228,7 @@ async fn inspecting_a_real_run() {
     let text = stdout_of(agentopt(dir).args(["runs", "show", "real"]));
     assert!(text.contains("3 epoch(s), best epoch 2, stopped: last_epoch"), "{text}");
     assert!(text.contains("001    0.000  0/4      0.00–0.49  rollback        1         1"), "{text}");
-    assert!(text.contains("002*   1.000  4/4      accept          1         0"), "{text}");
+    assert!(text.contains("002*   1.000  4/4      0.51–1.00  accept          1         0"), "{text}");
     assert!(text.contains("eval before: 1/3 correct (0.333), 0 errored"), "{text}");
     assert!(
         text.contains(&format!(
