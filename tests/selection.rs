@@ -223,6 +223,10 @@ async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
     // The optimizer never saw a validation problem.
     let bodies = server.bodies().await;
     assert!(bodies.iter().filter(|b| support::is_optimizer(b)).all(|b| !b.to_string().contains("tricky")));
+    // Nor its score: the best registry's rate it is shown is the training one (0/3), not validation's (2/2).
+    let state =
+        bodies.iter().find(|b| support::is_optimizer(b)).unwrap()["messages"][1]["content"].to_string();
+    assert!(state.contains("training success rate 0.000"), "{state}");
     assert!(dir.path().join("runs/on-val/epochs/001/val.jsonl").exists());
     let shown = agentopt(dir.path()).args(["runs", "show", "on-val"]).output().unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout).to_string();

@@ -353,7 +353,14 @@ impl Trainer {
         let input = StepInput {
             best: &best,
             best_epoch: self.best_epoch(),
-            best_score: self.progress.rule.best_score,
+            // The training score (what the prompt says it is), also when a validation split decides:
+            // the optimizer is shown nothing of the validation split.
+            best_score: self
+                .progress
+                .history
+                .iter()
+                .find(|h| h.epoch == self.best_epoch())
+                .map_or(self.progress.rule.best_score, |h| h.score),
             rejected,
             conversations: &conversations,
         };
