@@ -400,7 +400,7 @@ impl Trainer {
     }
 
     /// A step with `--proposals` K > 1: K independent proposals (concurrent optimizer calls, each
-    /// validated in the sandbox), each scored on the training split, the best (highest training score,
+    /// validated in the sandbox), scored side by side on the training split, the best (highest training score,
     /// the first on a tie) becoming the epoch's trial with its records; the others are recorded as
     /// rejected candidates (events, `candidates.json`). A candidate's registry file is its commit
     /// point: after a kill the saved ones are reused, never asked for again, and their scoring resumes.
@@ -455,12 +455,22 @@ impl Trainer {
         if let Some(why) = interrupted {
             return Ok(Err(why));
         }
-        // One candidate after another: each phase already runs --concurrency conversations at once.
+        // The candidates are scored side by side, sharing --concurrency between them.
         let train = self.train.clone();
+        let registries: Vec<Registry> =
+            registries.into_iter().map(|r| r.expect("every candidate proposed")).collect();
+        let per_candidate = (self.info.training.concurrency / proposals).max(1);
+        self.display.set_phase("candidates", train.len() * proposals);
+        self.display.set_epoch(epoch, train.len() * proposals);
+        let this = &*self;
+        let scorings = registries
+            .iter()
+            .enumerate()
+            .map(|(c, registry)| this.phase_at(Phase::Candidate(epoch, c), registry, &train, per_candidate));
+        let results = futures::future::join_all(scorings).await;
         let mut scored = Vec::with_capacity(proposals);
-        for (c, registry) in registries.into_iter().enumerate() {
-            let registry = registry.expect("every candidate proposed");
-            let records = match self.phase(Phase::Candidate(epoch, c), &registry, &train).await? {
+        for ((c, registry), result) in registries.into_iter().enumerate().zip(results) {
+            let records = match result? {
                 Ok(records) => records,
                 Err(why) => return Ok(Err(why)),
             };
@@ -505,6 +515,18 @@ impl Trainer {
         registry: &Registry,
         problems: &[Problem],
     ) -> Result<Result<Vec<ConversationRecord>, Interruption>, Error> {
+        self.phase_at(phase, registry, problems, self.info.training.concurrency).await
+    }
+
+    /// `phase` with its own bound on conversations at once (candidates scored side by side share
+    /// `--concurrency`). A candidate's phase leaves the progress line to its step.
+    async fn phase_at(
+        &self,
+        phase: Phase,
+        registry: &Registry,
+        problems: &[Problem],
+        concurrency: usize,
+    ) -> Result<Result<Vec<ConversationRecord>, Interruption>, Error> {
         let path = self.run.conversations(phase);
         run_dir::repair_tail(&path)?;
         // Errored conversations of an unfinished phase are tried again: they failed for infrastructure
@@ -522,10 +544,7 @@ impl Trainer {
                 self.display.set_phase("validation", problems.len());
                 self.display.set_epoch(n, problems.len());
             }
-            Phase::Candidate(n, c) => {
-                self.display.set_phase(&format!("candidate {c}"), problems.len());
-                self.display.set_epoch(n, problems.len());
-            }
+            Phase::Candidate(..) => {}
             Phase::Before => self.display.set_phase("eval before", problems.len()),
             Phase::After => self.display.set_phase("eval after", problems.len()),
         }
@@ -533,12 +552,8 @@ impl Trainer {
             self.display.already_done(r.errored.is_none().then_some(r.correct));
         }
         let display = &self.display;
-        let ctx = PhaseContext {
-            agent: &self.agent,
-            concurrency: self.info.training.concurrency,
-            meter: self.meter.clone(),
-            cancel: &self.cancel,
-        };
+        let ctx =
+            PhaseContext { agent: &self.agent, concurrency, meter: self.meter.clone(), cancel: &self.cancel };
         let run = &self.run;
         let result = phase::run(&ctx, registry, problems, done, |r: &ConversationRecord| {
             run_dir::append_line(&path, r)?;
