@@ -475,6 +475,23 @@ async fn a_learned_function_raises_a_general_tasks_score_and_eval_run_reuses_the
     assert_eq!(evaluated["rate"], 1.0, "{evaluated}");
     let bodies = server.bodies().await;
     assert!(bodies[before..].iter().all(|b| system(b).starts_with("You answer geography")));
+
+    // A flag replaces only its part of the recorded task: the run's system message stays.
+    let before = bodies.len();
+    let out_file = dir.path().join("contains.jsonl");
+    let mut cmd = agentopt(dir.path());
+    cmd.args(["eval", "--json", "--no-cache", "--run", "geo", "--metric", "contains", "--config"])
+        .arg(&server.config)
+        .arg("--test")
+        .arg(&test)
+        .arg("--out")
+        .arg(&out_file);
+    let evaluated = support::json_summary(&support::output_off_runtime(cmd).await);
+    assert_eq!(evaluated["rate"], 1.0, "{evaluated}");
+    // (The tool result is the return value's repr, `'Madrid'`: `contains` folds the quotes.)
+    assert!(lines(&out_file).iter().all(|r| r["decided_by"] == "contains"));
+    let bodies = server.bodies().await;
+    assert!(bodies[before..].iter().all(|b| system(b).starts_with("You answer geography")));
 }
 
 #[tokio::test]

@@ -192,18 +192,33 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
     })
 }
 
-/// The task flags, or (with `--run` and none of them) the task the run was trained on.
+/// The task flags, or (with `--run`) the task the run was trained on, with any flag given replacing
+/// its part (a different `--task` also drops the run's system message, opening and metric).
 fn task_spec(args: &EvalArgs) -> anyhow::Result<TaskSpec> {
     let run_name = args.run.as_deref().map(|r| r.split_once('@').map_or(r, |(name, _)| name));
-    match run_name {
-        Some(name) if !args.task.any() => {
-            let run = RunDir::open(&args.model.runs_dir, name).map_err(bad_input)?;
-            let info: crate::trainer::state::RunInfo =
-                run_dir::read_json(&run.run_json()).map_err(bad_input)?;
-            Ok(info.task)
-        }
-        _ => super::task::spec_from_flags(&args.task, TaskKind::Math),
+    let Some(name) = run_name else {
+        return super::task::spec_from_flags(&args.task, TaskKind::Math);
+    };
+    let run = RunDir::open(&args.model.runs_dir, name).map_err(bad_input)?;
+    let info: crate::trainer::state::RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
+    let recorded = info.task;
+    if !args.task.any() {
+        return Ok(recorded);
     }
+    let mut spec = super::task::spec_from_flags(&args.task, recorded.kind)?;
+    if spec.kind == recorded.kind {
+        if args.task.system.is_none() {
+            spec.system = recorded.system;
+        }
+        if args.task.opening.is_none() {
+            spec.opening = recorded.opening;
+        }
+        if args.task.metric.is_none() {
+            spec.metric = recorded.metric;
+            spec.metric_source = recorded.metric_source;
+        }
+    }
+    Ok(spec)
 }
 
 fn why_stopped(interrupted: Option<phase::Interruption>) -> &'static str {
