@@ -182,11 +182,7 @@ async fn tricky_server_after(dir: &Path, delay: Duration) -> Server {
 async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
     let dir = tempfile::tempdir().unwrap();
     let server = tricky_server(dir.path()).await;
-    let write = |name: &str, rows: &[(&str, &str, &str)]| {
-        let path = dir.path().join(name);
-        support::dataset(&path, rows);
-        path
-    };
+    let write = |name: &str, rows: &[(&str, &str, &str)]| support::dataset_in(dir.path(), name, rows);
     let train = write(
         "train.jsonl",
         &[("t0", "What is 1+2?", "3"), ("t1", "What is 2+2?", "4"), ("t2", "What is 3+5?", "8")],
@@ -302,11 +298,7 @@ async fn a_validation_split_decides_epochs_the_optimizer_never_sees() {
 async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results() {
     let dir = tempfile::tempdir().unwrap();
     let server = tricky_server_after(dir.path(), Duration::from_millis(30)).await;
-    let write = |name: &str, rows: &[(&str, &str, &str)]| {
-        let path = dir.path().join(name);
-        support::dataset(&path, rows);
-        path
-    };
+    let write = |name: &str, rows: &[(&str, &str, &str)]| support::dataset_in(dir.path(), name, rows);
     let train = write("train.jsonl", &[("t0", "What is 1+2?", "3"), ("t1", "What is 2+2?", "4")]);
     let val = write(
         "val.jsonl",
@@ -333,30 +325,12 @@ async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results
     })
     .await;
     let whole_summary = support::json_summary(&whole);
-    let bin = assert_cmd::cargo::cargo_bin("agentopt");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.path())
-        .env_remove("OAI_CONFIG_LIST")
-        .env("AGENTOPT_PYTHON", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
-        .args(args("killed"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let events = dir.path().join("runs/killed/events.jsonl");
-    let started = std::time::Instant::now();
     // Kill -9 once a validation conversation of epoch 1 is done (the phase is half way).
-    loop {
-        let text = std::fs::read_to_string(&events).unwrap_or_default();
-        if text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"val\":1}")) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never reached epoch 1's validation");
-        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    support::kill_when(dir.path(), &args("killed"), &events, "epoch 1's validation", |text| {
+        text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"val\":1}"))
+    })
+    .await;
     let mut cmd = agentopt(dir.path());
     cmd.args(["resume", "killed", "--json"]);
     let resumed = support::json_summary(&support::output_off_runtime(cmd).await);
@@ -381,17 +355,7 @@ async fn a_run_with_validation_killed_mid_validation_resumes_to_the_same_results
         }
     }
     // Each conversation completed exactly once across the kill.
-    let done: Vec<String> = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["event"] == "conversation_done")
-        .map(|e| format!("{}#{}", e["phase"], e["index"]))
-        .collect();
-    let mut unique = done.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
+    support::assert_each_conversation_once(&events);
 }
 
 const BAD_ADD: &str = "def add(a, b):\n    return a - b\n";
@@ -542,29 +506,12 @@ async fn a_run_with_proposals_killed_while_scoring_candidates_resumes_to_the_sam
     })
     .await;
     let whole_summary = support::json_summary(&whole);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"))
-        .current_dir(dir.path())
-        .env_remove("OAI_CONFIG_LIST")
-        .env("AGENTOPT_PYTHON", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
-        .args(args("killed"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let events = dir.path().join("runs/killed/events.jsonl");
-    let started = std::time::Instant::now();
     // Kill -9 in the middle of the second candidate's scoring.
-    loop {
-        let text = std::fs::read_to_string(&events).unwrap_or_default();
-        if text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"candidate\":[1,1]}")) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never scored candidate 1");
-        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    support::kill_when(dir.path(), &args("killed"), &events, "candidate 1's scoring", |text| {
+        text.lines().any(|l| l.contains("\"conversation_done\"") && l.contains("{\"candidate\":[1,1]}"))
+    })
+    .await;
     let before = server.bodies().await.len();
     let mut cmd = agentopt(dir.path());
     cmd.args(["resume", "killed", "--json"]);
@@ -594,15 +541,5 @@ async fn a_run_with_proposals_killed_while_scoring_candidates_resumes_to_the_sam
             "{file} differs"
         );
     }
-    let done: Vec<String> = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["event"] == "conversation_done")
-        .map(|e| format!("{}#{}", e["phase"], e["index"]))
-        .collect();
-    let mut unique = done.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
+    support::assert_each_conversation_once(&events);
 }

@@ -369,11 +369,7 @@ return capitals.get(country.strip().lower(), 'unknown')\n";
 #[tokio::test]
 async fn a_learned_function_raises_a_general_tasks_score_and_eval_run_reuses_the_task() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, rows: &[(&str, &str, &str)]| {
-        let path = dir.path().join(name);
-        support::dataset(&path, rows);
-        path
-    };
+    let write = |name: &str, rows: &[(&str, &str, &str)]| support::dataset_in(dir.path(), name, rows);
     let train = write(
         "train.jsonl",
         &[

@@ -516,31 +516,11 @@ async fn resume_after_kill_equals_an_uninterrupted_run() {
     assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
 
     // Start the same run, kill -9 it once some conversations of epoch 1 are done.
-    let bin = assert_cmd::cargo::cargo_bin("agentopt");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.path())
-        .env_remove("OAI_CONFIG_LIST")
-        .env("AGENTOPT_PYTHON", python())
-        .args(args("killed"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let events = dir.path().join("runs/killed/events.jsonl");
-    let started = std::time::Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&events).unwrap_or_default();
-        if text.lines().filter(|l| l.contains("\"conversation_done\"") && l.contains("\"epoch\":1")).count()
-            >= 2
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the run never reached epoch 1");
-        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    support::kill_when(dir.path(), &args("killed"), &events, "epoch 1", |text| {
+        text.lines().filter(|l| l.contains("\"conversation_done\"") && l.contains("\"epoch\":1")).count() >= 2
+    })
+    .await;
     assert_eq!(read(&dir.path().join("runs/killed/run.json"))["status"], "running");
 
     let out = agentopt(dir.path()).args(["resume", "killed", "--json"]).output().unwrap();
@@ -575,15 +555,7 @@ async fn resume_after_kill_equals_an_uninterrupted_run() {
         }
     }
     // Each conversation completed exactly once across the kill.
-    let done: Vec<_> = read_lines(&b.join("events.jsonl"))
-        .into_iter()
-        .filter(|e| e["event"] == "conversation_done")
-        .map(|e| (e["phase"].to_string(), e["index"].as_u64().unwrap()))
-        .collect();
-    let mut unique = done.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
+    support::assert_each_conversation_once(&b.join("events.jsonl"));
 }
 
 /// Bad input exits 2 with a message naming what is wrong.

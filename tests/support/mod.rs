@@ -247,3 +247,57 @@ pub fn python_for_nobody(dir: &Path) -> PathBuf {
     std::fs::write(site(&python).join("agentopt-project.pth"), format!("{}\n", project.display())).unwrap();
     python
 }
+
+/// Writes problems as JSON lines to `dir/name` (see `dataset`) and returns the path.
+pub fn dataset_in(dir: &Path, name: &str, problems: &[(&str, &str, &str)]) -> PathBuf {
+    let path = dir.join(name);
+    dataset(&path, problems);
+    path
+}
+
+/// Starts the real binary in `dir` with `args` (stdout and stderr discarded), waits until the text
+/// of `events` satisfies `reached`, and kills it with SIGKILL there. Fails when the run ends first or
+/// takes over a minute to get there (`what` says where it was to get).
+pub async fn kill_when(
+    dir: &Path,
+    args: &[String],
+    events: &Path,
+    what: &str,
+    reached: impl Fn(&str) -> bool,
+) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"))
+        .current_dir(dir)
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        if reached(&std::fs::read_to_string(events).unwrap_or_default()) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the run never reached {what}");
+        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Asserts that no conversation completed twice (by phase and index) in a run's events.jsonl.
+pub fn assert_each_conversation_once(events: &Path) {
+    let done: Vec<String> = std::fs::read_to_string(events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "conversation_done")
+        .map(|e| format!("{}#{}", e["phase"], e["index"]))
+        .collect();
+    let mut unique = done.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(done.len(), unique.len(), "a completed conversation ran twice");
+}
