@@ -17,6 +17,12 @@ pub fn wilson_95(successes: f64, n: usize) -> Option<(f64, f64)> {
     Some(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
+/// `, 95% CI 0.118–0.769` (to `decimals` places) for an interval, nothing without one: how every
+/// human output appends an interval to a rate.
+pub fn ci95_text(ci95: Option<[f64; 2]>, decimals: usize) -> String {
+    ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.decimals$}–{hi:.decimals$}"))
+}
+
 /// The exact one-sided sign test (McNemar's exact test on the discordant pairs): the probability of
 /// at least `wins` wins in `wins + losses` fair coin flips, i.e. of an improvement this large by
 /// chance when neither side is better. Ties are left out by the caller; 1 when there is no pair.

@@ -101,7 +101,7 @@ pub fn run(specs: &[String], runs_dir: &Path, json: bool) -> anyhow::Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
     let line = |name: &str, side: &Side, s: &Score| {
-        let ci = s.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.3}–{hi:.3}"));
+        let ci = crate::stats::ci95_text(s.ci95, 3);
         println!(
             "{name}: {:.3} ({}/{} correct, {} errored{ci})  {}",
             s.rate,

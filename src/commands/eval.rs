@@ -66,7 +66,7 @@ impl Evaluated {
             let source =
                 self.registry_path.as_ref().map_or("(no functions)".to_string(), |p| p.display().to_string());
             println!("registry:  {source}");
-            let ci = score.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.3}–{hi:.3}"));
+            let ci = crate::stats::ci95_text(score.ci95, 3);
             println!(
                 "score:     {:.3} ({}/{} correct, {} errored and not scored{ci})",
                 score.rate,

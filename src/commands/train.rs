@@ -286,7 +286,7 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>, selected_on_v
     }
     let fmt = |x: &Option<crate::trainer::phase::Score>| match x {
         Some(x) => {
-            let ci = x.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.2}–{hi:.2}"));
+            let ci = crate::stats::ci95_text(x.ci95, 2);
             format!("{:.3} ({}/{}, {} errored{ci})", x.rate, x.correct, x.total - x.errored, x.errored)
         }
         None => "-".into(),

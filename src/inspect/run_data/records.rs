@@ -107,7 +107,7 @@ impl Tally {
 
     /// `, 95% CI 0.118–0.769`, or nothing when there is no interval.
     pub fn ci_text(&self) -> String {
-        self.ci95.map_or(String::new(), |[lo, hi]| format!(", 95% CI {lo:.3}–{hi:.3}"))
+        crate::stats::ci95_text(self.ci95, 3)
     }
 
     /// `correct/scored`, and the errored count when there is one.
