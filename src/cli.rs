@@ -147,7 +147,7 @@ pub struct TrainArgs {
     pub val_size: Option<usize>,
     /// Which split's score decides each epoch [default: val with a validation split, else train]
     #[arg(long, value_enum, value_name = "SPLIT")]
-    pub select: Option<crate::trainer::state::Select>,
+    pub select: Option<crate::record::Select>,
     /// Keep only problems of this subject (repeatable; MATH's `subject` or `type` field).
     #[arg(long = "subject", value_name = "S")]
     pub subjects: Vec<String>,

@@ -10,7 +10,7 @@
 //! - `functions`             — the function registry (the learnable "weights")
 //! - `task/`                 — what the assistant is told, when it is done, and the metric
 //! - `grading`, `dataset`    — the math answer checker and problem loading
-//! - `run_dir`               — every path of `runs/<run>/`, written atomically
+//! - `record`, `run_dir`     — the run directory's typed contract; its paths, written atomically and read back
 //! - `env`                   — every environment variable the program reads
 //! - `inspect/`, `report/`   — reading runs and registries back: diffs, exports, tables, the HTML report
 //! - `progress`              — the live progress line of long jobs
@@ -31,6 +31,7 @@ pub mod inspect;
 pub mod llm;
 pub mod optimizer;
 pub mod progress;
+pub mod record;
 pub mod report;
 pub mod run_dir;
 pub mod stats;

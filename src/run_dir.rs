@@ -1,12 +1,14 @@
-//! Every path of `runs/<run>/` (SPEC §8) and how each is written: whole files atomically (temp file +
+//! Every path of `runs/<run>/` (SPEC §8), how each is written — whole files atomically (temp file +
 //! rename), JSON-lines files appended and fsynced one record at a time so a killed run loses nothing
-//! it completed.
+//! it completed — and how each is read back into its `record` type.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::record::{Candidate, ConversationRecord, Event, RunInfo, Summary};
 
 /// Which set of conversations a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -118,6 +120,17 @@ impl RunDir {
     pub fn epoch_registry(&self, epoch: usize) -> PathBuf {
         self.epoch_dir(epoch).join("registry.json")
     }
+    /// The epochs that have a directory, in order.
+    pub fn epoch_numbers(&self) -> std::io::Result<Vec<usize>> {
+        let rd = match std::fs::read_dir(self.root.join("epochs")) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e),
+        };
+        let mut out: Vec<usize> = rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+        out.sort();
+        Ok(out)
+    }
     /// Where candidate `c` of the step before epoch `epoch` lives (`--proposals`).
     pub fn candidate_dir(&self, epoch: usize, c: usize) -> PathBuf {
         self.epoch_dir(epoch).join("candidates").join(c.to_string())
@@ -172,21 +185,45 @@ impl RunDir {
     }
 
     /// Appends one event (with a UTC timestamp) to events.jsonl and fsyncs it.
-    pub fn append_event<T: Serialize>(&self, event: &T) -> Result<(), Error> {
-        let mut value = serde_json::to_value(event).map_err(|e| self.write_err(&self.events(), e))?;
-        if let Some(map) = value.as_object_mut() {
-            map.insert("time".into(), serde_json::Value::String(now()));
+    pub fn append_event(&self, event: &Event) -> Result<(), Error> {
+        #[derive(Serialize)]
+        struct Timed<'a> {
+            #[serde(flatten)]
+            event: &'a Event,
+            time: String,
         }
-        append_line(&self.events(), &value)
+        append_line(&self.events(), &Timed { event, time: now() })
     }
 
-    /// Every complete event line (a torn last line from a kill is ignored).
-    pub fn read_events(&self) -> Result<Vec<serde_json::Value>, Error> {
-        read_lines(&self.events())
+    /// Every complete event, in order. A line that is not an event is left out with a warning naming
+    /// the file and line (a torn last line from a kill is a write cut short: left out silently).
+    pub fn read_events(&self, warnings: &mut Vec<String>) -> Result<Vec<Event>, Error> {
+        read_lines_warning(&self.events(), warnings)
     }
 
-    fn write_err(&self, path: &Path, e: serde_json::Error) -> Error {
-        Error::Write { path: path.into(), source: std::io::Error::other(e) }
+    /// run.json.
+    pub fn read_info(&self) -> Result<RunInfo, Error> {
+        read_json(&self.run_json())
+    }
+
+    /// summary.json, when the run has written one.
+    pub fn read_summary(&self) -> Result<Option<Summary>, Error> {
+        read_json_if_present(&self.summary())
+    }
+
+    /// A phase's conversation records (none when the phase has not started).
+    pub fn read_records(&self, phase: Phase) -> Result<Vec<ConversationRecord>, Error> {
+        read_lines(&self.conversations(phase))
+    }
+
+    /// The candidates of every step that had several (`--proposals`), by epoch.
+    pub fn read_candidates(&self, epochs: usize) -> Vec<(usize, Vec<Candidate>)> {
+        (0..epochs)
+            .filter_map(|e| {
+                let list: Vec<Candidate> = read_json(&self.candidates(e)).ok()?;
+                Some((e, list))
+            })
+            .collect()
     }
 }
 
@@ -220,6 +257,14 @@ pub fn append_line<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
 /// The JSON lines of a file (missing file: none). A last line without its newline is a write torn by
 /// a kill and is skipped; any other bad line is an error.
 pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
+    parse_lines(path)?
+        .into_iter()
+        .map(|(line, parsed)| parsed.map_err(|message| Error::Parse { path: path.into(), line, message }))
+        .collect()
+}
+
+/// Each complete, non-blank line of a file with its number and what it parsed to.
+fn parse_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, Result<T, String>)>, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -229,17 +274,36 @@ pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
         Some(i) => &text[..=i],
         None => "",
     };
+    Ok(complete
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, serde_json::from_str(line).map_err(|e| e.to_string())))
+        .collect())
+}
+
+/// `read_json`, `None` for a missing file.
+pub fn read_json_if_present<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => read_json(path).map(Some),
+    }
+}
+
+/// `read_lines` for readers that go on past a bad line: it is left out, with a warning naming the
+/// file, the line and what is wrong with it.
+pub fn read_lines_warning<T: DeserializeOwned>(
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<T>, Error> {
     let mut out = Vec::new();
-    for (i, line) in complete.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    for (line, parsed) in parse_lines(path)? {
+        match parsed {
+            Ok(value) => out.push(value),
+            Err(message) => {
+                warnings.push(format!("`{}` line {line}: {message} (line skipped)", path.display()))
+            }
         }
-        let value = serde_json::from_str(line).map_err(|e| Error::Parse {
-            path: path.into(),
-            line: i + 1,
-            message: e.to_string(),
-        })?;
-        out.push(value);
     }
     Ok(out)
 }

@@ -182,7 +182,7 @@ async fn never_runs_unattended_with_functions_and_grades() {
     assert!(shown.contains("→ call add(") && shown.contains("ran: ok"), "{shown}");
     assert!(shown.contains("verdict: correct"), "{shown}");
     let r = record(&dir.path().join("c.json"));
-    assert!(r.correct && r.end == End::Answered && r.reference == "42");
+    assert!(r.is_correct() && r.end == End::Answered && r.reference == "42");
     assert_eq!(r.functions, ["add"]);
     assert!(r.executions[0].code.starts_with("add("));
 
@@ -295,5 +295,5 @@ async fn turn_limit_and_model_failure_are_recorded() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let r = record(&dir.path().join("e.json"));
     assert_eq!(r.end, End::Errored);
-    assert!(r.errored.is_some() && stdout(&out).contains("error:"));
+    assert!(r.errored().is_some() && stdout(&out).contains("error:"));
 }

@@ -27,7 +27,7 @@ fn stderr_of_bad_input(cmd: &mut Command) -> String {
 }
 
 fn fixture_registry() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registries/a.json")
+    support::fixtures::dir().join("registries/a.json")
 }
 
 fn read_json(path: &Path) -> Value {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agentopt::grading::{Grader, Verdict};
+use agentopt::record::GradedBy;
 use assert_cmd::Command;
 use serde_json::Value;
 
@@ -41,7 +42,7 @@ async fn equivalence_table_both_directions() {
     let mut failures = Vec::new();
     while let Some(result) = checks.join_next().await {
         let (g, r, want, v) = result.unwrap();
-        if v.equal != want || v.decided_by == "timeout" || v.decided_by == "unavailable" {
+        if v.equal != want || matches!(v.decided_by, GradedBy::Timeout | GradedBy::Unavailable) {
             failures.push(format!("{g:?} vs {r:?}: want equal={want}, got {v:?}"));
         }
     }
@@ -57,7 +58,7 @@ async fn fast_path_decides_without_python() {
         let grader = grader.clone();
         async move { grader.check(g, r).await }
     };
-    let v = |equal: bool, by: &str| Verdict { equal, decided_by: by.into() };
+    let v = |equal: bool, by: &str| Verdict { equal, decided_by: by.parse().unwrap() };
     assert_eq!(check("5", "5").await, v(true, "exact"));
     assert_eq!(check("5", "7").await, v(false, "numeric"));
     assert_eq!(check("\\frac12", "0.5").await, v(true, "numeric"));
@@ -76,13 +77,13 @@ async fn fast_path_decides_without_python() {
 #[tokio::test]
 async fn a_hung_case_is_killed_and_the_next_one_still_works() {
     let grader = Grader::with_timeout(python(), Duration::from_secs(3));
-    let symbolic = Verdict { equal: true, decided_by: "math_verify".into() };
+    let symbolic = Verdict { equal: true, decided_by: GradedBy::MathVerify };
     // Warm a worker so the deadline measures the case, not Python's start-up.
     assert_eq!(grader.check("2x+1", "1+2x").await, symbolic);
     let start = Instant::now();
     // sympy grinds on this factorial forever; only the kill ends it.
     let v = grader.check("(10^{10^{8}})!", "\\sqrt{7}").await;
-    assert_eq!(v, Verdict { equal: false, decided_by: "timeout".into() });
+    assert_eq!(v, Verdict { equal: false, decided_by: GradedBy::Timeout });
     assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
     assert_eq!(grader.check("x^2", "x \\cdot x").await, symbolic);
 }

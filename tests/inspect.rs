@@ -1,5 +1,7 @@
 //! End-to-end tests of `agentopt functions` and `agentopt runs` on the fixture registries and run
-//! directories in tests/fixtures (made by tests/fixtures/make_fixtures.py, shaped like SPEC §8).
+//! directories of `support::fixtures` (written by the product's own record types).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
@@ -8,7 +10,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+    support::fixtures::dir().to_path_buf()
 }
 
 /// The binary, run from the fixtures folder (so `runs/` and `registries/` resolve there).

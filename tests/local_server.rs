@@ -140,7 +140,8 @@ impl agentopt::llm::ChatModel for ForceAddFunction {
 #[tokio::test]
 async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
     use agentopt::functions::Registry;
-    use agentopt::optimizer::{Optimizer, OptimizerConfig, StepEvent, StepInput};
+    use agentopt::optimizer::{Optimizer, OptimizerConfig, StepInput};
+    use agentopt::record::Event;
     use std::sync::Arc;
 
     let server = start().await;
@@ -152,16 +153,24 @@ async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
         runner: Arc::new(sandbox),
         config: OptimizerConfig { actions_per_step: 1, max_retries: 0, ..OptimizerConfig::default() },
         brief: Default::default(),
+        candidate: None,
     };
     let best = Registry::default();
-    let input = StepInput { best: &best, best_epoch: 0, best_score: 0.0, rejected: &[], conversations: &[] };
+    let input = StepInput {
+        epoch: 1,
+        best: &best,
+        best_epoch: 0,
+        best_score: 0.0,
+        rejected: &[],
+        conversations: &[],
+    };
     let outcome = optimizer.step(&input).await.expect("the step reaches the server and the sandbox");
 
     let proposed: Vec<_> = outcome
         .events
         .iter()
         .filter_map(|e| match e {
-            StepEvent::ActionProposed { call } => Some(call),
+            Event::ActionProposed { call, .. } => Some(call),
             _ => None,
         })
         .collect();
@@ -171,8 +180,8 @@ async fn optimizer_step_takes_a_real_tool_call_from_the_server() {
     assert!(!call.id.is_empty() && !call.arguments.trim().is_empty(), "{call:?}");
     // Whatever the tiny model wrote was judged: applied, or rejected with a reason and skipped.
     let judged = outcome.events.iter().any(|e| match e {
-        StepEvent::ActionApplied { action } => action.name() == outcome.registry.functions[0].name,
-        StepEvent::ActionSkipped { tool, error, .. } => tool == "add_function" && !error.is_empty(),
+        Event::ActionApplied { action, .. } => action.name() == outcome.registry.functions[0].name,
+        Event::ActionSkipped { tool, error, .. } => tool == "add_function" && !error.is_empty(),
         _ => false,
     });
     assert!(judged, "{:?}", outcome.events);

@@ -9,7 +9,7 @@ use agentopt::cli::{Cli, Command};
 use agentopt::commands::Hooks;
 use agentopt::commands::{eval as eval_command, resume as resume_command, train as train_command};
 use agentopt::llm::config::InlineList;
-use agentopt::trainer::state::Status;
+use agentopt::record::Status;
 
 use crate::errors;
 use crate::job::{Job, Ran};
@@ -126,7 +126,7 @@ pub fn evaluate(
     // Where the CLI exits 1: nothing could be scored, or problems were left out for no reason given.
     let score = &evaluated.score;
     if score.total > 0 && score.errored == score.total {
-        let first = evaluated.records.iter().find_map(|r| r.errored.as_deref().map(|why| (&r.id, why)));
+        let first = evaluated.records.iter().find_map(|r| r.errored().map(|why| (&r.id, why)));
         let example = first.map(|(id, why)| format!("; e.g. `{id}`: {why}")).unwrap_or_default();
         return Err(errors::run(py, format!("every problem errored: nothing could be scored{example}")));
     }
@@ -146,5 +146,5 @@ pub fn grade(py: Python<'_>, given: String, reference: String) -> PyResult<(bool
         let grader = agentopt::grading::Grader::new(agentopt::exec::find_python());
         grader.check(&given, &reference).await
     })?;
-    Ok((ran.value.equal, ran.value.decided_by))
+    Ok((ran.value.equal, ran.value.decided_by.to_string()))
 }

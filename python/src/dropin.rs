@@ -54,8 +54,10 @@ pub fn optimizer_step(py: Python<'_>, request_json: &str, config_json: Option<St
     let ran = Job::quick().run(py, async move {
         let model = agentopt::commands::train::connect(&options)?;
         let runner = crate::sandbox::runner(exec_timeout, hidden)?;
-        let optimizer = Optimizer { model, runner, config, brief: Default::default() };
+        let optimizer = Optimizer { model, runner, config, brief: Default::default(), candidate: None };
         let input = StepInput {
+            // The step after the best epoch and the ones rolled back since.
+            epoch: best_epoch + rejected.len() + 1,
             best: &best,
             best_epoch,
             best_score,

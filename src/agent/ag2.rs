@@ -6,9 +6,7 @@ use serde_json::Value;
 
 use super::{ConversationRecord, End};
 use crate::llm::{Message, Role, ToolCall, Usage};
-
-/// The grade AG2 users give a conversation (`is_satisfied`) names no checker.
-const DECIDED_BY_USER: &str = "user";
+use crate::record::{GradedBy, Outcome};
 
 /// One AG2 message as agentopt's: content as text, `function_call` / `tool_calls` as tool calls,
 /// `function` / `tool` results as tool messages.
@@ -70,13 +68,13 @@ pub fn record(index: usize, history: &[Value], satisfied: bool) -> ConversationR
         index,
         id: format!("conversation-{index}"),
         problem,
+        subject: None,
+        level: None,
         reference: String::new(),
         end: if answer.is_some() { End::Answered } else { End::MaxTurns },
         answer,
-        correct: satisfied,
-        score: None,
-        decided_by: DECIDED_BY_USER.into(),
-        errored: None,
+        outcome: Outcome::scored(f64::from(u8::from(satisfied))),
+        graded_by: GradedBy::User,
         turns: messages.iter().filter(|m| m.role == Role::Assistant).count(),
         functions: Vec::new(),
         messages,
@@ -105,7 +103,7 @@ mod tests {
         assert_eq!(r.id, "conversation-3");
         assert_eq!(r.problem, "Let's solve. Problem: 1+1?");
         assert_eq!(r.answer.as_deref(), Some("2"));
-        assert!(r.correct);
+        assert!(r.is_correct());
         assert_eq!(r.turns, 2);
         assert_eq!(r.messages[2].tool_calls[0].name, "add");
         assert_eq!(r.messages[3].role, Role::Tool);

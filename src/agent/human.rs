@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(requests[3].messages.last().unwrap().text(), "sure?");
         // An exited chat is graded on the last box the assistant wrote.
         assert_eq!(r.answer.as_deref(), Some("7"));
-        assert!(r.correct);
+        assert!(r.is_correct());
     }
 
     #[tokio::test]

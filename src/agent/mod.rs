@@ -23,6 +23,8 @@ use crate::dataset::Problem;
 use crate::exec::{self, ExecStatus, Execution};
 use crate::functions::Registry;
 use crate::llm::{self, ChatModel, ChatRequest, Message, Role, ToolChoice, Usage};
+pub use crate::record::{ConversationRecord, End};
+use crate::record::{GradedBy, Outcome};
 use crate::task::{Task, metric};
 use human::{Gated, HumanGate};
 use proxy::{ProxyState, ReplyKind};
@@ -46,68 +48,6 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig { max_turns: MAX_TURNS, temperature: Some(0.0), max_tokens: None, seed: None }
-    }
-}
-
-/// How a conversation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum End {
-    /// The assistant ended: a `\boxed{}` answer with no code (math), TERMINATE (general).
-    Answered,
-    /// `max_turns` assistant replies without a final answer.
-    MaxTurns,
-    /// The model call failed after retries.
-    Errored,
-    /// The human ended the chat (`agentopt chat`: `exit` or the end of input).
-    Exited,
-}
-
-/// Everything that happened in one conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConversationRecord {
-    /// Position of the problem in its split (records are stored in this order).
-    pub index: usize,
-    pub id: String,
-    pub problem: String,
-    pub reference: String,
-    pub answer: Option<String>,
-    /// Whether the metric scored the answer 1.
-    pub correct: bool,
-    /// The metric's score in [0, 1] (absent in records from before metrics: `correct` as 0 or 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<f64>,
-    /// Which check decided the verdict (grader's `decided_by`; "no_answer" when there was none).
-    pub decided_by: String,
-    /// Why the problem is excluded from the score (infrastructure failure), if it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errored: Option<String>,
-    pub end: End,
-    pub turns: usize,
-    /// The functions offered as tools.
-    pub functions: Vec<String>,
-    pub messages: Vec<Message>,
-    pub executions: Vec<Execution>,
-    /// The conversation's calls and, for a judge metric, the judge's.
-    pub usage: Usage,
-    pub duration_ms: u64,
-    /// The dataset line's other fields (what `--opening` and the metric could read).
-    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub fields: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ConversationRecord {
-    /// The metric's score (0 for an errored problem).
-    pub fn score(&self) -> f64 {
-        if self.errored.is_some() {
-            return 0.0;
-        }
-        self.score.unwrap_or(if self.correct { 1.0 } else { 0.0 })
-    }
-
-    /// `Some(score)` when scored, `None` when errored.
-    pub fn outcome(&self) -> Option<f64> {
-        self.errored.is_none().then(|| self.score())
     }
 }
 
@@ -258,23 +198,27 @@ impl Agent {
         }
         let answer = self.task.answer(&messages, end);
         let scored = match &errored {
-            Some(_) => metric::Scored::of(false, "errored"),
+            Some(_) => metric::Scored::of(false, GradedBy::Errored),
             None => self.task.metric.score(answer.as_deref(), problem).await.map_err(|e| match e {
                 metric::Error::Budget => Error::Budget,
                 metric::Error::Exec(e) => Error::MetricExec(e),
             })?,
         };
         usage.add(&scored.usage);
+        let outcome = match errored.or(scored.errored) {
+            Some(reason) => Outcome::Errored { reason },
+            None => Outcome::scored(scored.score),
+        };
         Ok(ConversationRecord {
             index,
             id: problem.id.clone(),
             problem: problem.problem.clone(),
+            subject: problem.subject.clone(),
+            level: problem.level,
             reference: problem.answer.clone(),
             answer,
-            correct: scored.errored.is_none() && scored.score >= 1.0,
-            score: Some(scored.score),
-            decided_by: scored.decided_by,
-            errored: errored.or(scored.errored),
+            outcome,
+            graded_by: scored.decided_by,
             end,
             turns,
             functions: registry.names(),

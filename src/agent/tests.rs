@@ -41,7 +41,7 @@ async fn code_then_answer_is_graded() {
     ]));
     let record =
         agent(model.clone()).solve(&Registry::default(), 0, &problem("What is 2+2?", "4")).await.unwrap();
-    assert!(record.correct);
+    assert!(record.is_correct());
     assert_eq!(record.end, End::Answered);
     assert_eq!(record.turns, 2);
     assert_eq!(record.answer.as_deref(), Some("4"));
@@ -62,7 +62,7 @@ async fn tool_calls_are_answered_by_tool_messages() {
         Message::assistant("\\boxed{3}"),
     ]));
     let record = agent(model.clone()).solve(&registry(), 0, &problem("1+2?", "3")).await.unwrap();
-    assert!(record.correct);
+    assert!(record.is_correct());
     let requests = model.requests();
     assert_eq!(requests[0].tools.len(), 1);
     assert_eq!(requests[0].tool_choice, Some(ToolChoice::Auto));
@@ -85,11 +85,11 @@ async fn continue_reply_and_turn_limit() {
     assert_eq!(record.end, End::MaxTurns);
     assert_eq!(record.turns, 3);
     // The last box written counts at the turn limit.
-    assert!(record.correct);
+    assert!(record.is_correct());
 
     let model = Arc::new(queue(vec![Message::assistant("thinking"), Message::assistant("\\boxed{1}")]));
     let record = agent(model.clone()).solve(&Registry::default(), 0, &problem("?", "2")).await.unwrap();
-    assert!(!record.correct);
+    assert!(!record.is_correct());
     assert_eq!(model.requests()[1].messages.last().unwrap().text(), prompts::CONTINUE);
 }
 
@@ -100,8 +100,8 @@ async fn failing_model_marks_errored_not_wrong() {
     }));
     let record = agent(model).solve(&Registry::default(), 0, &problem("?", "2")).await.unwrap();
     assert_eq!(record.end, End::Errored);
-    assert!(record.errored.as_deref().unwrap().contains("HTTP 400"));
-    assert!(!record.correct);
+    assert!(record.errored().unwrap().contains("HTTP 400"));
+    assert!(!record.is_correct());
 
     let model = Arc::new(scripted(0.0, |_| Err(llm::Error::Budget { limit: 1.0 })));
     assert!(matches!(

@@ -89,11 +89,11 @@ pub async fn run(quick: bool) -> Value {
     for i in 0..conversations {
         let started = Instant::now();
         match agent.solve(&registry, i, &problem).await {
-            Ok(record) if record.correct && record.turns > 0 => {
+            Ok(record) if record.is_correct() && record.turns > 0 => {
                 per_turn_ms.push(started.elapsed().as_secs_f64() * 1000.0 / record.turns as f64)
             }
             Ok(record) => {
-                return json!({"error": format!("unexpected conversation: {} turns, correct {}", record.turns, record.correct)});
+                return json!({"error": format!("unexpected conversation: {} turns, correct {}", record.turns, record.is_correct())});
             }
             Err(e) => return json!({"error": e.to_string()}),
         }

@@ -17,6 +17,7 @@ use crate::agent::{Agent, AgentConfig, ConversationRecord, End};
 use crate::cli::{ChatArgs, HumanInput};
 use crate::dataset::Problem;
 use crate::functions::Registry;
+use crate::record::{GradedBy, Outcome};
 use crate::task::TaskKind;
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
@@ -65,12 +66,10 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let mut console = Console::stdio(mode, transcript).with_interrupt(on_ctrl_c());
     let mut record = agent.converse(&registry, 0, &problem, Some(&mut console)).await?;
     if args.answer.is_none() {
-        record.correct = false;
-        record.score = None;
-        record.decided_by = "no_reference".into();
+        record.graded_by = GradedBy::NoReference;
         // Nothing to score against: a metric's complaint about the empty reference is no error.
         if record.end != End::Errored {
-            record.errored = None;
+            record.outcome = Outcome::Incorrect { score: 0.0 };
         }
     }
     let path = match &args.save {
@@ -126,14 +125,14 @@ fn print_summary(r: &ConversationRecord, graded: bool, path: &Path) {
         End::Exited => "ended by the human",
     };
     println!("\n── end: {end} after {} assistant turn(s) ──", r.turns);
-    if let Some(reason) = &r.errored {
+    if let Some(reason) = r.errored() {
         println!("error:   {reason}");
     }
     if graded {
         let answer = r.answer.as_deref().unwrap_or("(none)");
-        let verdict = if r.correct { "correct" } else { "not correct" };
+        let verdict = if r.is_correct() { "correct" } else { "not correct" };
         println!("answer:  {answer}");
-        println!("verdict: {verdict} (reference {}; decided by {})", r.reference, r.decided_by);
+        println!("verdict: {verdict} (reference {}; decided by {})", r.reference, r.graded_by);
     } else if let Some(answer) = &r.answer {
         println!("answer:  {answer}");
     }

@@ -9,10 +9,9 @@ use anyhow::anyhow;
 use serde_json::json;
 
 use super::bad_input;
-use crate::agent::ConversationRecord;
+use crate::record::{ConversationRecord, Score};
 use crate::run_dir::{self, Phase, RunDir};
 use crate::stats::sign_test_one_sided;
-use crate::trainer::phase::Score;
 
 /// One side: what was named, where its records came from, and the records.
 struct Side {
@@ -44,7 +43,7 @@ impl Comparison {
                 c.only_a += 1;
                 continue;
             };
-            let (Some(sa), Some(sb)) = (ra.outcome(), rb.outcome()) else {
+            let (Some(sa), Some(sb)) = (ra.score(), rb.score()) else {
                 c.errored += 1;
                 continue;
             };
@@ -179,13 +178,13 @@ mod tests {
     fn rec(id: &str, score: f64, errored: bool) -> ConversationRecord {
         let mut r: ConversationRecord = serde_json::from_value(serde_json::json!({
             "index": 0, "id": id, "problem": "q", "reference": "1", "answer": null, "correct": score >= 1.0,
-            "score": score, "decided_by": "x", "end": "answered", "turns": 1, "functions": [],
+            "score": score, "decided_by": "exact", "end": "answered", "turns": 1, "functions": [],
             "messages": [], "executions": [], "usage": {"calls": 0, "input_tokens": 0, "output_tokens": 0, "usd": 0.0},
             "duration_ms": 0
         }))
         .unwrap();
         if errored {
-            r.errored = Some("boom".into());
+            r.outcome = crate::record::Outcome::Errored { reason: "boom".into() };
         }
         r
     }

@@ -83,9 +83,9 @@ impl Evaluated {
                 );
             }
         }
-        let errored: Vec<&ConversationRecord> = records.iter().filter(|r| r.errored.is_some()).collect();
+        let errored: Vec<&ConversationRecord> = records.iter().filter(|r| r.errored().is_some()).collect();
         if let Some(first) = errored.first() {
-            let reason = first.errored.as_deref().unwrap_or_default();
+            let reason = first.errored().unwrap_or_default();
             let (level, what) = if errored.len() == records.len() {
                 ("error", "every problem errored: nothing could be scored".to_string())
             } else {
@@ -167,7 +167,7 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
     let out = args.out.clone();
     let display = (hooks.progress)(problems.len(), "eval");
     let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| {
-        display.conversation_done(r.errored.is_none().then_some(r.correct), r.usage.usd);
+        display.conversation_done(r.outcome.verdict(), r.usage.usd);
         match &out {
             Some(path) => run_dir::append_line(path, r),
             None => Ok(()),
@@ -200,7 +200,7 @@ fn task_spec(args: &EvalArgs) -> anyhow::Result<TaskSpec> {
         return super::task::spec_from_flags(&args.task, TaskKind::Math);
     };
     let run = RunDir::open(&args.model.runs_dir, name).map_err(bad_input)?;
-    let info: crate::trainer::state::RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
+    let info: crate::record::RunInfo = run_dir::read_json(&run.run_json()).map_err(bad_input)?;
     let recorded = info.task;
     if !args.task.any() {
         return Ok(recorded);

@@ -52,7 +52,7 @@ async fn grade_cases(grader: &Grader, path: &Path) -> anyhow::Result<ExitCode> {
     let mut graded =
         futures::stream::iter(cases.into_iter().map(|(line, obj, given, reference)| async move {
             let verdict = grader.check(&given, &reference).await;
-            (with_verdict(line, obj, verdict.equal, &verdict.decided_by), verdict.equal)
+            (with_verdict(line, obj, verdict.equal, verdict.decided_by.as_str()), verdict.equal)
         }))
         .buffered(IN_FLIGHT);
     let (mut total, mut equal) = (0usize, 0usize);

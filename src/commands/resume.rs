@@ -13,9 +13,9 @@ use super::{Hooks, bad_input};
 use crate::cli::ResumeArgs;
 use crate::dataset;
 use crate::llm::{CacheMode, ModelOptions};
+use crate::record::{RunInfo, Status};
 use crate::run_dir::{self, RunDir};
 use crate::trainer::Finished;
-use crate::trainer::state::{RunInfo, Status};
 
 pub async fn run(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;

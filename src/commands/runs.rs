@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::bad_input;
 use crate::cli::{RunsAction, RunsArgs};
-use crate::inspect::run_data::{Run, Tally, list_runs, load_run, load_run_overview};
+use crate::inspect::run_data::{Run, list_runs, load_run, load_run_overview};
 use crate::inspect::{resolve_run, table};
+use crate::record::Score;
 
 pub async fn run(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let out = match &args.action {
@@ -126,7 +127,7 @@ fn show_text(run: &Run) -> String {
     };
     out.push_str(&format!("{} epoch(s), best epoch {best}{stopped}\n", run.epochs.len()));
     // Runs from before tasks record none: the math task.
-    let task: crate::task::TaskSpec = serde_json::from_value(run.config["task"].clone()).unwrap_or_default();
+    let task = run.info.as_ref().map(|i| i.task.clone()).unwrap_or_default();
     out.push_str(&format!("task: {}\n\n", task.describe()));
     // A validation column only for runs with a validation split.
     let has_val = run.epochs.iter().any(|e| e.val.is_some());
@@ -139,10 +140,10 @@ fn show_text(run: &Run) -> String {
                 format!("{:03}{mark}", e.epoch),
                 rate(e.score),
                 e.tally.map_or("-".into(), |t| t.scored_text()),
-                e.tally.and_then(|t| t.ci95).map_or("-".into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}")),
+                e.tally.and_then(|t| t.interval()).map_or("-".into(), |[lo, hi]| format!("{lo:.2}–{hi:.2}")),
             ];
             if has_val {
-                row.push(e.val.map_or("-".into(), |v| format!("{} ({})", rate(v.rate), v.scored_text())));
+                row.push(e.val.map_or("-".into(), |v| format!("{} ({})", rate(v.rated()), v.scored_text())));
             }
             row.extend([
                 e.decision_text("-"),
@@ -160,12 +161,11 @@ fn show_text(run: &Run) -> String {
     }
     header.extend(["decision", "applied", "rejected", "cost", "functions"]);
     out.push_str(&table::render(&header, &rows));
-    let candidates =
-        crate::trainer::state::read_candidates(&crate::run_dir::RunDir::at(&run.dir), run.epochs.len());
+    let candidates = crate::run_dir::RunDir::at(&run.dir).read_candidates(run.epochs.len());
     if !candidates.is_empty() {
         out.push_str("\ncandidates (--proposals; the others were rejected):\n");
         for (epoch, list) in &candidates {
-            out.push_str(&format!("  epoch {epoch:03}: {}\n", crate::trainer::state::candidates_text(list)));
+            out.push_str(&format!("  epoch {epoch:03}: {}\n", crate::record::candidates_text(list)));
         }
     }
     out.push_str(&format!(
@@ -189,15 +189,15 @@ fn rate(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{r:.3}"))
 }
 
-fn tally(t: Option<Tally>) -> String {
+fn tally(t: Option<Score>) -> String {
     match t {
         None => "-".into(),
         Some(t) => {
             format!(
                 "{}/{} correct ({}), {} errored{}",
                 t.correct,
-                t.total - t.errored,
-                rate(t.rate),
+                t.scored(),
+                rate(t.rated()),
                 t.errored,
                 t.ci_text()
             )
@@ -205,10 +205,10 @@ fn tally(t: Option<Tally>) -> String {
     }
 }
 
-fn before_after(b: Option<Tally>, a: Option<Tally>) -> String {
+fn before_after(b: Option<Score>, a: Option<Score>) -> String {
     match (b, a) {
         (None, None) => "-".into(),
-        (b, a) => format!("{} -> {}", rate(b.and_then(|t| t.rate)), rate(a.and_then(|t| t.rate))),
+        (b, a) => format!("{} -> {}", rate(b.and_then(|t| t.rated())), rate(a.and_then(|t| t.rated()))),
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 
 use super::bad_input;
 use crate::dataset::{self, Problem};
-use crate::trainer::state::DataSpec;
+use crate::record::DataSpec;
 
 /// Refuses a selection a researcher would not want to publish numbers from (exit 2, naming what the
 /// data hold).

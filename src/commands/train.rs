@@ -16,9 +16,9 @@ use crate::exec::{self, SandboxConfig};
 use crate::functions::Registry;
 use crate::llm::{self, CacheMode, ChatModel, ModelOptions};
 use crate::optimizer::OptimizerConfig;
+use crate::record::{DataSpec, FileRef, ModelsSpec, RunInfo, Select, Split, Status, TrainSettings};
 use crate::run_dir::{self, RunDir};
 use crate::task::{Task, TaskKind};
-use crate::trainer::state::{DataSpec, FileRef, ModelsSpec, RunInfo, Select, Split, Status, TrainSettings};
 use crate::trainer::{Finished, Setup, Trainer};
 
 /// The dataset used when none is given.
@@ -125,6 +125,7 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
     let now = run_dir::now();
     let info = RunInfo {
         version: 1,
+        format_version: crate::record::FORMAT_VERSION,
         name: name.clone(),
         status: Status::Running,
         created_at: now.clone(),
@@ -194,6 +195,9 @@ pub(super) async fn launch(
     };
     let export = setup.info.training.export.clone();
     let mut trainer = Trainer::new(setup)?;
+    for warning in &trainer.warnings {
+        eprintln!("warning: {warning}");
+    }
     let run = trainer.run_dir().clone();
     let root = run.root().to_path_buf();
     let finished = trainer
@@ -284,7 +288,7 @@ fn print_human(root: &Path, f: &Finished, exported: Option<&Path>, selected_on_v
         let split = if selected_on_val { "val" } else { "train" };
         println!("best epoch: {best} ({split} {:.3})", s.best_score.unwrap_or(0.0));
     }
-    let fmt = |x: &Option<crate::trainer::phase::Score>| match x {
+    let fmt = |x: &Option<crate::record::Score>| match x {
         Some(x) => {
             let ci = crate::stats::ci95_text(x.ci95, 2);
             format!("{:.3} ({}/{}, {} errored{ci})", x.rate, x.correct, x.total - x.errored, x.errored)

@@ -4,12 +4,13 @@
 //! It answers only when sure; everything else goes to math-verify.
 
 use super::normalize::{has_free_letter, split_top_level};
+use crate::record::GradedBy;
 
-/// What the fast path concluded; the string says which rule decided (`Verdict::decided_by`).
+/// What the fast path concluded, and which rule decided (`Verdict::decided_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    Equal(&'static str),
-    NotEqual(&'static str),
+    Equal(GradedBy),
+    NotEqual(GradedBy),
     Unknown,
 }
 
@@ -19,23 +20,23 @@ const REL_TOL: f64 = 1e-6;
 /// Compares two normalised answers.
 pub fn compare(given: &str, reference: &str) -> Decision {
     if given == reference {
-        return Decision::Equal("normalized");
+        return Decision::Equal(GradedBy::Normalized);
     }
     match (shape(given), shape(reference)) {
         (Shape::Atom(g), Shape::Atom(r)) => compare_atoms(g, r),
         (Shape::Ordered(go, gc, gi), Shape::Ordered(ro, rc, ri)) => {
             if go != ro || gc != rc || gi.len() != ri.len() {
-                return Decision::NotEqual("structure");
+                return Decision::NotEqual(GradedBy::Structure);
             }
             let mut all_equal = true;
             for (g, r) in gi.iter().zip(&ri) {
                 match compare(g, r) {
-                    Decision::NotEqual(_) => return Decision::NotEqual("structure"),
+                    Decision::NotEqual(_) => return Decision::NotEqual(GradedBy::Structure),
                     Decision::Unknown => all_equal = false,
                     Decision::Equal(_) => {}
                 }
             }
-            if all_equal { Decision::Equal("structure") } else { Decision::Unknown }
+            if all_equal { Decision::Equal(GradedBy::Structure) } else { Decision::Unknown }
         }
         (Shape::Unordered(gi), Shape::Unordered(ri)) => compare_unordered(&gi, &ri),
         // A plain number is never a tuple, interval, set or list of two or more.
@@ -43,7 +44,7 @@ pub fn compare(given: &str, reference: &str) -> Decision {
         | (Shape::Ordered(..) | Shape::Unordered(_), Shape::Atom(a))
             if Number::parse(a).is_some() =>
         {
-            Decision::NotEqual("structure")
+            Decision::NotEqual(GradedBy::Structure)
         }
         _ => Decision::Unknown,
     }
@@ -53,34 +54,42 @@ fn compare_atoms(g: &str, r: &str) -> Decision {
     // Base numerals (`4210_{5}`): math-verify reads the subscript as an index and ignores it.
     let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     match (base_numeral(g), base_numeral(r)) {
-        (Some(a), Some(b)) => return decide(a == b, "normalized"),
+        (Some(a), Some(b)) => return decide(a == b, GradedBy::Normalized),
         // The base is stated in the problem, so `1011` answers `1011_2`.
-        (Some((digits, _)), None) if plain(r) => return decide(digits == r, "normalized"),
-        (None, Some((digits, _))) if plain(g) => return decide(digits == g, "normalized"),
+        (Some((digits, _)), None) if plain(r) => return decide(digits == r, GradedBy::Normalized),
+        (None, Some((digits, _))) if plain(g) => return decide(digits == g, GradedBy::Normalized),
         _ => {}
     }
     if let (Some(a), Some(b)) = (Number::parse(g), Number::parse(r)) {
-        return if a.equals(&b) { Decision::Equal("numeric") } else { Decision::NotEqual("numeric") };
+        return if a.equals(&b) {
+            Decision::Equal(GradedBy::Numeric)
+        } else {
+            Decision::NotEqual(GradedBy::Numeric)
+        };
     }
     if let (Some(a), Some(b)) = (super::evaluate::evaluate(g), super::evaluate::evaluate(r)) {
         // Floats: clearly equal or clearly different decide; a near miss goes to math-verify.
         let (diff, scale) = ((a - b).abs(), a.abs().max(b.abs()).max(1e-300));
         // Beyond 1e6 a float cannot tell `10^{15}+1` from `10^{15}`: only a clear difference decides.
         if diff <= 1e-12 * scale && scale < 1e6 {
-            return Decision::Equal("numeric");
+            return Decision::Equal(GradedBy::Numeric);
         }
         if diff > REL_TOL * scale {
-            return Decision::NotEqual("numeric");
+            return Decision::NotEqual(GradedBy::Numeric);
         }
         return Decision::Unknown;
     }
     // A number never equals an expression in a free variable, a word, or a matrix.
     let is_number = |s: &str| Number::parse(s).is_some() || super::evaluate::evaluate(s).is_some();
     if (is_number(g) && has_free_letter(r)) || (is_number(r) && has_free_letter(g)) {
-        return Decision::NotEqual("numeric");
+        return Decision::NotEqual(GradedBy::Numeric);
     }
     if let (Some(a), Some(b)) = (choice_letter(g), choice_letter(r)) {
-        return if a == b { Decision::Equal("normalized") } else { Decision::NotEqual("normalized") };
+        return if a == b {
+            Decision::Equal(GradedBy::Normalized)
+        } else {
+            Decision::NotEqual(GradedBy::Normalized)
+        };
     }
     Decision::Unknown
 }
@@ -88,7 +97,7 @@ fn compare_atoms(g: &str, r: &str) -> Decision {
 /// Sets and "all solutions" lists: every element matched once, in any order.
 fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
     if given.len() != reference.len() {
-        return Decision::NotEqual("structure");
+        return Decision::NotEqual(GradedBy::Structure);
     }
     let mut used = vec![false; reference.len()];
     let mut unsure = false;
@@ -109,13 +118,13 @@ fn compare_unordered(given: &[&str], reference: &[&str]) -> Decision {
             }
         }
         if !matched && !unsure {
-            return Decision::NotEqual("structure");
+            return Decision::NotEqual(GradedBy::Structure);
         }
     }
-    if used.iter().all(|u| *u) { Decision::Equal("structure") } else { Decision::Unknown }
+    if used.iter().all(|u| *u) { Decision::Equal(GradedBy::Structure) } else { Decision::Unknown }
 }
 
-fn decide(equal: bool, by: &'static str) -> Decision {
+fn decide(equal: bool, by: GradedBy) -> Decision {
     if equal { Decision::Equal(by) } else { Decision::NotEqual(by) }
 }
 
@@ -336,38 +345,41 @@ mod tests {
         assert_eq!(v("x"), None);
         assert_eq!(v("1/0"), None);
         assert_eq!(v("\\frac{1}{2}x"), None);
-        assert_eq!(compare("0.\\overline{3}", "\\frac{1}{3}"), Decision::Equal("numeric"));
-        assert_eq!(compare("0.1\\overline{6}", "\\frac{1}{6}"), Decision::Equal("numeric"));
-        assert_eq!(compare("1.\\overline{27}", "\\frac{14}{11}"), Decision::Equal("numeric"));
-        assert_eq!(compare("0.\\overline{3}", "0.3"), Decision::NotEqual("numeric"));
+        assert_eq!(compare("0.\\overline{3}", "\\frac{1}{3}"), Decision::Equal(GradedBy::Numeric));
+        assert_eq!(compare("0.1\\overline{6}", "\\frac{1}{6}"), Decision::Equal(GradedBy::Numeric));
+        assert_eq!(compare("1.\\overline{27}", "\\frac{14}{11}"), Decision::Equal(GradedBy::Numeric));
+        assert_eq!(compare("0.\\overline{3}", "0.3"), Decision::NotEqual(GradedBy::Numeric));
     }
 
     #[test]
     fn big_integers_compare_exactly() {
-        assert_eq!(compare("123456789012345678", "123456789012345679"), Decision::NotEqual("numeric"));
+        assert_eq!(
+            compare("123456789012345678", "123456789012345679"),
+            Decision::NotEqual(GradedBy::Numeric)
+        );
     }
 
     #[test]
     fn closed_forms_compare_by_value() {
-        assert_eq!(compare("\\sqrt{18}", "3\\sqrt{2}"), Decision::Equal("numeric"));
-        assert_eq!(compare("\\sqrt{13}", "20"), Decision::NotEqual("numeric"));
+        assert_eq!(compare("\\sqrt{18}", "3\\sqrt{2}"), Decision::Equal(GradedBy::Numeric));
+        assert_eq!(compare("\\sqrt{13}", "20"), Decision::NotEqual(GradedBy::Numeric));
         assert_eq!(compare("10^{15}+1", "10^{15}"), Decision::Unknown);
-        assert_eq!(compare("9c+6", "24"), Decision::NotEqual("numeric"));
+        assert_eq!(compare("9c+6", "24"), Decision::NotEqual(GradedBy::Numeric));
         assert_eq!(
             compare("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\sqrt{5}"),
-            Decision::NotEqual("numeric")
+            Decision::NotEqual(GradedBy::Numeric)
         );
         assert_eq!(compare("e^2", "7.389"), Decision::Unknown);
         assert_eq!(compare("\\infty", "5"), Decision::Unknown);
-        assert_eq!(compare("2\\frac{1}{2}", "\\frac{5}{2}"), Decision::Equal("numeric"));
+        assert_eq!(compare("2\\frac{1}{2}", "\\frac{5}{2}"), Decision::Equal(GradedBy::Numeric));
     }
 
     #[test]
     fn base_numerals() {
-        assert_eq!(compare("4210_{5}", "4210_{7}"), Decision::NotEqual("normalized"));
-        assert_eq!(compare("1011_{2}", "1011_2"), Decision::Equal("normalized"));
-        assert_eq!(compare("1011", "1011_2"), Decision::Equal("normalized"));
-        assert_eq!(compare("11", "1011_2"), Decision::NotEqual("normalized"));
+        assert_eq!(compare("4210_{5}", "4210_{7}"), Decision::NotEqual(GradedBy::Normalized));
+        assert_eq!(compare("1011_{2}", "1011_2"), Decision::Equal(GradedBy::Normalized));
+        assert_eq!(compare("1011", "1011_2"), Decision::Equal(GradedBy::Normalized));
+        assert_eq!(compare("11", "1011_2"), Decision::NotEqual(GradedBy::Normalized));
     }
 
     #[test]

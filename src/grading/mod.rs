@@ -33,6 +33,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::GradedBy;
+
 pub use extract::extract_boxed;
 pub use normalize::normalize;
 pub use verify::Error;
@@ -41,12 +43,12 @@ pub use verify::Error;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
     pub equal: bool,
-    pub decided_by: String,
+    pub decided_by: GradedBy,
 }
 
 impl Verdict {
-    fn new(equal: bool, decided_by: &str) -> Verdict {
-        Verdict { equal, decided_by: decided_by.to_string() }
+    fn new(equal: bool, decided_by: GradedBy) -> Verdict {
+        Verdict { equal, decided_by }
     }
 }
 
@@ -88,24 +90,24 @@ impl Grader {
     /// Checks `given` (a whole response with a `\boxed{}`, or a bare answer) against `reference`.
     pub async fn check(&self, given: &str, reference: &str) -> Verdict {
         if !given.trim().is_empty() && given.trim() == reference.trim() {
-            return Verdict::new(true, "exact");
+            return Verdict::new(true, GradedBy::Exact);
         }
         // A reference is an answer even when it spans lines (`90\text{ square\nunits}` in MATH).
         // Read like an answer too (`$40$ cm`, `Answer: 5`), so the check is the same both ways round.
         let reference =
             extract_boxed(reference).unwrap_or_else(|| readings::bare_answer(reference).to_string());
         let (Some(g), Some(r)) = (answer_of(given), Some(reference).filter(|r| !r.is_empty())) else {
-            return Verdict::new(false, "no_answer");
+            return Verdict::new(false, GradedBy::NoAnswer);
         };
         if g == r {
-            return Verdict::new(true, "exact");
+            return Verdict::new(true, GradedBy::Exact);
         }
         let (ng, nr) = (normalize(&g), normalize(&r));
         if ng.is_empty() || nr.is_empty() {
-            return Verdict::new(false, "no_answer");
+            return Verdict::new(false, GradedBy::NoAnswer);
         }
         if readings::percent_as_fraction((&g, &r), (&ng, &nr)) || readings::decimal_comma((&ng, &nr)) {
-            return Verdict::new(true, "numeric");
+            return Verdict::new(true, GradedBy::Numeric);
         }
         match fast::compare(&ng, &nr) {
             fast::Decision::Equal(by) => return Verdict::new(true, by),
@@ -114,12 +116,12 @@ impl Grader {
         }
         let key = (ng, nr);
         if let Some(&equal) = self.inner.cache.lock().expect("poisoned").get(&key) {
-            return Verdict::new(equal, "math_verify");
+            return Verdict::new(equal, GradedBy::MathVerify);
         }
         match self.inner.pool.verify(&key.0, &key.1).await {
             Ok(equal) => {
                 self.inner.cache.lock().expect("poisoned").insert(key, equal);
-                Verdict::new(equal, "math_verify")
+                Verdict::new(equal, GradedBy::MathVerify)
             }
             Err(Error::Timeout(_)) => {
                 tracing::warn!(
@@ -127,7 +129,7 @@ impl Grader {
                     key.0,
                     key.1
                 );
-                Verdict::new(false, "timeout")
+                Verdict::new(false, GradedBy::Timeout)
             }
             Err(e) => {
                 // Said once loudly: every later case would repeat the same cause.
@@ -136,7 +138,7 @@ impl Grader {
                     tracing::warn!("{e}{cause}; cases the fast path cannot decide are counted not equal");
                 }
                 tracing::debug!("{e}; {:?} vs {:?} counted not equal", key.0, key.1);
-                Verdict::new(false, "unavailable")
+                Verdict::new(false, GradedBy::Unavailable)
             }
         }
     }

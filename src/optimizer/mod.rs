@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{ConversationRecord, Runner};
+use crate::agent::Runner;
 use crate::exec;
 use crate::functions::Registry;
 use crate::llm::{self, ChatModel, ChatRequest, Message, ToolCall, ToolChoice, Usage};
+use crate::record::{ConversationRecord, Event};
 use actions::Action;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,8 @@ pub struct Rejected {
 
 /// What the optimizer is shown.
 pub struct StepInput<'a> {
+    /// The epoch whose trial registry the step builds (its events carry it).
+    pub epoch: usize,
     pub best: &'a Registry,
     pub best_epoch: usize,
     pub best_score: f64,
@@ -60,23 +63,13 @@ pub struct StepInput<'a> {
     pub conversations: &'a [ConversationRecord],
 }
 
-/// Something the step did, for events.jsonl.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum StepEvent {
-    ActionProposed { call: ToolCall },
-    ActionApplied { action: Action },
-    ActionRejected { tool: String, error: String, attempt: usize },
-    ActionSkipped { tool: String, error: String, attempts: usize },
-    StepEnded { reason: String },
-}
-
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
     /// The best registry with this step's applied actions.
     pub registry: Registry,
     pub applied: usize,
-    pub events: Vec<StepEvent>,
+    /// What the step did, for events.jsonl (each with the step's epoch and candidate).
+    pub events: Vec<Event>,
     pub usage: Usage,
 }
 
@@ -96,6 +89,8 @@ pub struct Optimizer {
     pub config: OptimizerConfig,
     /// The assistant's task, as the optimizer's prompt describes it.
     pub brief: prompts::Brief,
+    /// Which candidate of a step with several proposals this optimizer proposes (`sampled`).
+    pub candidate: Option<usize>,
 }
 
 impl Optimizer {
@@ -113,6 +108,7 @@ impl Optimizer {
             runner: self.runner.clone(),
             config: OptimizerConfig { temperature, seed, ..self.config.clone() },
             brief: self.brief.clone(),
+            candidate: Some(c),
         }
     }
 
@@ -123,6 +119,7 @@ impl Optimizer {
         let mut current = input.best.clone();
         let mut messages =
             vec![Message::system(self.brief.system_message()), Message::user(state(input, &current, self))];
+        let (epoch, candidate) = (input.epoch, self.candidate);
         let mut events = Vec::new();
         let mut usage = Usage::default();
         let (mut used, mut applied, mut failed_attempts) = (0, 0, 0);
@@ -156,14 +153,14 @@ impl Optimizer {
             }
             let mut changed = false;
             for call in &reply.tool_calls {
-                events.push(StepEvent::ActionProposed { call: call.clone() });
+                events.push(Event::ActionProposed { epoch, candidate, call: call.clone() });
                 let text = if used >= limit {
                     prompts::limit_reached(limit)
                 } else {
                     match self.validate(&current, call).await? {
                         Ok(action) => {
                             let text = format!("Applied: {}.", action.describe());
-                            events.push(StepEvent::ActionApplied { action: action.clone() });
+                            events.push(Event::ActionApplied { epoch, candidate, action: action.clone() });
                             actions::apply(&mut current, action);
                             (used, applied, failed_attempts, changed) = (used + 1, applied + 1, 0, true);
                             text
@@ -171,13 +168,17 @@ impl Optimizer {
                         Err(error) => {
                             failed_attempts += 1;
                             let tool = call.name.clone();
-                            events.push(StepEvent::ActionRejected {
+                            events.push(Event::ActionRejected {
+                                epoch,
+                                candidate,
                                 tool: tool.clone(),
                                 error: error.clone(),
                                 attempt: failed_attempts,
                             });
                             if failed_attempts >= attempts_allowed {
-                                events.push(StepEvent::ActionSkipped {
+                                events.push(Event::ActionSkipped {
+                                    epoch,
+                                    candidate,
                                     tool,
                                     error: error.clone(),
                                     attempts: failed_attempts,
@@ -205,7 +206,7 @@ impl Optimizer {
                 messages.push(Message::user(text));
             }
         }
-        events.push(StepEvent::StepEnded { reason });
+        events.push(Event::StepEnded { epoch, candidate, reason });
         Ok(StepOutcome { registry: current, applied, events, usage })
     }
 

@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::agent::ConversationRecord;
 use crate::functions::Registry;
 use crate::llm::Role;
+use crate::record::ConversationRecord;
 
 /// Character limits of the prompt (about 4 characters per token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,7 +47,7 @@ pub fn registry(r: &Registry) -> String {
 pub fn table(records: &[ConversationRecord]) -> String {
     let mut out = String::from("| # | problem id | result | final answer |\n|---|---|---|---|\n");
     for r in records {
-        let result = if r.errored.is_some() { "errored (not scored)".to_string() } else { verdict(r) };
+        let result = if r.errored().is_some() { "errored (not scored)".to_string() } else { verdict(r) };
         let answer = r.answer.as_deref().unwrap_or("-");
         let _ = writeln!(out, "| {} | {} | {} | {} |", r.index + 1, r.id, result, answer);
     }
@@ -57,8 +57,8 @@ pub fn table(records: &[ConversationRecord]) -> String {
 /// `correct`, `incorrect`, or the partial score a metric gave (`score 0.40`).
 fn verdict(r: &ConversationRecord) -> String {
     match r.score() {
-        _ if r.correct => "correct".into(),
-        s if s > 0.0 => format!("partly correct (score {s:.2})"),
+        _ if r.is_correct() => "correct".into(),
+        Some(s) if s > 0.0 => format!("partly correct (score {s:.2})"),
         _ => "incorrect".into(),
     }
 }
@@ -66,7 +66,7 @@ fn verdict(r: &ConversationRecord) -> String {
 /// Order of presentation: incorrect and correct interleaved, incorrect first; errored left out.
 fn informative_order(records: &[ConversationRecord]) -> Vec<&ConversationRecord> {
     let (wrong, right): (Vec<_>, Vec<_>) =
-        records.iter().filter(|r| r.errored.is_none()).partition(|r| !r.correct);
+        records.iter().filter(|r| r.errored().is_none()).partition(|r| !r.is_correct());
     let mut out = Vec::with_capacity(wrong.len() + right.len());
     let (mut w, mut r) = (wrong.into_iter(), right.into_iter());
     loop {
@@ -136,19 +136,20 @@ pub fn conversations(records: &[ConversationRecord], budget: &Budget) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::End;
     use crate::llm::{Message, Usage};
+    use crate::record::{End, GradedBy, Outcome};
 
     fn rec(index: usize, correct: bool, text_len: usize) -> ConversationRecord {
         ConversationRecord {
             index,
             id: format!("p{index}"),
             problem: "Q".into(),
+            subject: None,
+            level: None,
             reference: "1".into(),
             answer: Some("1".into()),
-            correct,
-            decided_by: "x".into(),
-            errored: None,
+            outcome: Outcome::scored(f64::from(u8::from(correct))),
+            graded_by: GradedBy::Exact,
             end: End::Answered,
             turns: 1,
             functions: vec![],
@@ -160,7 +161,6 @@ mod tests {
             executions: vec![],
             usage: Usage::default(),
             duration_ms: 0,
-            score: None,
             fields: Default::default(),
         }
     }
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn table_marks_errored_and_hides_references() {
         let mut r = rec(0, false, 1);
-        r.errored = Some("HTTP 400".into());
+        r.outcome = Outcome::Errored { reason: "HTTP 400".into() };
         r.reference = "SECRET_REFERENCE".into();
         let text = table(&[r.clone(), rec(1, true, 1)]);
         assert!(text.contains("| 1 | p0 | errored (not scored)"));

@@ -22,6 +22,7 @@ fn optimizer(model: Arc<Scripted>, actions_per_step: usize) -> Optimizer {
         runner: Arc::new(FakeRunner),
         config: OptimizerConfig { actions_per_step, ..Default::default() },
         brief: Default::default(),
+        candidate: None,
     }
 }
 
@@ -38,7 +39,7 @@ fn best() -> Registry {
 }
 
 fn input<'a>(best: &'a Registry, rejected: &'a [Rejected]) -> StepInput<'a> {
-    StepInput { best, best_epoch: 0, best_score: 0.5, rejected, conversations: &[] }
+    StepInput { epoch: 1, best, best_epoch: 0, best_score: 0.5, rejected, conversations: &[] }
 }
 
 #[tokio::test]
@@ -52,7 +53,10 @@ async fn applies_then_terminates() {
     let out = optimizer(model.clone(), 3).step(&input(&b, &rejected)).await.unwrap();
     assert_eq!(out.registry.names(), vec!["old", "f"]);
     assert_eq!(out.applied, 1);
-    assert_eq!(out.events.last(), Some(&StepEvent::StepEnded { reason: "TERMINATE".into() }));
+    assert_eq!(
+        out.events.last(),
+        Some(&Event::StepEnded { epoch: 1, candidate: None, reason: "TERMINATE".into() })
+    );
     let requests = model.requests();
     assert_eq!(requests.len(), 2);
     let first = requests[0].messages[1].text();
@@ -80,8 +84,11 @@ async fn invalid_action_is_retried_with_the_error_shown() {
     assert_eq!(tool.role, Role::Tool);
     assert!(tool.text().contains("does not define a callable named `f`"), "{}", tool.text());
     assert!(tool.text().contains("attempt 1 of 4"));
-    assert!(out.events.iter().any(|e| matches!(e, StepEvent::ActionRejected { attempt: 1, .. })));
-    assert_eq!(out.events.last(), Some(&StepEvent::StepEnded { reason: "no tool call".into() }));
+    assert!(out.events.iter().any(|e| matches!(e, Event::ActionRejected { attempt: 1, .. })));
+    assert_eq!(
+        out.events.last(),
+        Some(&Event::StepEnded { epoch: 1, candidate: None, reason: "no tool call".into() })
+    );
 }
 
 #[tokio::test]
@@ -93,7 +100,7 @@ async fn gives_up_after_retries_and_respects_the_limit() {
     assert_eq!(model.requests().len(), 4, "1 try + 3 retries");
     assert_eq!(out.applied, 0);
     assert_eq!(out.registry, b);
-    assert!(out.events.iter().any(|e| matches!(e, StepEvent::ActionSkipped { attempts: 4, .. })));
+    assert!(out.events.iter().any(|e| matches!(e, Event::ActionSkipped { attempts: 4, .. })));
 
     let model = Arc::new(queue(vec![tool_calls(&[
         ("remove_function", r#"{"name": "old"}"#),
@@ -105,7 +112,7 @@ async fn gives_up_after_retries_and_respects_the_limit() {
     assert!(
         out.events
             .iter()
-            .any(|e| matches!(e, StepEvent::StepEnded { reason } if reason == "action limit reached"))
+            .any(|e| matches!(e, Event::StepEnded { reason, .. } if reason == "action limit reached"))
     );
 }
 

@@ -12,8 +12,9 @@ use svg::{BarGroup, ScorePoint};
 
 use crate::functions::Registry;
 use crate::inspect::diff::diff_registries;
-use crate::inspect::run_data::{Epoch, Record, Run, Tally, Usage};
+use crate::inspect::run_data::{ActionOutcome, Epoch, Run, Usage};
 use crate::inspect::table::signature;
+use crate::record::{ConversationRecord as Record, Score};
 
 const TEMPLATE: &str = include_str!("template.html");
 const STYLE: &str = include_str!("style.css");
@@ -54,11 +55,11 @@ fn pct(rate: Option<f64>) -> String {
 }
 
 fn header(run: &Run) -> String {
-    let before = run.eval_before.and_then(|t| t.rate);
-    let after = run.eval_after.and_then(|t| t.rate);
+    let before = run.eval_before.and_then(|t| t.rated());
+    let after = run.eval_after.and_then(|t| t.rated());
     let best = run.best_epoch.map_or("–".into(), |e| e.to_string());
     let stopped = match (&run.stop_reason, run.stopped_early) {
-        (Some(reason), _) => format!(" · stopped: {}", escape(reason)),
+        (Some(reason), _) => format!(" · stopped: {}", escape(&reason.to_string())),
         (None, Some(true)) => " · stopped early".to_string(),
         _ => String::new(),
     };
@@ -83,8 +84,8 @@ fn header(run: &Run) -> String {
     out.push_str(&card(&format!("${:.4}", run.usage.usd), "total cost"));
     out.push_str(&card(&format!("{}", run.usage.input_tokens + run.usage.output_tokens), "tokens"));
     out.push_str("</div>\n");
-    if !run.config.is_null() {
-        let pretty = serde_json::to_string_pretty(&run.config).unwrap_or_default();
+    if let Some(info) = &run.info {
+        let pretty = serde_json::to_string_pretty(info).unwrap_or_default();
         out.push_str(&format!(
             "<details><summary>Configuration (run.json)</summary><pre>{}</pre></details>\n",
             escape(&pretty)
@@ -117,7 +118,7 @@ fn epoch_table(run: &Run) -> String {
             (true, None) => "<td class=\"num\">–</td>".into(),
             (true, Some(v)) => format!(
                 "<td class=\"num\">{} ({}{})</td>",
-                v.rate.map_or("–".into(), |r| format!("{r:.3}")),
+                v.rated().map_or("–".into(), |r| format!("{r:.3}")),
                 v.scored_text(),
                 v.ci_text()
             ),
@@ -142,8 +143,7 @@ fn epoch_table(run: &Run) -> String {
 
 /// The candidates of steps with several proposals: the chosen one and the rejected, with their scores.
 fn candidates_section(run: &Run) -> String {
-    let candidates =
-        crate::trainer::state::read_candidates(&crate::run_dir::RunDir::at(&run.dir), run.epochs.len());
+    let candidates = crate::run_dir::RunDir::at(&run.dir).read_candidates(run.epochs.len());
     if candidates.is_empty() {
         return String::new();
     }
@@ -151,7 +151,7 @@ fn candidates_section(run: &Run) -> String {
     for (epoch, list) in &candidates {
         out.push_str(&format!(
             "<li>epoch {epoch:03}: {}</li>\n",
-            escape(&crate::trainer::state::candidates_text(list))
+            escape(&crate::record::candidates_text(list))
         ));
     }
     out.push_str("</ul>\n");
@@ -161,8 +161,8 @@ fn candidates_section(run: &Run) -> String {
 fn eval_section(run: &Run) -> String {
     let mut out = String::from("<h2 id=\"eval\">Test success before and after</h2>\n");
     if run.before.is_empty() && run.after.is_empty() {
-        let line = |t: Option<Tally>| {
-            t.map_or("–".into(), |t| format!("{}/{} ({})", t.correct, t.total - t.errored, pct(t.rate)))
+        let line = |t: Option<Score>| {
+            t.map_or("–".into(), |t| format!("{}/{} ({})", t.correct, t.scored(), pct(t.rated())))
         };
         if run.eval_before.is_none() && run.eval_after.is_none() {
             out.push_str("<p class=\"muted\">No evaluation in this run.</p>\n");
@@ -179,7 +179,7 @@ fn eval_section(run: &Run) -> String {
     let by_subject = |records: &[Record]| {
         let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for r in records {
-            let Some(ok) = r.correct else { continue };
+            let Some(ok) = r.outcome.verdict() else { continue };
             for key in ["all".to_string(), r.subject.clone().unwrap_or_else(|| "(none)".into())] {
                 let slot = m.entry(key).or_default();
                 slot.0 += ok as usize;
@@ -203,7 +203,7 @@ fn eval_section(run: &Run) -> String {
         .map(|l| BarGroup { label: l.clone(), before: before.get(l).copied(), after: after.get(l).copied() })
         .collect();
     out.push_str(&svg::rate_bars(&groups));
-    let errored = |rs: &[Record]| rs.iter().filter(|r| r.correct.is_none()).count();
+    let errored = |rs: &[Record]| rs.iter().filter(|r| r.errored().is_some()).count();
     out.push_str(&format!(
         "<p class=\"muted\">Errored problems (infrastructure failures) are left out of the rates: {} before, {} after.</p>\n",
         errored(&run.before),
@@ -220,7 +220,7 @@ fn problem_item(r: &Record, class: &str) -> String {
         escape(&r.id),
         escape(&text),
         escape(r.answer.as_deref().unwrap_or("–")),
-        escape(r.reference.as_deref().unwrap_or("–"))
+        escape(&r.reference)
     )
 }
 
@@ -228,10 +228,10 @@ fn problem_item(r: &Record, class: &str) -> String {
 /// Errored problems are not compared: an outage says nothing about the functions.
 fn verdict_changes(prev: &[Record], cur: &[Record]) -> (usize, String, usize, String) {
     let before: BTreeMap<&str, bool> =
-        prev.iter().filter_map(|r| Some((r.id.as_str(), r.correct?))).collect();
+        prev.iter().filter_map(|r| Some((r.id.as_str(), r.outcome.verdict()?))).collect();
     let (mut n_fixed, mut fixed, mut n_broke, mut broke) = (0, String::new(), 0, String::new());
     for r in cur {
-        match (before.get(r.id.as_str()), r.correct) {
+        match (before.get(r.id.as_str()), r.outcome.verdict()) {
             (Some(false), Some(true)) => {
                 n_fixed += 1;
                 fixed.push_str(&problem_item(r, "fixed"));
@@ -315,7 +315,7 @@ fn function_changes_section(run: &Run) -> String {
 }
 
 fn epoch_diff(e: &Epoch, prev: &Registry, prev_epoch: usize, reg: &Registry) -> String {
-    let decision = escape(e.decision.as_deref().unwrap_or("running"));
+    let decision = escape(&e.decision.map_or("running".into(), |d| d.to_string()));
     let class = match e.decision {
         None => "muted",
         Some(_) if e.accepted() => "accept",
@@ -390,12 +390,12 @@ fn actions_section(run: &Run) -> String {
         any = true;
         out.push_str(&format!("<h3>Step that built epoch {:03}</h3>\n<ul class=\"problems\">\n", e.epoch));
         for a in &e.actions {
-            let class = if a.outcome == "applied" { "fixed" } else { "broke" };
-            let verdict = &a.outcome;
+            let class = if a.outcome == ActionOutcome::Applied { "fixed" } else { "broke" };
+            let verdict = a.outcome;
             let reason = a.reason.as_deref().map(|r| format!(" — {}", escape(r))).unwrap_or_default();
             out.push_str(&format!(
                 "<li><span class=\"{class}\">{verdict}</span> {} <code>{}</code>{reason}</li>\n",
-                escape(a.action.as_deref().unwrap_or("action")),
+                escape(&a.action),
                 escape(a.function.as_deref().unwrap_or("?"))
             ));
         }

@@ -17,11 +17,13 @@ use crate::dataset::Problem;
 use crate::functions::{self, Registry};
 use crate::llm::{ChatModel, Usage};
 use crate::optimizer::{self, Optimizer, Rejected, StepInput};
+use crate::record::summary::Decided;
+use crate::record::{Candidate, EpochEntry, EvalSummary, Event, RunInfo, Select, Status, Summary};
 use crate::run_dir::{self, Phase, RunDir};
 use meter::{Cancel, Meter, Metered};
 use phase::{Interruption, PhaseContext, Score};
 use rule::{Decision, Paired, Stop};
-use state::{EpochEntry, EvalSummary, Event, Progress, RunInfo, Select, Status, Summary};
+use state::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -74,6 +76,8 @@ pub struct Trainer {
     cancel: Cancel,
     progress: Progress,
     display: Arc<crate::progress::Progress>,
+    /// What reading the run back left out (lines of events.jsonl that are not events), for the user.
+    pub warnings: Vec<String>,
     _lock: run_dir::RunLock,
 }
 
@@ -82,7 +86,8 @@ impl Trainer {
     pub fn new(setup: Setup) -> Result<Trainer, Error> {
         let lock = setup.run.lock()?;
         run_dir::repair_tail(&setup.run.events())?;
-        let progress = Progress::replay(&setup.run.read_events()?);
+        let mut warnings = Vec::new();
+        let progress = Progress::replay(&setup.run.read_events(&mut warnings)?);
         let recorded = ledger::spent(&setup.run.calls())?;
         let ledger = ledger::Ledger::open(&setup.run.calls())?;
         let spent = match recorded {
@@ -112,6 +117,7 @@ impl Trainer {
             runner: setup.runner,
             config: setup.info.training.optimizer.clone(),
             brief,
+            candidate: None,
         };
         Ok(Trainer {
             run: setup.run,
@@ -125,6 +131,7 @@ impl Trainer {
             cancel: setup.cancel,
             progress,
             display: setup.progress,
+            warnings,
             _lock: lock,
         })
     }
@@ -221,7 +228,7 @@ impl Trainer {
             };
             let score = Score::of(&records);
             if score.total > 0 && score.errored == score.total {
-                let reason = records[0].errored.clone().unwrap_or_default();
+                let reason = records[0].errored().unwrap_or_default().to_string();
                 return Err(Error::AllErrored { phase: Phase::Epoch(epoch), reason });
             }
             // The same registry on the validation split, when there is one; the optimizer never
@@ -260,7 +267,7 @@ impl Trainer {
                 val,
             })?;
             self.progress.rule = next;
-            let decided = state::Decided { versus_best, decision, p_value, val };
+            let decided = Decided { versus_best, decision, p_value, val };
             self.progress.history.push(EpochEntry::new(epoch, &score, decided, functions));
             run_dir::write_json(&self.run.summary(), &self.summary(Status::Running)?)?;
             if let Some(stop) = rule::stop_after(&next, epoch, epochs, patience) {
@@ -285,8 +292,8 @@ impl Trainer {
             Ok(records) => records,
             Err(why) => return Ok(Err(why)),
         };
-        if records.iter().all(|r| r.errored.is_some()) {
-            let reason = records[0].errored.clone().unwrap_or_default();
+        if records.iter().all(|r| r.errored().is_some()) {
+            let reason = records[0].errored().unwrap_or_default().to_string();
             return Err(Error::AllErrored { phase: Phase::Val(epoch), reason });
         }
         Ok(Ok(Some(records)))
@@ -302,8 +309,8 @@ impl Trainer {
         let Some(best_epoch) = self.progress.rule.best_epoch else { return Ok(None) };
         let best: Vec<ConversationRecord> = run_dir::read_lines(&self.run.conversations(split(best_epoch)))?;
         Ok(Some(Paired::of(
-            trial.iter().map(|r| (r.id.as_str(), r.outcome())),
-            best.iter().map(|r| (r.id.as_str(), r.outcome())),
+            trial.iter().map(|r| (r.id.as_str(), r.score())),
+            best.iter().map(|r| (r.id.as_str(), r.score())),
         )))
     }
 
@@ -351,6 +358,7 @@ impl Trainer {
         let conversations: Vec<ConversationRecord> =
             run_dir::read_lines(&self.run.conversations(Phase::Epoch(self.best_epoch())))?;
         let input = StepInput {
+            epoch,
             best: &best,
             best_epoch: self.best_epoch(),
             // The training score (what the prompt says it is), also when a validation split decides:
@@ -381,11 +389,7 @@ impl Trainer {
         // The trial registry is the step's commit point; its events follow.
         outcome.registry.save(&self.run.epoch_registry(epoch))?;
         for event in &outcome.events {
-            let mut value = serde_json::to_value(event).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert("epoch".into(), epoch.into());
-            }
-            self.run.append_event(&value)?;
+            self.run.append_event(event)?;
         }
         self.display.add_usd(outcome.usage.usd);
         let functions = outcome.registry.names();
@@ -439,12 +443,7 @@ impl Trainer {
             };
             outcome.registry.save(&path(c))?;
             for event in &outcome.events {
-                let mut value = serde_json::to_value(event).unwrap_or_default();
-                if let Some(map) = value.as_object_mut() {
-                    map.insert("epoch".into(), epoch.into());
-                    map.insert("candidate".into(), c.into());
-                }
-                self.run.append_event(&value)?;
+                self.run.append_event(event)?;
             }
             usage.add(&outcome.usage);
             applied += outcome.applied;
@@ -488,9 +487,9 @@ impl Trainer {
             .max_by(|a, b| a.1.rate.total_cmp(&b.1.rate).then(b.0.cmp(&a.0)))
             .map(|s| s.0)
             .expect("at least two candidates");
-        let listed: Vec<state::Candidate> = scored
+        let listed: Vec<Candidate> = scored
             .iter()
-            .map(|(c, score, registry, _)| state::Candidate {
+            .map(|(c, score, registry, _)| Candidate {
                 candidate: *c,
                 score: *score,
                 functions: registry.names(),
@@ -533,7 +532,7 @@ impl Trainer {
         // reasons (a server outage, say), and resuming is how a user retries them.
         let done: Vec<ConversationRecord> = run_dir::read_lines::<ConversationRecord>(&path)?
             .into_iter()
-            .filter(|r| r.errored.is_none())
+            .filter(|r| r.errored().is_none())
             .collect();
         match phase {
             Phase::Epoch(n) => {
@@ -549,7 +548,7 @@ impl Trainer {
             Phase::After => self.display.set_phase("eval after", problems.len()),
         }
         for r in &done {
-            self.display.already_done(r.errored.is_none().then_some(r.correct));
+            self.display.already_done(r.outcome.verdict());
         }
         let display = &self.display;
         let ctx =
@@ -557,13 +556,13 @@ impl Trainer {
         let run = &self.run;
         let result = phase::run(&ctx, registry, problems, done, |r: &ConversationRecord| {
             run_dir::append_line(&path, r)?;
-            display.conversation_done(r.errored.is_none().then_some(r.correct), r.usage.usd);
+            display.conversation_done(r.outcome.verdict(), r.usage.usd);
             run.append_event(&Event::ConversationDone {
                 phase,
                 index: r.index,
                 id: r.id.clone(),
-                correct: r.correct,
-                errored: r.errored.clone(),
+                correct: r.is_correct(),
+                errored: r.errored().map(str::to_string),
                 turns: r.turns,
             })
         })

@@ -13,29 +13,7 @@ use super::meter::{Cancel, Meter};
 use crate::agent::{self, Agent, ConversationRecord};
 use crate::dataset::Problem;
 use crate::functions::Registry;
-
-/// Correct (scored 1) / total / errored, the success rate (the mean score, errored excluded) and its
-/// 95% Wilson interval (absent when nothing was scored, and in files from before intervals).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Score {
-    pub correct: usize,
-    pub total: usize,
-    pub errored: usize,
-    pub rate: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci95: Option<[f64; 2]>,
-}
-
-impl Score {
-    pub fn of(records: &[ConversationRecord]) -> Score {
-        let correct = records.iter().filter(|r| r.correct && r.errored.is_none()).count();
-        let errored = records.iter().filter(|r| r.errored.is_some()).count();
-        let total = records.len();
-        let sum: f64 = records.iter().filter_map(ConversationRecord::outcome).sum();
-        let ci95 = crate::stats::wilson_95(sum, total - errored).map(|(lo, hi)| [lo, hi]);
-        Score { correct, total, errored, rate: super::rule::rate(sum, total, errored), ci95 }
-    }
-}
+pub use crate::record::Score;
 
 /// Why a phase ended before every problem was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +193,6 @@ mod tests {
         assert_eq!(completed.first(), Some(&4), "{completed:?}");
         let records = result.complete().unwrap();
         assert_eq!(records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["p0", "p1", "p2", "p3", "p4"]);
-        assert!(records.iter().all(|r| r.correct));
+        assert!(records.iter().all(|r| r.is_correct()));
     }
 }

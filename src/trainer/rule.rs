@@ -32,6 +32,16 @@ pub enum Stop {
     LastEpoch,
 }
 
+impl std::fmt::Display for Stop {
+    /// The word the run files use.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Patience => "patience",
+            Stop::LastEpoch => "last_epoch",
+        })
+    }
+}
+
 /// What the rule remembers between epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RuleState {

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::state::{DataSpec, ModelsSpec, Split, TrainSettings};
 use super::*;
 use crate::agent::AgentConfig;
 use crate::agent::runner::fake::FakeRunner;
 use crate::agent::testing::{scripted, tool_calls};
 use crate::llm::{ChatRequest, Message};
 use crate::optimizer::OptimizerConfig;
+use crate::record::{DataSpec, ModelsSpec, Split, TrainSettings};
 
 fn problems(specs: &[(&str, &str, &str)]) -> Vec<Problem> {
     specs
@@ -49,6 +49,7 @@ fn setup(dir: &Path, name: &str, max_usd: Option<f64>, epochs: usize, patience: 
     let run = RunDir::create(dir, name).unwrap_or_else(|_| RunDir::open(dir, name).unwrap());
     let info = RunInfo {
         version: 1,
+        format_version: crate::record::FORMAT_VERSION,
         name: name.into(),
         status: Status::Running,
         created_at: "t".into(),
@@ -147,9 +148,11 @@ async fn learns_accepts_rolls_back_ties_and_stops_early() {
     }
     let info: RunInfo = run_dir::read_json(&run.run_json()).unwrap();
     assert_eq!(info.status, Status::Completed);
-    let events = run.read_events().unwrap();
-    assert!(events.iter().any(|e| e["event"] == "action_applied" && e["epoch"] == 1));
-    assert_eq!(events.iter().filter(|e| e["event"] == "decision").count(), 3);
+    let mut warnings = Vec::new();
+    let events = run.read_events(&mut warnings).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::ActionApplied { epoch: 1, .. })));
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::Decision { .. })).count(), 3);
 }
 
 #[tokio::test]

@@ -1,23 +1,42 @@
-//! `events.jsonl`: which events the inspector reads and which of their fields. Events are tagged by
-//! `event` (the trainer's serde tag) or `type`. Optimizer step events carry `epoch`: the epoch whose
-//! trial registry that step built (the step runs *before* the epoch it feeds).
+//! What the events of a run say per epoch: its decision and score, the optimizer actions of the step
+//! that built its registry (step events carry that epoch), and the step's usage.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::records::Usage;
-use super::scalar_text;
+use crate::llm::Usage;
+use crate::optimizer::actions;
+use crate::record::{Event, Score};
+use crate::trainer::rule::{Decision, Stop};
+
+/// What became of an action the optimizer proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    Applied,
+    /// One refused attempt, retried with the error shown.
+    Rejected,
+    /// Given up after the retries.
+    Skipped,
+}
+
+impl std::fmt::Display for ActionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ActionOutcome::Applied => "applied",
+            ActionOutcome::Rejected => "rejected",
+            ActionOutcome::Skipped => "skipped",
+        })
+    }
+}
 
 /// An optimizer action as logged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
-    /// `applied`, `rejected` (one refused attempt, retried with the error shown) or `skipped` (given
-    /// up after the retries).
-    pub outcome: String,
-    /// `add_function`, `revise_function` or `remove_function`, when logged.
-    pub action: Option<String>,
+    pub outcome: ActionOutcome,
+    /// `add_function`, `revise_function` or `remove_function` (the optimizer's tool).
+    pub action: String,
     /// The function it names, when known.
     pub function: Option<String>,
     /// Why it was refused.
@@ -27,8 +46,9 @@ pub struct Action {
 /// What the events say about one epoch.
 #[derive(Debug, Default)]
 pub struct EpochEvents {
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     pub score: Option<f64>,
+    pub val: Option<Score>,
     pub functions: Option<Vec<String>>,
     pub actions: Vec<Action>,
     /// The optimizer step that built this epoch's registry.
@@ -38,92 +58,72 @@ pub struct EpochEvents {
 #[derive(Debug, Default)]
 pub struct Events {
     pub epochs: BTreeMap<usize, EpochEvents>,
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<Stop>,
     pub best_epoch: Option<usize>,
 }
 
-fn kind(ev: &Value) -> &str {
-    ev["event"].as_str().or_else(|| ev["type"].as_str()).unwrap_or("")
+/// The tool an action came from.
+fn tool_of(action: &actions::Action) -> &'static str {
+    match action {
+        actions::Action::Add { .. } => "add_function",
+        actions::Action::Revise { .. } => "revise_function",
+        actions::Action::Remove { .. } => "remove_function",
+    }
 }
 
-/// `add` (the trainer's action tag) and `add_function` (the tool name) both read as `add_function`.
-fn action_name(v: &Value) -> Option<String> {
-    let name = scalar_text(v)?;
-    Some(if name.ends_with("_function") { name } else { format!("{name}_function") })
-}
-
-/// The `name` inside tool-call arguments, which may be the raw JSON string the optimizer wrote.
-fn argument_name(args: &Value) -> Option<String> {
-    let parsed: Value = args.as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or(Value::Null);
-    scalar_text(&args["name"]).or_else(|| scalar_text(&parsed["name"]))
-}
-
-fn entry(out: &mut Events, epoch: Option<usize>) -> Option<&mut EpochEvents> {
-    epoch.map(|n| out.epochs.entry(n).or_default())
+/// The `name` inside a tool call's arguments (the raw JSON the optimizer wrote).
+fn argument_name(arguments: &str) -> Option<String> {
+    let parsed: serde_json::Value = serde_json::from_str(arguments).ok()?;
+    parsed["name"].as_str().map(str::to_string)
 }
 
 /// Reads the events of a run, in order.
-pub fn read(events: &[Value]) -> Events {
+pub fn read(events: &[Event]) -> Events {
     let mut out = Events::default();
     // Rejections name the tool but not the function: the proposal just before them does.
     let mut last_proposed: Option<String> = None;
     for ev in events {
-        let epoch = ev["epoch"].as_u64().map(|n| n as usize);
-        match kind(ev) {
-            "decision" => {
-                let Some(e) = entry(&mut out, epoch) else { continue };
+        match ev {
+            Event::Decision { epoch, score, decision, functions, val, .. } => {
+                let e = out.epochs.entry(*epoch).or_default();
                 // A resumed run may log an epoch's decision again; the first one stands.
                 if e.decision.is_some() {
                     continue;
                 }
-                e.decision = scalar_text(&ev["decision"]).or_else(|| {
-                    ev["accepted"].as_bool().map(|a| if a { "accept" } else { "rollback" }.to_string())
-                });
-                e.score = ev["score"].as_f64().or_else(|| ev["score"]["rate"].as_f64());
-                e.functions =
-                    ev["functions"].as_array().map(|fs| fs.iter().filter_map(scalar_text).collect());
+                e.decision = Some(*decision);
+                e.score = Some(score.rate);
+                e.val = *val;
+                e.functions = Some(functions.clone());
             }
-            "action_proposed" => {
-                let call = &ev["call"];
-                last_proposed = argument_name(&call["arguments"]).or_else(|| argument_name(&ev["arguments"]));
-            }
-            "action_applied" => {
-                let Some(e) = entry(&mut out, epoch) else { continue };
-                let a = &ev["action"];
-                e.actions.push(Action {
-                    outcome: "applied".into(),
-                    action: action_name(&a["action"])
-                        .or_else(|| action_name(a))
-                        .or_else(|| action_name(&a["kind"]))
-                        .or_else(|| action_name(&ev["tool"])),
-                    function: scalar_text(&a["function"]["name"])
-                        .or_else(|| scalar_text(&a["name"]))
-                        .or_else(|| scalar_text(&ev["function"]))
-                        .or_else(|| scalar_text(&ev["name"]))
-                        .or_else(|| argument_name(&a["arguments"]))
-                        .or_else(|| argument_name(&ev["arguments"])),
+            Event::ActionProposed { call, .. } => last_proposed = argument_name(&call.arguments),
+            Event::ActionApplied { epoch, action, .. } => {
+                out.epochs.entry(*epoch).or_default().actions.push(Action {
+                    outcome: ActionOutcome::Applied,
+                    action: tool_of(action).into(),
+                    function: Some(action.name().to_string()),
                     reason: None,
                 });
             }
-            k @ ("action_rejected" | "action_skipped") => {
-                let Some(e) = entry(&mut out, epoch) else { continue };
-                e.actions.push(Action {
-                    outcome: if k == "action_rejected" { "rejected" } else { "skipped" }.into(),
-                    action: action_name(&ev["tool"]).or_else(|| action_name(&ev["action"])),
-                    function: scalar_text(&ev["function"])
-                        .or_else(|| scalar_text(&ev["name"]))
-                        .or_else(|| last_proposed.clone()),
-                    reason: scalar_text(&ev["error"]).or_else(|| scalar_text(&ev["reason"])),
+            Event::ActionRejected { epoch, tool, error, .. }
+            | Event::ActionSkipped { epoch, tool, error, .. } => {
+                let outcome = if matches!(ev, Event::ActionRejected { .. }) {
+                    ActionOutcome::Rejected
+                } else {
+                    ActionOutcome::Skipped
+                };
+                out.epochs.entry(*epoch).or_default().actions.push(Action {
+                    outcome,
+                    action: tool.clone(),
+                    function: last_proposed.clone(),
+                    reason: Some(error.clone()),
                 });
             }
-            "step_done" => {
-                if let Some(e) = entry(&mut out, epoch) {
-                    e.optimizer_usage = Some(Usage::from_json(&ev["usage"]));
-                }
+            Event::StepDone { epoch, usage, .. } => {
+                out.epochs.entry(*epoch).or_default().optimizer_usage = Some(*usage);
             }
-            "training_stopped" => {
-                out.stop_reason = scalar_text(&ev["reason"]);
-                out.best_epoch = ev["best_epoch"].as_u64().map(|n| n as usize);
+            Event::TrainingStopped { reason, best_epoch } => {
+                out.stop_reason = Some(*reason);
+                out.best_epoch = Some(*best_epoch);
             }
             _ => {}
         }
@@ -134,58 +134,67 @@ pub fn read(events: &[Value]) -> Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::llm::ToolCall;
+    use crate::trainer::rule::RuleState;
+
+    fn proposed(epoch: usize, name: &str, arguments: &str) -> Event {
+        let call = ToolCall { id: "c".into(), name: name.into(), arguments: arguments.into() };
+        Event::ActionProposed { epoch, candidate: None, call }
+    }
 
     #[test]
-    fn trainer_shaped_events() {
+    fn actions_decisions_and_usage_by_epoch() {
+        let score = Score { correct: 1, total: 2, errored: 0, rate: 0.5, ci95: None };
+        let state = RuleState { best_epoch: Some(0), best_score: 0.5, stale: 0 };
+        let decision = |epoch, decision| Event::Decision {
+            epoch,
+            score,
+            versus_best: None,
+            decision,
+            state,
+            functions: vec![],
+            p_value: None,
+            val: None,
+        };
+        let usage = Usage { calls: 3, input_tokens: 0, output_tokens: 0, usd: 0.25 };
         let events = [
-            json!({"event": "decision", "epoch": 0, "score": {"correct": 1, "total": 2, "errored": 0, "rate": 0.5},
-                   "decision": "accept", "functions": []}),
-            json!({"event": "step_started", "epoch": 1}),
-            json!({"event": "action_proposed", "epoch": 1,
-                   "call": {"id": "c1", "name": "add_function", "arguments": "{\"name\": \"f\"}"}}),
-            json!({"event": "action_applied", "epoch": 1,
-                   "action": {"action": "add", "function": {"name": "f", "code": "def f(): pass"}}}),
-            json!({"event": "action_proposed", "epoch": 1,
-                   "call": {"id": "c2", "name": "revise_function", "arguments": "{\"name\": \"g\"}"}}),
-            json!({"event": "action_rejected", "epoch": 1, "tool": "revise_function", "error": "no `g`", "attempt": 1}),
-            json!({"event": "action_applied", "epoch": 1, "action": {"action": "remove", "name": "h"}}),
-            json!({"event": "step_done", "epoch": 1, "applied": 2, "usage": {"calls": 3, "usd": 0.25}}),
-            json!({"event": "decision", "epoch": 0, "score": 0.9, "decision": "rollback"}),
-            json!({"event": "training_stopped", "reason": "patience", "best_epoch": 0}),
+            decision(0, Decision::Accept),
+            Event::StepStarted { epoch: 1 },
+            proposed(1, "remove_function", "{\"name\": \"h\"}"),
+            Event::ActionApplied {
+                epoch: 1,
+                candidate: None,
+                action: actions::Action::Remove { name: "h".into() },
+            },
+            proposed(1, "revise_function", "{\"name\": \"g\"}"),
+            Event::ActionRejected {
+                epoch: 1,
+                candidate: None,
+                tool: "revise_function".into(),
+                error: "no `g`".into(),
+                attempt: 1,
+            },
+            Event::StepDone { epoch: 1, applied: 1, functions: vec![], usage },
+            decision(0, Decision::Rollback),
+            Event::TrainingStopped { reason: Stop::Patience, best_epoch: 0 },
         ];
         let ev = read(&events);
-        let e0 = &ev.epochs[&0];
-        assert_eq!((e0.decision.as_deref(), e0.score), (Some("accept"), Some(0.5)));
+        assert_eq!((ev.epochs[&0].decision, ev.epochs[&0].score), (Some(Decision::Accept), Some(0.5)));
         let e1 = &ev.epochs[&1];
-        let summary: Vec<(&str, &str, &str)> = e1
+        let summary: Vec<(ActionOutcome, &str, &str)> = e1
             .actions
             .iter()
-            .map(|a| (a.outcome.as_str(), a.action.as_deref().unwrap(), a.function.as_deref().unwrap()))
+            .map(|a| (a.outcome, a.action.as_str(), a.function.as_deref().unwrap()))
             .collect();
         assert_eq!(
             summary,
             [
-                ("applied", "add_function", "f"),
-                ("rejected", "revise_function", "g"),
-                ("applied", "remove_function", "h")
+                (ActionOutcome::Applied, "remove_function", "h"),
+                (ActionOutcome::Rejected, "revise_function", "g")
             ]
         );
         assert_eq!(e1.actions[1].reason.as_deref(), Some("no `g`"));
         assert_eq!(e1.optimizer_usage.unwrap().calls, 3);
-        assert_eq!((ev.stop_reason.as_deref(), ev.best_epoch), (Some("patience"), Some(0)));
-    }
-
-    #[test]
-    fn type_tagged_events() {
-        let events = [
-            json!({"type": "action_applied", "epoch": 2, "action": "revise_function", "name": "q"}),
-            json!({"type": "decision", "epoch": 2, "accepted": false, "score": 0.25}),
-        ];
-        let ev = read(&events);
-        let e = &ev.epochs[&2];
-        assert_eq!(e.actions[0].function.as_deref(), Some("q"));
-        assert_eq!(e.actions[0].action.as_deref(), Some("revise_function"));
-        assert_eq!(e.decision.as_deref(), Some("rollback"));
+        assert_eq!((ev.stop_reason, ev.best_epoch), (Some(Stop::Patience), Some(0)));
     }
 }

@@ -1,30 +1,25 @@
-//! Reading a run directory (SPEC §8) for inspection — the ONE place that knows the field names of
-//! `run.json`, `summary.json`, `events.jsonl` (`events`) and conversation records (`records`).
-//!
-//! Reading is lenient on purpose: a run may be in progress or killed (no `summary.json`, a torn last
-//! line), and records may carry a few more or differently named fields than listed here. Whatever the
-//! summary lacks is rebuilt from the epochs and events. Lines that cannot be parsed are skipped and
-//! reported in `warnings`.
-//!
-//! Fields read: run.json `status`, `data.{data,train,test}.path` (for subjects); summary.json
-//! `status`, `epochs_run`, `stopped_early`, `stop_reason`, `best_epoch`, `history[].{epoch, score,
-//! decision, functions}`, `eval.{before,after}.{correct,total,errored,rate}`, `functions`, `usage`;
-//! records and events: see those modules.
+//! Reading a run directory (SPEC §8) for inspection, through `RunDir`'s paths into the `record` types
+//! the trainer wrote. A run may be in progress or killed (no `summary.json`, a torn last line): what
+//! the summary lacks is rebuilt from the epochs and events. A file or line that is not what its type
+//! says is left out and reported in `warnings`, naming the file (and line).
 
 mod events;
-mod records;
+mod labels;
 
-pub use events::Action;
-pub use records::{Record, Tally, Usage};
+pub use crate::llm::Usage;
+pub use events::{Action, ActionOutcome};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 use super::Error;
 use crate::functions::Registry;
+use crate::record::{ConversationRecord, RunInfo, Score, Summary};
+use crate::run_dir::{self, Phase, RunDir};
+use crate::trainer::rule::{Decision, Stop};
 
 /// One epoch: the registry tried, how it scored, what was decided.
 #[derive(Debug, Clone, Serialize)]
@@ -32,11 +27,11 @@ pub struct Epoch {
     pub epoch: usize,
     pub score: Option<f64>,
     /// Correct / total / errored on the training set (errored problems are not in the score).
-    pub tally: Option<Tally>,
+    pub tally: Option<Score>,
     /// The same registry on the validation split, when the run has one.
-    pub val: Option<Tally>,
-    /// `accept` or `rollback` (as written by the trainer); `None` while undecided.
-    pub decision: Option<String>,
+    pub val: Option<Score>,
+    /// `None` while undecided.
+    pub decision: Option<Decision>,
     /// Not every training problem has a record and nothing was decided: the epoch was cut short (or
     /// is still running). Such an epoch is never shown as decided.
     pub partial: bool,
@@ -52,7 +47,7 @@ pub struct Epoch {
     #[serde(skip)]
     pub registry: Option<Registry>,
     #[serde(skip)]
-    pub records: Vec<Record>,
+    pub records: Vec<ConversationRecord>,
 }
 
 impl Epoch {
@@ -76,14 +71,14 @@ impl Epoch {
     }
 
     pub fn accepted(&self) -> bool {
-        self.decision.as_deref().is_some_and(|d| d.starts_with("accept"))
+        self.decision == Some(Decision::Accept)
     }
 
     /// The decision, or why there is none: a partial epoch (cut short by a kill or an interrupt) is
     /// not decided, however its records score; `undecided` names an epoch still to be decided.
     pub fn decision_text(&self, undecided: &str) -> String {
         match (&self.decision, self.partial) {
-            (Some(d), _) => d.clone(),
+            (Some(d), _) => d.to_string(),
             (None, true) => format!("partial ({} done)", self.records.len()),
             (None, false) => undecided.into(),
         }
@@ -100,24 +95,27 @@ impl Epoch {
 pub struct Run {
     pub name: String,
     pub dir: PathBuf,
+    /// run.json's status, `killed` for a run that says `running` but that no process holds, or
+    /// `incomplete` for a directory without run.json or summary.json.
     pub status: String,
     pub epochs: Vec<Epoch>,
     pub best_epoch: Option<usize>,
     pub stopped_early: Option<bool>,
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<Stop>,
     pub best_functions: Vec<String>,
-    pub eval_before: Option<Tally>,
-    pub eval_after: Option<Tally>,
+    pub eval_before: Option<Score>,
+    pub eval_after: Option<Score>,
     pub usage: Usage,
     pub warnings: Vec<String>,
     #[serde(skip)]
-    pub before: Vec<Record>,
+    pub before: Vec<ConversationRecord>,
     #[serde(skip)]
-    pub after: Vec<Record>,
+    pub after: Vec<ConversationRecord>,
     #[serde(skip)]
     pub best_registry: Option<Registry>,
+    /// run.json, when it could be read.
     #[serde(skip)]
-    pub config: Value,
+    pub info: Option<RunInfo>,
 }
 
 impl Run {
@@ -136,47 +134,66 @@ pub fn load_run(dir: &Path) -> Result<Run, Error> {
 /// (the bulk of a run) are not read; an unfinished run is read in full. The trainer also rewrites
 /// summary.json after every epoch with status `running`: such a summary is not final.
 pub fn load_run_overview(dir: &Path) -> Result<Run, Error> {
-    let summary = read_json_opt(&dir.join("summary.json")).ok().flatten();
-    let final_summary = summary.is_some_and(|s| !summary_in_progress(&s));
+    let summary: Option<Summary> = run_dir::read_json_if_present(&RunDir::at(dir).summary()).ok().flatten();
+    let final_summary = summary.is_some_and(|s| !in_progress(&s));
     load(dir, !final_summary)
 }
 
 /// A summary written between epochs: its usage lags the records on disk.
-fn summary_in_progress(summary: &Value) -> bool {
-    summary["status"].as_str() == Some("running")
+fn in_progress(summary: &Summary) -> bool {
+    summary.status == crate::record::Status::Running
+}
+
+/// A whole JSON file of the run; one that does not parse is a warning, and the run is read without it.
+fn read_whole<T: DeserializeOwned>(path: &Path, warnings: &mut Vec<String>) -> Result<Option<T>, Error> {
+    match run_dir::read_json_if_present(path) {
+        Ok(value) => Ok(value),
+        Err(run_dir::Error::Parse { path, line, message }) => {
+            warnings.push(format!("`{}` line {line}: {message} (file skipped)", path.display()));
+            Ok(None)
+        }
+        Err(run_dir::Error::Read { path, source }) => Err(Error::Read { path, source }),
+        Err(e) => Err(Error::Read { path: path.into(), source: std::io::Error::other(e.to_string()) }),
+    }
 }
 
 fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
+    let run = RunDir::at(dir);
     let mut warnings = Vec::new();
-    let run_json = read_json_opt(&dir.join("run.json"))?.unwrap_or(Value::Null);
-    let summary = read_json_opt(&dir.join("summary.json"))?.unwrap_or(Value::Null);
-    let events = events::read(&read_jsonl(&dir.join("events.jsonl"), &mut warnings)?);
-    let labels = if with_records { records::dataset_labels(&run_json) } else { BTreeMap::new() };
-    let read_records = |path: &Path, warnings: &mut Vec<String>| -> Result<Vec<Record>, Error> {
+    let info: Option<RunInfo> = read_whole(&run.run_json(), &mut warnings)?;
+    let summary: Option<Summary> = read_whole(&run.summary(), &mut warnings)?;
+    let events = events::read(&run.read_events(&mut warnings).map_err(read_error)?);
+    let labels = match &info {
+        Some(info) if with_records => labels::for_format(info),
+        _ => labels::Labels::default(),
+    };
+    let read_records = |phase: Phase, warnings: &mut Vec<String>| -> Result<Vec<ConversationRecord>, Error> {
         if !with_records {
             return Ok(vec![]);
         }
-        let raw = read_jsonl(path, warnings)?;
-        Ok(raw.iter().enumerate().map(|(i, v)| Record::from_json(v, i).labelled(&labels)).collect())
+        let mut records: Vec<ConversationRecord> =
+            run_dir::read_lines_warning(&run.conversations(phase), warnings).map_err(read_error)?;
+        records.iter_mut().for_each(|r| labels.fill(r));
+        Ok(records)
     };
 
     let mut epochs: BTreeMap<usize, Epoch> = BTreeMap::new();
-    for (n, path) in epoch_dirs(dir)? {
+    for n in run.epoch_numbers().map_err(|source| Error::Read { path: dir.join("epochs"), source })? {
         let mut e = Epoch::new(n);
         // A step killed before its commit point leaves no registry: the epoch is simply not there yet.
-        let registry_path = path.join("registry.json");
+        let registry_path = run.epoch_registry(n);
         if registry_path.exists() {
             match Registry::load(&registry_path) {
                 Ok(r) => e.registry = Some(r),
                 Err(err) => warnings.push(err.to_string()),
             }
         }
-        e.records = read_records(&path.join("conversations.jsonl"), &mut warnings)?;
+        e.records = read_records(Phase::Epoch(n), &mut warnings)?;
         e.records.iter().for_each(|r| e.usage.add(&r.usage));
         e.functions = e.registry.as_ref().map(Registry::names).unwrap_or_default();
         if !e.records.is_empty() {
-            let tally = Tally::of(&e.records);
-            e.score = tally.rate;
+            let tally = Score::of(&e.records);
+            e.score = tally.rated();
             e.tally = Some(tally);
         }
         epochs.insert(n, e);
@@ -188,38 +205,40 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         if let Some(fs) = ev.functions {
             e.functions = fs;
         }
-        e.actions_applied = ev.actions.iter().filter(|a| a.outcome == "applied").count();
-        e.actions_rejected = ev.actions.iter().filter(|a| a.outcome == "rejected").count();
+        e.val = ev.val;
+        e.actions_applied = ev.actions.iter().filter(|a| a.outcome == ActionOutcome::Applied).count();
+        e.actions_rejected = ev.actions.iter().filter(|a| a.outcome == ActionOutcome::Rejected).count();
         e.actions = ev.actions;
         e.optimizer_usage = ev.optimizer_usage.unwrap_or_default();
     }
     // The summary's history, when there is one, is what the trainer decided: it wins.
-    for h in summary["history"].as_array().into_iter().flatten() {
-        let Some(n) = h["epoch"].as_u64().map(|n| n as usize) else { continue };
-        let e = epochs.entry(n).or_insert_with(|| Epoch::new(n));
-        e.score = h["score"].as_f64().or_else(|| h["score"]["rate"].as_f64()).or(e.score);
-        e.tally = Tally::from_json(h).or(e.tally);
-        e.val = Tally::from_json(&h["val"]);
-        e.decision = scalar_text(&h["decision"]).or(e.decision.take());
-        if let Some(fs) = h["functions"].as_array() {
-            e.functions = fs.iter().filter_map(scalar_text).collect();
-        }
+    for h in summary.iter().flat_map(|s| &s.history) {
+        let e = epochs.entry(h.epoch).or_insert_with(|| Epoch::new(h.epoch));
+        let tally =
+            Score { correct: h.correct, total: h.total, errored: h.errored, rate: h.score, ci95: h.ci95 };
+        e.score = Some(h.score);
+        e.tally = Some(Score { ci95: tally.interval(), ..tally });
+        e.val = h.val.map(|v| Score { ci95: v.interval(), ..v });
+        e.decision = Some(h.decision);
+        e.functions = h.functions.clone();
     }
     // Epoch directories made by a step for an epoch that never ran hold a registry and nothing else.
     let mut epochs: Vec<Epoch> = epochs
         .into_values()
         .filter(|e| e.score.is_some() || e.decision.is_some() || !e.records.is_empty())
         .collect();
-    let mut status = scalar_text(&run_json["status"])
-        .or_else(|| scalar_text(&summary["status"]))
-        .unwrap_or_else(|| if summary.is_null() { "incomplete".into() } else { "done".into() });
+    let mut status = match (&info, &summary) {
+        (Some(info), _) => info.status.to_string(),
+        (None, Some(summary)) => summary.status.to_string(),
+        (None, None) => "incomplete".into(),
+    };
     // run.json says `running` until the process rewrites it; a kill -9 never does. The lock tells.
-    if status == "running" && !crate::run_dir::RunDir::at(dir).lock_held() {
+    if status == "running" && !run.lock_held() {
         status = "killed".into();
     }
     // In a run no process works on, an undecided epoch will stay so: it was cut short. Without the
     // split to count against, a run that logs decisions for its other epochs says the same.
-    let training_problems = run_json["split"]["train"].as_array().map(Vec::len);
+    let training_problems = info.as_ref().map(|i| i.split.train.len());
     let logs_decisions = epochs.iter().any(|e| e.decision.is_some());
     for e in &mut epochs {
         let cut = match training_problems {
@@ -228,38 +247,39 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         };
         e.partial = e.decision.is_none() && status != "running" && cut;
     }
-    infer_decisions(&mut epochs);
 
-    let best_epoch = summary["best_epoch"]
-        .as_u64()
-        .map(|n| n as usize)
+    let best_epoch = summary
+        .as_ref()
+        .and_then(|s| s.best_epoch)
         .or(events.best_epoch)
         .or_else(|| epochs.iter().rev().find(|e| e.accepted()).map(|e| e.epoch));
-    let best_registry = Registry::load(&dir.join("best").join("registry.json")).ok();
-    let best_functions = summary["functions"]
-        .as_array()
-        .map(|fs| fs.iter().filter_map(scalar_text).collect())
-        .or_else(|| best_registry.as_ref().map(Registry::names))
-        .unwrap_or_default();
-
-    let before = read_records(&dir.join("eval").join("before.jsonl"), &mut warnings)?;
-    let after = read_records(&dir.join("eval").join("after.jsonl"), &mut warnings)?;
-    let eval_tally = |side: &str, records: &[Record]| {
-        Tally::from_json(&summary["eval"][side]).or_else(|| (!records.is_empty()).then(|| Tally::of(records)))
+    let best_registry = Registry::load(&run.best_registry()).ok();
+    let best_functions = match &summary {
+        Some(s) => s.functions.clone(),
+        None => best_registry.as_ref().map(Registry::names).unwrap_or_default(),
     };
-    let eval_before = eval_tally("before", &before);
-    let eval_after = eval_tally("after", &after);
 
-    let usage = if summary["usage"].is_object() && !summary_in_progress(&summary) {
-        Usage::from_json(&summary["usage"])
-    } else {
-        let mut u = Usage::default();
-        epochs.iter().for_each(|e| {
-            u.add(&e.usage);
-            u.add(&e.optimizer_usage);
-        });
-        before.iter().chain(&after).for_each(|r| u.add(&r.usage));
-        u
+    let before = read_records(Phase::Before, &mut warnings)?;
+    let after = read_records(Phase::After, &mut warnings)?;
+    let eval_tally = |recorded: Option<Score>, records: &[ConversationRecord]| {
+        recorded
+            .map(|s| Score { ci95: s.interval(), ..s })
+            .or_else(|| (!records.is_empty()).then(|| Score::of(records)))
+    };
+    let eval_before = eval_tally(summary.as_ref().and_then(|s| s.eval.before), &before);
+    let eval_after = eval_tally(summary.as_ref().and_then(|s| s.eval.after), &after);
+
+    let usage = match &summary {
+        Some(s) if !in_progress(s) => s.usage,
+        _ => {
+            let mut u = Usage::default();
+            epochs.iter().for_each(|e| {
+                u.add(&e.usage);
+                u.add(&e.optimizer_usage);
+            });
+            before.iter().chain(&after).for_each(|r| u.add(&r.usage));
+            u
+        }
     };
     let name =
         dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -269,8 +289,8 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         status,
         epochs,
         best_epoch,
-        stopped_early: summary["stopped_early"].as_bool(),
-        stop_reason: scalar_text(&summary["stop_reason"]).or(events.stop_reason),
+        stopped_early: summary.as_ref().map(|s| s.stopped_early),
+        stop_reason: summary.as_ref().and_then(|s| s.stop_reason).or(events.stop_reason),
         best_functions,
         eval_before,
         eval_after,
@@ -279,25 +299,15 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
         before,
         after,
         best_registry,
-        config: run_json,
+        info,
     })
 }
 
-/// For runs that log no decisions at all, apply SPEC §7's rule: accept only a strict improvement on
-/// the best. When the trainer logs decisions, an epoch without one is still running: left undecided.
-fn infer_decisions(epochs: &mut [Epoch]) {
-    if epochs.iter().any(|e| e.decision.is_some()) {
-        return;
-    }
-    let mut best = f64::NEG_INFINITY;
-    for e in epochs.iter_mut().filter(|e| !e.partial) {
-        let score = e.score.unwrap_or(f64::NEG_INFINITY);
-        if e.decision.is_none() && e.score.is_some() {
-            e.decision = Some(if score > best { "accept" } else { "rollback" }.into());
-        }
-        if e.accepted() {
-            best = best.max(score);
-        }
+fn read_error(e: run_dir::Error) -> Error {
+    match e {
+        run_dir::Error::Read { path, source } => Error::Read { path, source },
+        run_dir::Error::Parse { path, line, message } => Error::Json { path, line, message },
+        other => Error::Read { path: PathBuf::new(), source: std::io::Error::other(other.to_string()) },
     }
 }
 
@@ -315,65 +325,4 @@ pub fn list_runs(runs_dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect();
     dirs.sort();
     Ok(dirs)
-}
-
-fn epoch_dirs(run: &Path) -> Result<Vec<(usize, PathBuf)>, Error> {
-    let path = run.join("epochs");
-    let rd = match std::fs::read_dir(&path) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => return Err(Error::Read { path, source }),
-    };
-    let mut out: Vec<(usize, PathBuf)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-fn read_json_opt(path: &Path) -> Result<Option<Value>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Read { path: path.into(), source }),
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::Json {
-        path: path.into(),
-        line: e.line(),
-        message: e.to_string(),
-    })
-}
-
-/// JSON lines; unparsable lines (a torn last line after a crash) are skipped with a warning.
-fn read_jsonl(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<Value>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(source) => return Err(Error::Read { path: path.into(), source }),
-    };
-    let mut out = Vec::new();
-    let count = text.lines().count();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(line) {
-            Ok(v) => out.push(v),
-            // An unterminated last line is a write in progress (or cut by a kill): not worth a warning.
-            Err(_) if n + 1 == count && !text.ends_with('\n') => {}
-            Err(e) => warnings.push(format!("skipped `{}` line {}: {e}", path.display(), n + 1)),
-        }
-    }
-    Ok(out)
-}
-
-/// Strings as they are, numbers and booleans as text, anything else as absent.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }

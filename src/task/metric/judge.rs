@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::{Error, Scored};
 use crate::dataset::Problem;
 use crate::llm::{self, ChatModel, ChatRequest, Message};
+use crate::record::GradedBy;
 
 /// The judge's instructions.
 pub const SYSTEM: &str = "You are a careful, strict grader. You are given a question, the reference \
@@ -41,7 +42,7 @@ impl Judge {
             seed: self.seed,
             ..Default::default()
         };
-        let name = "judge";
+        let name = GradedBy::Judge;
         let response = match self.model.chat(&request).await {
             Ok(r) => r,
             Err(llm::Error::Budget { .. }) => return Err(Error::Budget),

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::dataset::Problem;
 use crate::grading::Grader;
 use crate::llm::Usage;
+use crate::record::GradedBy;
 
 /// `--metric NAME`, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +121,7 @@ pub struct Scored {
     /// In [0, 1]; 0 when errored.
     pub score: f64,
     /// Which check decided (the math checker's path, the metric's name, `no_answer`).
-    pub decided_by: String,
+    pub decided_by: GradedBy,
     /// Why the metric could not score the problem (the problem is then excluded from the rate).
     pub errored: Option<String>,
     /// What scoring cost (a judge's calls).
@@ -128,17 +129,12 @@ pub struct Scored {
 }
 
 impl Scored {
-    pub fn of(equal: bool, decided_by: &str) -> Scored {
-        Scored {
-            score: f64::from(u8::from(equal)),
-            decided_by: decided_by.into(),
-            errored: None,
-            usage: Usage::default(),
-        }
+    pub fn of(equal: bool, decided_by: GradedBy) -> Scored {
+        Scored { score: f64::from(u8::from(equal)), decided_by, errored: None, usage: Usage::default() }
     }
 
-    pub fn errored(reason: String, decided_by: &str) -> Scored {
-        Scored { score: 0.0, decided_by: decided_by.into(), errored: Some(reason), usage: Usage::default() }
+    pub fn errored(reason: String, decided_by: GradedBy) -> Scored {
+        Scored { score: 0.0, decided_by, errored: Some(reason), usage: Usage::default() }
     }
 }
 
@@ -168,12 +164,12 @@ impl Metric {
             return metric.score(answer, problem).await;
         }
         let Some(answer) = answer.filter(|a| !a.trim().is_empty()) else {
-            return Ok(Scored::of(false, "no_answer"));
+            return Ok(Scored::of(false, GradedBy::NoAnswer));
         };
         match self {
             Metric::Math(grader) => {
                 let verdict = grader.check(answer, &problem.answer).await;
-                Ok(Scored::of(verdict.equal, &verdict.decided_by))
+                Ok(Scored::of(verdict.equal, verdict.decided_by))
             }
             Metric::Text(spec) => Ok(score_text(spec, answer, problem)),
             Metric::Judge(judge) => judge.score(answer, problem).await,
@@ -184,8 +180,13 @@ impl Metric {
 
 /// A text metric against every accepted answer (a list reference accepts any of its items).
 fn score_text(spec: &MetricSpec, answer: &str, problem: &Problem) -> Scored {
-    let name = spec.to_string();
-    let name = name.split(':').next().unwrap_or("");
+    let name = match spec {
+        MetricSpec::Exact => GradedBy::Exact,
+        MetricSpec::Normalized => GradedBy::Normalized,
+        MetricSpec::Contains => GradedBy::Contains,
+        MetricSpec::Numeric { .. } => GradedBy::Numeric,
+        _ => GradedBy::Choice,
+    };
     let mut undecided = true;
     for reference in accepted(problem) {
         let verdict = match spec {
@@ -203,7 +204,7 @@ fn score_text(spec: &MetricSpec, answer: &str, problem: &Problem) -> Scored {
         }
     }
     // No number (or letter) to compare in the answer: said as such, still a wrong answer.
-    Scored::of(false, if undecided { "no_answer" } else { name })
+    Scored::of(false, if undecided { GradedBy::NoAnswer } else { name })
 }
 
 /// The reference answers a text metric accepts: each item of a JSON list, else the reference.
@@ -251,9 +252,9 @@ mod tests {
         assert_eq!(metric.score(Some("new york."), &p).await.unwrap().score, 1.0);
         assert_eq!(metric.score(Some("Boston"), &p).await.unwrap().score, 0.0);
         let none = metric.score(None, &p).await.unwrap();
-        assert_eq!((none.score, none.decided_by.as_str()), (0.0, "no_answer"));
+        assert_eq!((none.score, none.decided_by), (0.0, GradedBy::NoAnswer));
         let numeric = Metric::Text(MetricSpec::Numeric { tolerance: 1e-6 });
         let n = numeric.score(Some("no number here"), &problem("5", None)).await.unwrap();
-        assert_eq!((n.score, n.decided_by.as_str()), (0.0, "no_answer"));
+        assert_eq!((n.score, n.decided_by), (0.0, GradedBy::NoAnswer));
     }
 }

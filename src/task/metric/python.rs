@@ -12,6 +12,7 @@ use crate::agent::Runner;
 use crate::dataset::Problem;
 use crate::exec::ExecStatus;
 use crate::functions::Registry;
+use crate::record::GradedBy;
 
 /// Marks the line carrying the function's return value in the session's output.
 const MARKER: &str = "__agentopt_metric_result__ ";
@@ -59,7 +60,7 @@ impl PythonMetric {
         );
         let execution = session.run_code(&code).await;
         session.close().await;
-        let name = "python";
+        let name = GradedBy::Python;
         if execution.status != ExecStatus::Ok {
             let why = last_line(&execution.stderr);
             return Ok(Scored::errored(format!("metric {}: {why}", self.function), name));
