@@ -122,7 +122,7 @@ impl Registry {
                 message: message.into(),
             };
             if !is_identifier(&f.name) {
-                return Err(invalid("field `name` must match [A-Za-z_][A-Za-z0-9_]{0,63}"));
+                return Err(invalid(&format!("field `name` must match {IDENTIFIER_RULE}")));
             }
             if !f.parameters.is_object() {
                 return Err(invalid("field `parameters` must be a JSON Schema object"));
@@ -140,7 +140,10 @@ impl Registry {
     }
 }
 
-/// `[A-Za-z_][A-Za-z0-9_]{0,63}`: the names the optimizer may give a function.
+/// The names the optimizer may give a function (what `is_identifier` accepts), as error messages say it.
+pub const IDENTIFIER_RULE: &str = "[A-Za-z_][A-Za-z0-9_]{0,63}";
+
+/// `IDENTIFIER_RULE`: the names the optimizer may give a function.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')

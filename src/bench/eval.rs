@@ -209,29 +209,17 @@ pub async fn cache(quick: bool) -> Value {
     result.unwrap_or_else(|e| json!({"error": e}))
 }
 
-/// A run's records without timings and usage (which legitimately differ: cached replies cost nothing).
-fn records(workspace: &Workspace, name: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(workspace.path().join(name)).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|mut v| {
-            strip_timings(&mut v);
-            v
-        })
-        .collect()
-}
-
-fn strip_timings(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            for key in ["duration_ms", "usage", "cached"] {
-                map.remove(key);
-            }
-            map.values_mut().for_each(strip_timings);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_timings),
-        _ => {}
+/// An `eval --out` file's records without timings and usage (which legitimately differ: cached
+/// replies cost nothing); an unreadable file reads as no records.
+fn records(workspace: &Workspace, name: &str) -> Vec<crate::record::ConversationRecord> {
+    let mut records: Vec<crate::record::ConversationRecord> =
+        crate::run_dir::read_lines(&workspace.path().join(name)).unwrap_or_default();
+    for r in &mut records {
+        r.duration_ms = 0;
+        r.usage = Default::default();
+        r.executions.iter_mut().for_each(|e| e.duration_ms = 0);
     }
+    records
 }
 
 #[cfg(test)]

@@ -35,13 +35,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
 use tokio::sync::Notify;
 
 use super::Error;
+use super::lines;
 use super::memcg::Group;
 use super::sandbox::{Launcher, Role};
 use super::view::CGROUPS_INSIDE;
@@ -186,21 +187,19 @@ impl ForkServer {
         };
         let stream = UnixStream::connect(&self.socket).await.map_err(|e| dead("accept a session", &e))?;
         let (read, mut writer) = stream.into_split();
-        let mut line = limits.to_string();
-        line.push('\n');
-        writer.write_all(line.as_bytes()).await.map_err(|e| dead("take the session's limits", &e))?;
+        lines::send(&mut writer, limits).await.map_err(|e| dead("take the session's limits", &e))?;
         let mut reader = BufReader::new(Box::new(read) as Box<dyn AsyncRead + Send + Sync + Unpin>);
-        let mut reply = String::new();
-        match tokio::time::timeout(STARTUP_TIMEOUT, reader.read_line(&mut reply)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(Ok(_)) => return Err(dead("start a session", &"the child closed its connection")),
+        let ready: Value = match tokio::time::timeout(STARTUP_TIMEOUT, lines::receive(&mut reader)).await {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(lines::ReadError::Closed)) => {
+                return Err(dead("start a session", &"the child closed its connection"));
+            }
             Ok(Err(e)) => return Err(dead("start a session", &e)),
             Err(_) => return Err(dead("start a session", &format!("no answer within {STARTUP_TIMEOUT:?}"))),
-        }
-        let ready: Value = serde_json::from_str(&reply).map_err(|e| dead("answer readably", &e))?;
+        };
         match ready["pid"].as_u64() {
             Some(pid) if ready["ready"] == true => Ok(Forked { reader, writer, pid: pid as u32 }),
-            _ => Err(Error::Protocol(format!("unexpected first line from a forked worker: {reply}"))),
+            _ => Err(Error::Protocol(format!("unexpected first line from a forked worker: {ready}"))),
         }
     }
 

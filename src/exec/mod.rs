@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod fork_server;
+pub mod lines;
 mod memcg;
 mod reply;
 mod sandbox;

@@ -17,7 +17,7 @@ use super::session::Session;
 use super::view::{Home, Identity, View};
 use super::worker::{Failure, Worker};
 use super::{Error, SandboxConfig};
-use crate::functions::{FunctionDef, Registry, is_identifier};
+use crate::functions::{FunctionDef, IDENTIFIER_RULE, Registry, is_identifier};
 
 /// Where the private work directory appears inside the sandbox (also `$HOME` and the cwd).
 pub(crate) const SANDBOX_HOME: &str = "/home/sandbox";
@@ -170,10 +170,7 @@ impl Sandbox {
     /// declares (and needs no undeclared one). `Err` holds the message shown to the optimizer.
     pub async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, Error> {
         if !is_identifier(&def.name) {
-            return Ok(Err(format!(
-                "invalid function name `{}`: it must match [A-Za-z_][A-Za-z0-9_]{{0,63}}",
-                def.name
-            )));
+            return Ok(Err(format!("invalid function name `{}`: it must match {IDENTIFIER_RULE}", def.name)));
         }
         let launcher = self.launcher().await;
         // Preloaded like a session's, so a proposed function's `import sympy` is not charged to its

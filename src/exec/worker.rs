@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::process::Child;
 use tokio::time::Instant;
 
 use super::Error;
 use super::fork_server::{ExitReport, ForkServer};
+use super::lines;
 use super::memcg::Group;
 use super::sandbox::{Launcher, Role};
 
@@ -21,7 +22,6 @@ use super::sandbox::{Launcher, Role};
 /// take longer. This bounds a hung start, not a slow one.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// A reply line longer than this is not the worker talking (it caps its output far below).
-const MAX_REPLY_BYTES: u64 = 64 << 20;
 /// The stderr kept for diagnosing a worker that died.
 const STDERR_TAIL_BYTES: usize = 8 << 10;
 /// Imported once at worker start (or once in the full fork server) so code blocks find them warm.
@@ -152,13 +152,7 @@ impl Worker {
     /// the execution itself took. Only the first `started` counts: the code that runs after it shares
     /// the worker's process and can write to the protocol, so a later one must not move the deadline.
     pub async fn request(&mut self, request: &Value, limit: Duration) -> Result<(Value, Duration), Failure> {
-        let mut line = request.to_string();
-        line.push('\n');
-        let written = match self.input.write_all(line.as_bytes()).await {
-            Ok(()) => self.input.flush().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
+        if let Err(e) = lines::send(&mut self.input, request).await {
             return Err(Failure::Died(format!("{} (writing the request: {e})", self.death_message().await)));
         }
         let mut started = Instant::now();
@@ -194,14 +188,10 @@ impl Worker {
     }
 
     async fn read_reply(&mut self) -> Result<Value, String> {
-        let mut line = String::new();
-        let read = (&mut self.output).take(MAX_REPLY_BYTES).read_line(&mut line).await;
-        match read {
-            Ok(0) => Err(self.death_message().await),
-            Ok(_) => {
-                serde_json::from_str(&line).map_err(|e| format!("the worker sent an unreadable reply ({e})"))
-            }
-            Err(e) => Err(format!("reading the worker's reply failed: {e}")),
+        match lines::receive(&mut self.output).await {
+            Ok(reply) => Ok(reply),
+            Err(lines::ReadError::Closed) => Err(self.death_message().await),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -8,9 +8,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::BufReader;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
+
+use crate::exec::lines;
 
 const SCRIPT: &str = include_str!("grader.py");
 /// Importing sympy + math_verify from a cold disk can take several seconds.
@@ -53,7 +55,7 @@ struct Reply {
 struct Worker {
     _child: Child,
     stdin: ChildStdin,
-    stdout: Lines<BufReader<ChildStdout>>,
+    stdout: BufReader<ChildStdout>,
     next_id: u64,
 }
 
@@ -137,7 +139,7 @@ impl Pool {
         }
         let mut child = cmd.spawn().map_err(|source| Error::Spawn { python: self.python.clone(), source })?;
         let stdin = child.stdin.take().expect("piped");
-        let stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut worker = Worker { _child: child, stdin, stdout, next_id: 0 };
         let ready = tokio::time::timeout(STARTUP_TIMEOUT, read_reply(&mut worker)).await;
         match ready {
@@ -154,16 +156,10 @@ impl Pool {
 }
 
 async fn exchange(worker: &mut Worker, request: &Request<'_>) -> Result<Reply, Error> {
-    let mut line = serde_json::to_string(request).expect("plain strings serialise");
-    line.push('\n');
-    let io = |e: std::io::Error| Error::Died(e.to_string());
-    worker.stdin.write_all(line.as_bytes()).await.map_err(io)?;
-    worker.stdin.flush().await.map_err(io)?;
+    lines::send(&mut worker.stdin, request).await.map_err(|e| Error::Died(e.to_string()))?;
     read_reply(worker).await
 }
 
 async fn read_reply(worker: &mut Worker) -> Result<Reply, Error> {
-    let line = worker.stdout.next_line().await.map_err(|e| Error::Died(e.to_string()))?;
-    let line = line.ok_or_else(|| Error::Died("end of output".into()))?;
-    serde_json::from_str(&line).map_err(|e| Error::Died(format!("unreadable reply {line:?}: {e}")))
+    lines::receive(&mut worker.stdout).await.map_err(|e| Error::Died(e.to_string()))
 }

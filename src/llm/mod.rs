@@ -26,7 +26,7 @@ pub mod usage;
 pub use config::{CacheMode, ModelOptions, Secret};
 pub use connect::{connect, describe};
 pub use message::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, ToolSpec, Usage};
-pub use usage::{Budget, BudgetGuard, Price};
+pub use usage::Price;
 
 /// Something that answers chat requests: a backend, a wrapper around one, or a scripted test model.
 #[async_trait::async_trait]

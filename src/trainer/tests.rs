@@ -156,6 +156,22 @@ async fn learns_accepts_rolls_back_ties_and_stops_early() {
 }
 
 #[tokio::test]
+async fn resume_warns_of_an_event_line_it_cannot_read_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Trainer::new(setup(dir.path(), "r", None, 1, 3)).unwrap().run().await.unwrap();
+    let events = dir.path().join("r/events.jsonl");
+    let lines = std::fs::read_to_string(&events).unwrap().lines().count();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&events).unwrap();
+    std::io::Write::write_all(&mut file, b"{\"event\": \"decision\", \"epoch\": 0}\n").unwrap();
+    let again = Trainer::new(setup(dir.path(), "r", None, 1, 3)).unwrap();
+    assert_eq!(again.warnings.len(), 1, "{:?}", again.warnings);
+    let warning = &again.warnings[0];
+    assert!(warning.contains(&format!("events.jsonl` line {}", lines + 1)), "{warning}");
+    assert!(warning.contains("missing field"), "{warning}");
+    assert_eq!(again.progress.history, first.summary.history, "the readable events still count");
+}
+
+#[tokio::test]
 async fn last_epoch_gets_no_optimizer_call() {
     let dir = tempfile::tempdir().unwrap();
     let finished = Trainer::new(setup(dir.path(), "r", None, 1, 3)).unwrap().run().await.unwrap();

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use agentopt::llm::fallback::Fallback;
-use agentopt::llm::{Budget, BudgetGuard, ChatModel, ChatRequest, ChatResponse, Error, Message, Usage};
+use agentopt::llm::{ChatModel, ChatRequest, ChatResponse, Error, Message, Usage};
+use agentopt::trainer::meter::{Meter, Metered};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -90,12 +91,12 @@ async fn the_last_error_is_reported_when_every_entry_fails() {
 }
 
 #[tokio::test]
-async fn budget_guard_charges_and_then_refuses() {
-    let budget = Arc::new(Budget::new(Some(1.0), Usage::default()));
-    let guarded = BudgetGuard::new(Arc::new(Fixed), budget.clone());
-    guarded.chat(&question()).await.unwrap();
-    guarded.chat(&question()).await.unwrap();
-    assert!(matches!(guarded.chat(&question()).await, Err(Error::Budget { .. })));
-    assert_eq!(budget.spent().calls, 2);
-    assert!((budget.spent().usd - 1.2).abs() < 1e-12);
+async fn a_metered_model_charges_and_refuses_a_call_that_could_pass_the_limit() {
+    let meter = Arc::new(Meter::new(Some(1.0), Usage::default()));
+    let metered = Metered { inner: Arc::new(Fixed), meter: meter.clone() };
+    metered.chat(&question()).await.unwrap();
+    // A second call as dear as the first ($0.60) could reach $1.20: refused before it is made.
+    assert!(matches!(metered.chat(&question()).await, Err(Error::Budget { .. })));
+    assert_eq!(meter.usage().calls, 1);
+    assert!((meter.usage().usd - 0.6).abs() < 1e-12);
 }
