@@ -263,8 +263,11 @@ pub fn read_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, Error> {
         .collect()
 }
 
+/// A line's number and what it parsed to (or why it did not).
+type Parsed<T> = (usize, Result<T, String>);
+
 /// Each complete, non-blank line of a file with its number and what it parsed to.
-fn parse_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, Result<T, String>)>, Error> {
+fn parse_lines<T: DeserializeOwned>(path: &Path) -> Result<Vec<Parsed<T>>, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use agentopt::agent::proxy::format_execution;
 use agentopt::exec::*;
 use agentopt::functions::{FunctionDef, Registry};
 
@@ -38,7 +39,8 @@ async fn state_persists_between_blocks() {
     assert_eq!(first.stdout, "set\n");
     let second = s.run_code("print(x + 22)").await;
     assert_eq!(second.stdout, "42\n", "{second:?}");
-    assert!(second.to_reply().starts_with("exitcode: 0 (execution succeeded)\nCode output: 42"));
+    // What the assistant reads of it (the model-facing text is composed in `agent`).
+    assert_eq!(format_execution(&second), ("42".to_string(), true));
     let expr = s.run_code("sympy.Rational(1, 2) + x").await;
     assert_eq!(expr.result.as_deref(), Some("41/2"), "{expr:?}");
     s.close().await;
@@ -52,7 +54,8 @@ async fn errors_report_a_traceback_without_worker_frames() {
     assert!(e.stderr.contains("ZeroDivisionError"), "{e:?}");
     assert!(e.stderr.contains("return 1/0"), "source lines are quoted: {e:?}");
     assert!(!e.stderr.contains("agentopt-worker"), "worker frames leak: {e:?}");
-    assert!(e.to_reply().starts_with("exitcode: 1 (execution failed)"));
+    let (text, ok) = format_execution(&e);
+    assert!(!ok && text.starts_with("Error: ") && text.contains("ZeroDivisionError"), "{text}");
     let syntax = s.run_code("def (").await;
     assert_eq!(syntax.status, ExecStatus::Error);
     assert!(syntax.stderr.contains("SyntaxError"), "{syntax:?}");
@@ -65,7 +68,8 @@ async fn timeout_kills_and_the_session_recovers() {
     let t = s.run_code("while True: pass").await;
     assert_eq!(t.status, ExecStatus::Timeout, "{t:?}");
     assert!(t.duration_ms < 10_000, "killed at the limit, not waited for: {t:?}");
-    assert!(t.to_reply().contains("Timeout"));
+    let (text, ok) = format_execution(&t);
+    assert!(!ok && text.contains("Timeout"), "{text}");
     let after = s.run_code("print('alive'); print('y' in globals())").await;
     assert_eq!(after.stdout, "alive\nFalse\n", "fresh state after restart: {after:?}");
 }
@@ -278,7 +282,7 @@ async fn each_function_runs_its_own_code() {
     assert_eq!((d.status, d.result.as_deref()), (ExecStatus::Ok, Some("14")), "{d:?}");
     let q = s.call_function("square", r#"{"x": 7}"#).await;
     assert_eq!((q.status, q.result.as_deref()), (ExecStatus::Ok, Some("49")), "{q:?}");
-    assert_eq!(q.to_tool_reply(), "squaring\n49");
+    assert_eq!(format_execution(&q), ("squaring\n49".to_string(), true));
     let again = s.call_function("double", r#"{"x": 1}"#).await;
     assert_eq!(again.result.as_deref(), Some("2"), "AG2's late-binding bug: {again:?}");
     let in_code = s.run_code("print(double(3), square(3))").await;

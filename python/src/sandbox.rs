@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
 
-use agentopt::agent::Runner;
 use agentopt::agent::proxy::format_execution;
+use agentopt::exec::Runner;
 use agentopt::functions::Registry;
 
 use crate::errors;

@@ -174,9 +174,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_loop_follows_the_gate() {
-        use crate::agent::runner::fake::FakeRunner;
         use crate::agent::{Agent, AgentConfig, testing::queue};
         use crate::dataset::Problem;
+        use crate::exec::runner::fake::FakeRunner;
         use std::sync::Arc;
 
         let code = || Message::assistant("```python\nprint(7)\n```");

@@ -9,7 +9,6 @@ pub mod general;
 pub mod human;
 pub mod prompts;
 pub mod proxy;
-pub mod runner;
 #[cfg(test)]
 pub mod testing;
 pub mod warm;
@@ -21,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::Problem;
 use crate::exec::{self, ExecStatus, Execution};
+pub use crate::exec::{CodeSession, Runner};
 use crate::functions::Registry;
 use crate::llm::{self, ChatModel, ChatRequest, Message, Role, ToolChoice, Usage};
 pub use crate::record::{ConversationRecord, End};
@@ -28,7 +28,6 @@ use crate::record::{GradedBy, Outcome};
 use crate::task::{Task, metric};
 use human::{Gated, HumanGate};
 use proxy::{ProxyState, ReplyKind};
-pub use runner::{CodeSession, Runner};
 
 /// AG2's MathChat limit on assistant turns.
 pub const MAX_TURNS: usize = 15;

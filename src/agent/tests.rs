@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::runner::fake::FakeRunner;
 use super::*;
 use crate::agent::testing::{queue, scripted, tool_calls};
+use crate::exec::runner::fake::FakeRunner;
 use crate::functions::FunctionDef;
 use crate::llm::scripted::Scripted;
 

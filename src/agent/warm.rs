@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::runner::{CodeSession, Runner};
 use crate::exec;
+use crate::exec::{CodeSession, Runner};
 use crate::functions::{FunctionDef, Registry};
 
 pub struct Warm {
@@ -105,7 +105,7 @@ impl Runner for Warm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::runner::fake::FakeRunner;
+    use crate::exec::runner::fake::FakeRunner;
 
     fn registry(name: &str) -> Registry {
         Registry {

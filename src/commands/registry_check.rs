@@ -9,7 +9,7 @@ use std::path::Path;
 use futures::StreamExt;
 
 use super::bad_input;
-use crate::agent::runner::Runner;
+use crate::exec::runner::Runner;
 use crate::functions::Registry;
 
 /// How many functions are checked at once (each in a worker of its own).

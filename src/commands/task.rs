@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::bad_input;
 use super::train::connect;
-use crate::agent::Runner;
 use crate::cli::TaskArgs;
+use crate::exec::Runner;
 use crate::grading::Grader;
 use crate::llm::ModelOptions;
 use crate::task::metric::{judge::Judge, python::PythonMetric};

@@ -6,7 +6,11 @@
 //! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
 //! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
-//! - `reply`    — the assistant-facing text of an `Execution`, output truncation
+//! - `reply`    — worker replies into `Execution`s, output truncation (the text the assistant reads of
+//!   one is `agent::proxy`'s)
+//! - `lines`    — the JSON-lines protocol of every Python worker (sessions, fork server, math-verify)
+//! - `runner`   — `Runner`/`CodeSession`: the executor the conversation loop, the optimizer and `python:`
+//!   metrics use (a fake one for tests)
 //! - `scratch`  — the scratch directories under `$TMPDIR`, and removing those of dead processes
 //! - `seccomp`  — the system-call filter every sandboxed worker installs before user code
 //! - `worker.py` — the embedded Python side of the protocol
@@ -30,6 +34,7 @@ mod fork_server;
 pub mod lines;
 mod memcg;
 mod reply;
+pub mod runner;
 mod sandbox;
 mod scratch;
 mod seccomp;
@@ -37,6 +42,7 @@ mod session;
 mod view;
 mod worker;
 
+pub use runner::{CodeSession, Runner};
 pub use sandbox::Sandbox;
 pub use session::Session;
 

@@ -1,5 +1,5 @@
-//! Turning worker replies into `Execution`s (with output truncation), and `Execution`s into the text
-//! the assistant reads (AG2's "exitcode: N (execution …)\nCode output: …" shape).
+//! Turning worker replies into `Execution`s (with output truncation). The text the assistant reads
+//! of an execution is composed in `agent::proxy`, with the rest of what the model is told.
 
 use serde_json::Value;
 
@@ -67,37 +67,6 @@ impl Execution {
     pub(crate) fn refused(code: String, message: String) -> Execution {
         Execution::failed(code, ExecStatus::Error, message, 0)
     }
-
-    /// The process-style exit code shown to the assistant.
-    pub fn exit_code(&self) -> i32 {
-        match self.status {
-            ExecStatus::Ok => 0,
-            ExecStatus::Error => 1,
-            ExecStatus::Timeout => 124,
-            ExecStatus::Crashed => 137,
-        }
-    }
-
-    /// The reply to a code block, as AG2's executors word it.
-    pub fn to_reply(&self) -> String {
-        let verdict = if self.status == ExecStatus::Ok { "succeeded" } else { "failed" };
-        let mut output = self.stdout.clone();
-        if let Some(result) = &self.result {
-            push_line(&mut output, result);
-        }
-        push_line(&mut output, &self.stderr);
-        format!("exitcode: {} (execution {verdict})\nCode output: {output}", self.exit_code())
-    }
-
-    /// The reply to a function (tool) call: what it printed and the repr of its value, or the error.
-    pub fn to_tool_reply(&self) -> String {
-        let mut output = self.stdout.clone();
-        match self.status {
-            ExecStatus::Ok => push_line(&mut output, self.result.as_deref().unwrap_or("None")),
-            _ => push_line(&mut output, &self.stderr),
-        }
-        output
-    }
 }
 
 fn push_line(output: &mut String, text: &str) {
@@ -148,22 +117,23 @@ mod tests {
     }
 
     #[test]
-    fn replies_read_like_ag2() {
+    fn replies_become_executions() {
         let ok = Execution::from_reply(
             "print(2)".into(),
             &serde_json::json!({"status": "ok", "stdout": "2\n"}),
             1,
             100,
         );
-        assert_eq!(ok.to_reply(), "exitcode: 0 (execution succeeded)\nCode output: 2\n");
-        let err = Execution::failed("x".into(), ExecStatus::Timeout, "Timeout: killed".into(), 5);
-        assert_eq!(err.to_reply(), "exitcode: 124 (execution failed)\nCode output: Timeout: killed");
+        assert_eq!((ok.status, ok.stdout.as_str(), ok.result.as_deref()), (ExecStatus::Ok, "2\n", None));
         let call = Execution::from_reply(
             "f({})".into(),
-            &serde_json::json!({"status": "ok", "result": "4"}),
+            &serde_json::json!({"status": "error", "stderr": "boom", "result": "4"}),
             1,
             100,
         );
-        assert_eq!(call.to_tool_reply(), "4");
+        assert_eq!(
+            (call.status, call.stderr.as_str(), call.result.as_deref()),
+            (ExecStatus::Error, "boom", Some("4"))
+        );
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::Runner;
 use crate::exec;
+use crate::exec::Runner;
 use crate::functions::Registry;
 use crate::llm::{self, ChatModel, ChatRequest, Message, ToolCall, ToolChoice, Usage};
 use crate::record::{ConversationRecord, Event};

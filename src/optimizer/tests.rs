@@ -5,8 +5,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
-use crate::agent::runner::fake::FakeRunner;
 use crate::agent::testing::{queue, scripted, tool_calls};
+use crate::exec::runner::fake::FakeRunner;
 use crate::functions::FunctionDef;
 use crate::llm::Role;
 use crate::llm::scripted::Scripted;

@@ -146,8 +146,8 @@ pub async fn run<E: std::error::Error + 'static>(
 mod tests {
     use super::*;
     use crate::agent::AgentConfig;
-    use crate::agent::runner::fake::FakeRunner;
     use crate::agent::testing::scripted;
+    use crate::exec::runner::fake::FakeRunner;
     use crate::grading::Grader;
     use crate::llm::Message;
 

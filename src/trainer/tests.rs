@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::agent::AgentConfig;
-use crate::agent::runner::fake::FakeRunner;
 use crate::agent::testing::{scripted, tool_calls};
+use crate::exec::runner::fake::FakeRunner;
 use crate::llm::{ChatRequest, Message};
 use crate::optimizer::OptimizerConfig;
 use crate::record::{DataSpec, ModelsSpec, Split, TrainSettings};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Error, Scored};
-use crate::agent::Runner;
 use crate::dataset::Problem;
 use crate::exec::ExecStatus;
+use crate::exec::Runner;
 use crate::functions::Registry;
 use crate::record::GradedBy;
 

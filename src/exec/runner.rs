@@ -1,4 +1,4 @@
-//! The executor seen by the conversation loop and the optimizer: a small trait over `exec::Sandbox`
+//! The executor seen by the conversation loop, the optimizer and `python:` metrics: a small trait over `exec::Sandbox`
 //! so the loop can be unit-tested with a fake executor (no Python, no sandbox).
 
 use async_trait::async_trait;
