@@ -114,15 +114,19 @@ impl RunDir {
     pub fn calls(&self) -> PathBuf {
         self.root.join("calls.jsonl")
     }
+    /// Where the epoch directories live.
+    pub fn epochs_dir(&self) -> PathBuf {
+        self.root.join("epochs")
+    }
     pub fn epoch_dir(&self, epoch: usize) -> PathBuf {
-        self.root.join("epochs").join(format!("{epoch:03}"))
+        self.epochs_dir().join(format!("{epoch:03}"))
     }
     pub fn epoch_registry(&self, epoch: usize) -> PathBuf {
         self.epoch_dir(epoch).join("registry.json")
     }
     /// The epochs that have a directory, in order.
     pub fn epoch_numbers(&self) -> std::io::Result<Vec<usize>> {
-        let rd = match std::fs::read_dir(self.root.join("epochs")) {
+        let rd = match std::fs::read_dir(self.epochs_dir()) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
             Err(e) => return Err(e),
@@ -134,6 +138,9 @@ impl RunDir {
     /// Where candidate `c` of the step before epoch `epoch` lives (`--proposals`).
     pub fn candidate_dir(&self, epoch: usize, c: usize) -> PathBuf {
         self.epoch_dir(epoch).join("candidates").join(c.to_string())
+    }
+    pub fn candidate_registry(&self, epoch: usize, c: usize) -> PathBuf {
+        self.candidate_dir(epoch, c).join("registry.json")
     }
     /// The scores of the step's candidates, and which one was chosen.
     pub fn candidates(&self, epoch: usize) -> PathBuf {

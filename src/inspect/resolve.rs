@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Error;
+use crate::run_dir::RunDir;
 
 /// The project's folder of exported registries (SPEC §8), relative to the working directory.
 const FUNCTIONS_DIR: &str = "functions";
@@ -35,14 +36,14 @@ pub fn resolve_registry(reference: &str, runs_dir: &Path) -> Result<PathBuf, Err
     }
     for dir in run_candidates(reference, runs_dir) {
         if is_run_dir(&dir) {
-            let best = dir.join("best").join("registry.json");
+            let best = RunDir::at(&dir).best_registry();
             if best.is_file() {
                 return Ok(best);
             }
             tried.push(best);
             return Err(Error::RegistryNotFound { reference: reference.into(), tried });
         }
-        tried.push(dir.join("best").join("registry.json"));
+        tried.push(RunDir::at(&dir).best_registry());
     }
     Err(Error::RegistryNotFound { reference: reference.into(), tried })
 }
@@ -58,7 +59,8 @@ pub fn resolve_run(reference: &str, runs_dir: &Path) -> Result<PathBuf, Error> {
 
 /// A run directory holds at least one of the files the trainer writes first or last.
 pub fn is_run_dir(dir: &Path) -> bool {
-    ["run.json", "summary.json", "events.jsonl", "epochs"].iter().any(|f| dir.join(f).exists())
+    let run = RunDir::at(dir);
+    [run.run_json(), run.summary(), run.events(), run.epochs_dir()].iter().any(|f| f.exists())
 }
 
 fn run_candidates(reference: &str, runs_dir: &Path) -> Vec<PathBuf> {
@@ -72,12 +74,12 @@ fn run_candidates(reference: &str, runs_dir: &Path) -> Vec<PathBuf> {
 
 fn epoch_registry(reference: &str, run: &Path, epoch: &str) -> Result<PathBuf, Error> {
     let (path, label) = if epoch.eq_ignore_ascii_case("best") {
-        (run.join("best").join("registry.json"), "best".to_string())
+        (RunDir::at(run).best_registry(), "best".to_string())
     } else {
         let n: u32 = epoch
             .parse()
             .map_err(|_| Error::BadEpoch { reference: reference.into(), epoch: epoch.into() })?;
-        (run.join("epochs").join(format!("{n:03}")).join("registry.json"), format!("{n:03}"))
+        (RunDir::at(run).epoch_registry(n as usize), format!("{n:03}"))
     };
     if path.is_file() {
         return Ok(path);
@@ -92,10 +94,8 @@ fn epoch_registry(reference: &str, run: &Path, epoch: &str) -> Result<PathBuf, E
 
 /// The epoch directories of a run, for error messages.
 fn present_epochs(run: &Path) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(run.join("epochs"))
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    names.sort();
+    let names: Vec<String> =
+        RunDir::at(run).epoch_numbers().unwrap_or_default().iter().map(|n| format!("{n:03}")).collect();
     if names.is_empty() { "none".into() } else { names.join(", ") }
 }
 

@@ -414,7 +414,7 @@ impl Trainer {
         input: &StepInput<'_>,
         proposals: usize,
     ) -> Result<Result<(), Interruption>, Error> {
-        let path = |c: usize| self.run.candidate_dir(epoch, c).join("registry.json");
+        let path = |c: usize| self.run.candidate_registry(epoch, c);
         let mut registries: Vec<Option<Registry>> = vec![None; proposals];
         for (c, slot) in registries.iter_mut().enumerate() {
             if path(c).is_file() {

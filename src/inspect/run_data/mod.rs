@@ -178,7 +178,7 @@ fn load(dir: &Path, with_records: bool) -> Result<Run, Error> {
     };
 
     let mut epochs: BTreeMap<usize, Epoch> = BTreeMap::new();
-    for n in run.epoch_numbers().map_err(|source| Error::Read { path: dir.join("epochs"), source })? {
+    for n in run.epoch_numbers().map_err(|source| Error::Read { path: run.epochs_dir(), source })? {
         let mut e = Epoch::new(n);
         // A step killed before its commit point leaves no registry: the epoch is simply not there yet.
         let registry_path = run.epoch_registry(n);
