@@ -4,6 +4,7 @@
 //! launching on Ctrl-C or when the budget is exhausted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -88,13 +89,17 @@ pub async fn run<E: std::error::Error + 'static>(
     }
     let registry = Arc::new(registry.clone());
     let limiter = Limiter::new(ctx.concurrency);
+    // Set by a conversation that failed in a way every other would too (a refused key): no
+    // conversation starts after it, however late the loop below gets to its result.
+    let failed = Arc::new(AtomicBool::new(false));
     let mut set = JoinSet::new();
     for (index, problem) in problems.iter().enumerate().filter(|(i, _)| slots[*i].is_none()) {
         let (agent, registry, problem) = (ctx.agent.clone(), registry.clone(), problem.clone());
         let (limiter, meter, cancel) = (limiter.clone(), ctx.meter.clone(), ctx.cancel.clone());
+        let failed = failed.clone();
         set.spawn(async move {
             let slot = limiter.acquire().await;
-            if cancel.is_cancelled() {
+            if cancel.is_cancelled() || failed.load(Ordering::SeqCst) {
                 return Launch::Skipped(Interruption::Cancelled);
             }
             if meter.exhausted() {
@@ -106,7 +111,11 @@ pub async fn run<E: std::error::Error + 'static>(
                     Launch::Done(Box::new(record))
                 }
                 Err(agent::Error::Budget) => Launch::Skipped(Interruption::Budget),
-                Err(e) => Launch::Failed(e),
+                Err(e) => {
+                    // Before the slot is released (when this task ends), so no waiting task starts.
+                    failed.store(true, Ordering::SeqCst);
+                    Launch::Failed(e)
+                }
             }
         });
     }
