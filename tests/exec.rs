@@ -506,6 +506,52 @@ async fn forked_sessions_are_apart_from_each_other() {
     assert_eq!(a.run_code("print(open('mine').read())").await.stdout, "secret\n");
 }
 
+/// Forked sessions each have a PID namespace of their own: one cannot see, signal or read the
+/// other's processes (nor the fork server), and what a session started, even in a session of its
+/// own (setsid), dies with it.
+#[tokio::test]
+async fn forked_sessions_see_only_their_own_processes() {
+    let marker = "4343.4343";
+    let sandbox = sandbox();
+    assert!(sandbox.forks_sessions());
+    let empty = Registry::default();
+    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let started = a
+        .run_code(&format!(
+            "import subprocess\np = subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\nprint(p.pid)"
+        ))
+        .await;
+    let pid: u32 = started.stdout.trim().parse().unwrap_or_else(|_| panic!("{started:?}"));
+    // The pids /proc shows, and how many of them run a's sleep.
+    let list = format!(
+        "import os\npids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n\
+         print(pids, sum(b'{marker}' in open('/proc/%d/cmdline' % p, 'rb').read() for p in pids))"
+    );
+    let seen_by_a = a.run_code(&list).await;
+    assert_eq!(seen_by_a.stdout, format!("[1, 2, {pid}] 1\n"), "a sees its own: {seen_by_a:?}");
+    let seen_by_b = b.run_code(&list).await;
+    assert_eq!(seen_by_b.stdout, "[1, 2] 0\n", "b sees its namespace's init and itself: {seen_by_b:?}");
+    // a's pid means nothing in b's namespace: no such process, or b's own (never a's sleep).
+    let signal = b
+        .run_code(&format!(
+            "import os, signal\ntry:\n    os.kill({pid}, signal.SIGKILL)\n    print('sent')\n\
+             except OSError as e:\n    print(type(e).__name__)"
+        ))
+        .await;
+    assert_eq!(signal.stdout, "ProcessLookupError\n", "{signal:?}");
+    let init = b.run_code("import os, signal\nos.kill(1, signal.SIGKILL)").await;
+    assert!(init.stderr.contains("PermissionError"), "nor signal its namespace's init: {init:?}");
+    assert_eq!(count_processes(marker), 1, "a's sleep still runs");
+    drop(a);
+    for _ in 0..50 {
+        if count_processes(marker) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count_processes(marker), 0, "a's setsid process died with its session");
+}
+
 #[tokio::test]
 async fn forked_sessions_cannot_reach_each_other_over_the_network() {
     let sandbox = sandbox();
@@ -702,12 +748,9 @@ open('/tmp/left-behind', 'w').write('from an earlier session')
         let e = second
             .run_code("import os\nprint(os.path.exists('/tmp/left-behind'), os.listdir(os.environ['HOME']))")
             .await;
-        // Forked sessions share the server's capped /tmp only when the interpreter lives under /tmp
-        // (a checkout cloned there): a private /tmp would hide it.
-        let venv = config().python.parent().and_then(|dir| dir.canonicalize().ok());
-        let shared = fork_server && venv.is_some_and(|dir| dir.starts_with("/tmp"));
-        let expected = if shared { "True []\n" } else { "False []\n" };
-        assert_eq!(e.stdout, expected, "fork server {fork_server}: {e:?}");
+        // Also where the interpreter lives under /tmp (a checkout cloned there): forked sessions bind
+        // it again into their own /tmp.
+        assert_eq!(e.stdout, "False []\n", "fork server {fork_server}: {e:?}");
         first.close().await;
     }
 }

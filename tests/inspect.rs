@@ -286,7 +286,8 @@ fn report_is_self_contained_and_escaped() {
         "epoch 1: 0.250 (rolled back)",
         "Number Theory",
         "95% CI",
-        "Epoch 002 vs 001: <span class=\"fixed\">2 fixed</span>",
+        // Against the best registry so far (epoch 1 was rolled back): against epoch 1 it read 2.
+        "Epoch 002 vs best epoch 000: <span class=\"fixed\">1 fixed</span>, <span class=\"broke\">0 broken</span>",
         "<span class=\"del\">-import math</span>",
         "$0.0421",
         "<span class=\"broke\">rejected</span> add_function <code>foo</code> — code does not define `foo` &lt;img",

@@ -251,7 +251,7 @@ async fn inspecting_a_real_run() {
         ">Algebra<".into(),
         ">Geometry<".into(),
         "33.3% → 100.0%".into(),
-        "Epoch 001 vs 000: <span class=\"fixed\">0 fixed</span>, <span class=\"broke\">2 broken</span>".into(),
+        "Epoch 001 vs best epoch 000: <span class=\"fixed\">0 fixed</span>, <span class=\"broke\">2 broken</span>".into(),
         "<code>t3</code> What is 5+5? (easy)".into(),
         "Test set, after vs before: <span class=\"fixed\">2 fixed</span>, <span class=\"broke\">0 broken</span>".into(),
         "Epoch 001 (<span class=\"rollback\">rollback</span>) vs best epoch 000".into(),

@@ -13,11 +13,13 @@
 //! replace them happen while the machine waits for the model.
 //!
 //! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
-//! so the per-session process cap, file permissions and signals still keep sessions apart; it also
-//! gets a network namespace of its own, and when it is reaped the server kills whatever still runs
-//! as its uid (processes that left its process group). Sessions
-//! do share the server's PID namespace, /tmp and read-only view; each has a private 0700 work
-//! directory (also its `$HOME` and `$TMPDIR`) that the server removes when the child is reaped.
+//! so the per-session process cap, file permissions and signals still keep sessions apart. Each
+//! spare is also the first process (the init) of a PID namespace of its own, with its own `/proc`,
+//! network namespace and mount namespace: a session sees only its own processes, reaches no other's
+//! loopback, and whatever it starts dies with it (an init's end kills its namespace, whatever group
+//! or session a process moved to). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are size-capped
+//! tmpfs mounts of its own; the interpreter's directories under `/tmp` are bound again into the new
+//! one. Sessions share only the server's read-only view.
 //!
 //! Wire: agentopt connects to the server's socket (a host temp dir bound into the sandbox) and sends
 //! the session's limits as one JSON line; the spare that accepted answers `{"ready": true, "pid": N}`
@@ -118,7 +120,7 @@ impl ForkServer {
             "fork_server": {
                 "socket": inner_home.join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
                 "spares": launcher.config.spare_sessions.clamp(1, MAX_SPARES),
-                "private_tmp": launcher.private_tmp(), "memcg": memcg,
+                "tmp_binds": launcher.tmp_binds(), "memcg": memcg,
             },
             "preload": PRELOAD,
         });

@@ -250,9 +250,10 @@ impl Launcher {
         self.plan.bwrap.is_some()
     }
 
-    /// Whether forked sessions may each mount a `/tmp` of their own (see `View::interpreter_in_tmp`).
-    pub fn private_tmp(&self) -> bool {
-        !self.plan.view.interpreter_in_tmp()
+    /// What forked sessions bind again into the `/tmp` of their own (see
+    /// `View::interpreter_dirs_in_tmp`).
+    pub fn tmp_binds(&self) -> Vec<String> {
+        self.plan.view.interpreter_dirs_in_tmp()
     }
 
     pub fn python(&self) -> &Path {

@@ -141,10 +141,15 @@ impl View {
             .collect()
     }
 
-    /// Whether the interpreter lives under `/tmp`: a session mounting a `/tmp` of its own would
-    /// then hide the modules it has yet to import.
-    pub fn interpreter_in_tmp(&self) -> bool {
-        self.python_all.iter().any(|bound| bound.dest.starts_with("/tmp"))
+    /// The interpreter's directories bound under `/tmp` (a checkout cloned there): a session
+    /// mounting a `/tmp` of its own binds them again into it, or it would hide the modules it has
+    /// yet to import.
+    pub fn interpreter_dirs_in_tmp(&self) -> Vec<String> {
+        self.python
+            .iter()
+            .filter(|bound| bound.dest.starts_with("/tmp"))
+            .map(|bound| lossy(&bound.dest))
+            .collect()
     }
 
     /// bubblewrap's file-system arguments: the allowlist, `/tmp` (a tmpfs of `tmp_size` bytes when

@@ -103,9 +103,10 @@ def take_protocol_fds(read_fd=0, write_fd=1):
 
 
 def close_other_descriptors(*streams):
-    """Closes every descriptor but 0-2 and the protocol's `streams` before user code runs: nothing
-    the fork server (its stderr, pipes, socket) or anyone before it held may reach a session."""
-    keep = {0, 1, 2} | {stream.fileno() for stream in streams}
+    """Closes every descriptor but 0-2 and the protocol's `streams` (or descriptor numbers) before
+    user code runs: nothing the fork server (its stderr, pipes, socket) or anyone before it held may
+    reach a session."""
+    keep = {0, 1, 2} | {s if isinstance(s, int) else s.fileno() for s in streams}
     try:
         open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:  # no /proc (unsandboxed on an odd system): every number up to the limit
@@ -615,8 +616,7 @@ class ForkServer:
         self.nice = bool(settings.get("nice"))
         self.spares = max(1, int(settings.get("spares") or 1))
         self.children = set()  # forked and not yet reaped: only these may be signalled
-        self.uids = {}  # child pid -> the uid its session runs as (reported once it knows)
-        self.helpers = set()  # kill_uid's children, reaped without an exit event
+        self.signals = {}  # child pid -> the signal that killed its session (its init reports it)
         self.idle = set()  # spares still waiting for a connection
         self.control = b""
         self.busy = self.again = False
@@ -625,6 +625,9 @@ class ForkServer:
         os.chmod(settings["socket"], 0o600)
         self.listener.listen(256)
         self.taken_r, self.taken_w = os.pipe()
+        # Each spare is the init of a PID namespace of its own (see fork_spare); this one is where
+        # the server's other children (none now) go between spares.
+        self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if os.getuid() == 0 else None
         # Signals also wake the main loop's select through this pipe.
         self.wake_r, self.wake_w = os.pipe()
         for fd in (self.taken_r, self.wake_r, self.wake_w):
@@ -678,7 +681,7 @@ class ForkServer:
                     kill_group(pid)  # what left the group dies when the child is reaped
 
     def reap(self):
-        self.read_taken()  # a session's uid line may still wait there: its kill needs the uid
+        self.read_taken()  # a session's signal line may still wait there
         memcg = self.settings.get("memcg")
         self.stale_groups = {pid for pid in self.stale_groups if not remove_memory_cgroup(memcg, pid)}
         while True:
@@ -688,17 +691,18 @@ class ForkServer:
                 return
             if pid == 0:
                 return
-            if pid in self.helpers:
-                self.helpers.discard(pid)
-                continue
             self.children.discard(pid)
             self.idle.discard(pid)
-            kill_group(pid)  # whatever the session started and left behind
-            kill_uid(self.uids.pop(pid, None), self.helpers)  # and what it left its group for
+            # Its PID namespace died with it (and every process the session left, whatever group
+            # or session it moved to); without one (not root) its group is what can be killed.
+            kill_group(pid)
             shutil.rmtree(os.path.join(self.home, "s%d" % pid), ignore_errors=True)
             self.stale_groups.add(pid)
-            if os.WIFSIGNALED(status):
-                self.send_event({"exited": pid, "signal": os.WTERMSIG(status)})
+            signum = self.signals.pop(pid, None)
+            if signum is None and os.WIFSIGNALED(status):
+                signum = os.WTERMSIG(status)
+            if signum is not None:
+                self.send_event({"exited": pid, "signal": signum})
             else:
                 self.send_event({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
@@ -707,23 +711,32 @@ class ForkServer:
             data = os.read(self.taken_r, 65536)
         except BlockingIOError:
             return
-        # "PID" once a spare is taken, "PID UID" once its session knows its uid.
+        # "PID" once a spare is taken, "PID SIGNAL" from its init when a signal killed the session.
         for line in data.decode().splitlines():
             fields = [int(f) for f in line.split()]
             if fields:
                 self.idle.discard(fields[0])
             if len(fields) == 2 and fields[0] in self.children:
-                self.uids[fields[0]] = fields[1]
+                self.signals[fields[0]] = fields[1]
 
     def fork_spare(self):
         # What the child lacks of the common modules it imports itself, when its code needs them.
         missing = [m for m in self.preloadable if m not in sys.modules]
         # Blocked until the child is registered, so no handler sees it half-known.
         signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
+        if self.own_pid_ns is not None:
+            # The child is the first process, the init, of a PID namespace of its own: its session
+            # sees only its own processes, and none outlives it. Made here, not by a double fork in
+            # the child, so it stays the server's child (reaped and reported as before); the setns
+            # below puts the server's later children back in its own namespace.
+            if LIBC.unshare(CLONE_NEWPID) != 0:
+                raise OSError(ctypes_errno(), "unshare(CLONE_NEWPID) failed")
         pid = os.fork()
         if pid == 0:
-            own = (self.events_fd, self.taken_r, self.wake_r, self.wake_w)
-            spare(self.listener, self.taken_w, own, self.home, missing)
+            own = (self.events_fd, self.taken_r, self.wake_r, self.wake_w, self.own_pid_ns)
+            spare(self.listener, self.taken_w, [fd for fd in own if fd is not None], self.home, missing)
+        if self.own_pid_ns is not None and LIBC.setns(self.own_pid_ns, CLONE_NEWPID) != 0:
+            raise OSError(ctypes_errno(), "setns(CLONE_NEWPID) failed")
         try:
             os.setpgid(pid, pid)  # also done by the child; whichever runs first
         except OSError:
@@ -806,51 +819,16 @@ def kill_group(pid):
         pass
 
 
-def runs_as(uid):
-    """Whether any process (of this PID namespace) has `uid` among its uids: most sessions leave
-    nothing, and a scan costs far less than the fork that kills. From `status`, since a process
-    that changed uid is not dumpable and its /proc entry then belongs to root."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/status" % name, "rb") as status:
-                for line in status:
-                    if line.startswith(b"Uid:"):
-                        if uid in (int(f) for f in line.split()[1:]):
-                            return True
-                        break
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    return False
-
-
-def kill_uid(uid, helpers):
-    """Kills every process of a session's own uid, whatever group or session it moved to (setsid, a
-    double fork): a short-lived child becomes that uid and signals all it may, until none is left.
-    Not waited for (the server must not stall); it is reaped like any child, its pid in `helpers`."""
-    if uid is None or uid == 0 or os.getuid() != 0 or not runs_as(uid):
-        return
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            for _ in range(1000):
-                os.kill(-1, signal.SIGKILL)  # every process of this uid but the caller
-        except BaseException:
-            pass  # ProcessLookupError: nothing of the uid is left
-        finally:
-            os._exit(0)
-    helpers.add(pid)
-
-
 LIBC = None
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
+# The session's id: the pid of its namespace's init as the server sees it (inside, that init is 1
+# and the session 2). Names its work directory and memory cgroup and is what kills are sent for.
+SESSION_ID = None
 
 
 def join_memory_cgroup(memcg):
@@ -859,7 +837,7 @@ def join_memory_cgroup(memcg):
     removes it once the session's processes are gone."""
     if not memcg:
         return
-    group = os.path.join(memcg["dir"], "s%d" % os.getpid())
+    group = os.path.join(memcg["dir"], "s%d" % SESSION_ID)
     os.mkdir(group)
     for name, value in memcg["limits"]:
         path = os.path.join(group, name)
@@ -883,6 +861,22 @@ def remove_memory_cgroup(memcg, pid):
     return True
 
 
+def private_tmp(binds, size):
+    """A /tmp of the session's own. `binds`: the interpreter's directories under the server's /tmp
+    (a checkout cloned there), bound again, read-only, into the new one, with the masks inside."""
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in binds]
+    mount_tmpfs("/tmp", "size=%d,mode=1777" % size)
+    for path, fd in kept:
+        os.makedirs(path, exist_ok=True)
+        source = b"/proc/self/fd/%d" % fd
+        if LIBC.mount(source, path.encode(), None, MS_BIND | MS_REC, None) != 0:
+            raise OSError(ctypes_errno(), "binding %s into the private /tmp failed" % path)
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+        if LIBC.mount(None, path.encode(), None, flags, None) != 0:
+            raise OSError(ctypes_errno(), "making %s read-only failed" % path)
+        os.close(fd)
+
+
 def mount_tmpfs(path, options):
     flags = MS_NOSUID | MS_NODEV
     if LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options.encode()) != 0:
@@ -904,7 +898,10 @@ def die_with_parent(parent):
 
 
 def spare(listener, taken_w, server_fds, home, missing):
-    """A spare child: waits for a connection, then becomes that session's worker. Never returns."""
+    """A spare child: waits for a connection, then becomes that session's worker. As root it is
+    first the init of its PID namespace (see `namespace_init`): it makes the session's network and
+    mount namespaces and its /proc, and the session's process is its child. Never returns."""
+    global SESSION_ID
     code = 0
     # The server's stderr, kept for a crash report: a session points its own fd 2 at captured output.
     report = os.fdopen(os.dup(2), "w", encoding="utf-8")
@@ -914,35 +911,64 @@ def spare(listener, taken_w, server_fds, home, missing):
         for signum in CONTROL_SIGNALS | {signal.SIGALRM}:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
-        parent = os.getppid()
-        die_with_parent(parent)
+        die_with_parent(os.getppid())
         for fd in server_fds:
             os.close(fd)
-        warm_up(missing)
+        SESSION_ID = os.getpid()
         if os.getuid() == 0:
-            # A network namespace of its own (no interface up), made while the spare waits (it
-            # takes milliseconds): sessions cannot reach each other through the shared loopback.
-            # The server's socket is a path, reachable from any network namespace. And a mount
-            # namespace of its own, for the session's private home and /tmp.
+            # Made while the spare waits (milliseconds): a network namespace of its own (no
+            # interface up), so sessions cannot reach each other through a shared loopback (the
+            # server's socket is a path, reachable from any); a mount namespace, for the session's
+            # home, /tmp and /proc; and, the server having made this process the first of a PID
+            # namespace, a /proc that shows that namespace alone.
             if LIBC.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
                 raise OSError(ctypes_errno(), "unshare(CLONE_NEWNET | CLONE_NEWNS) failed")
             if LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
                 raise OSError(ctypes_errno(), "making the mounts private failed")
+            SESSION_ID = int(os.readlink("/proc/self"))  # the server's /proc still: its pid there
+            if LIBC.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+                raise OSError(ctypes_errno(), "mounting the session's /proc failed")
+            session_process = os.fork()
+            if session_process != 0:
+                report.close()
+                namespace_init(session_process, taken_w)
+            die_with_parent(os.getppid())  # cleared by the fork
+        warm_up(missing)
         conn, _ = listener.accept()
         listener.close()
-        os.write(taken_w, b"%d\n" % os.getpid())
-        session(conn, home, missing, parent, report, taken_w)
+        os.write(taken_w, b"%d\n" % SESSION_ID)
+        session(conn, home, missing, os.getppid(), report, taken_w)
     except BaseException:
         code = 1
         if not report.closed:  # closed once user code may run: it must not write there
             try:
-                print("session %d failed:" % os.getpid(), file=report)
+                print("session %d failed:" % SESSION_ID, file=report)
                 traceback.print_exc(file=report)
                 report.flush()
             except OSError:
                 pass
     finally:
         os._exit(code)
+
+
+def namespace_init(session_process, taken_w):
+    """The first process of a session's PID namespace: it reaps what the session leaves behind
+    (orphans come to it) and ends when the session's process does, which kills whatever else still
+    runs in the namespace, however it left its group or session. Its exit is the session's: the
+    same code, or, when a signal killed the session, a line naming it to the server before exiting
+    (an init cannot die by a signal sent from inside its namespace). Never returns."""
+    close_other_descriptors(taken_w)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if pid != session_process:
+            continue
+        if os.WIFSIGNALED(status):
+            os.write(taken_w, b"%d %d\n" % (SESSION_ID, os.WTERMSIG(status)))
+            os._exit(1)
+        os._exit(os.waitstatus_to_exitcode(status))
 
 
 def warm_up(missing):
@@ -964,20 +990,17 @@ def session(conn, home, missing, server_pid, report, taken_w):
     send = sender(proto_out)
     CONFIG.update(json.loads(proto_in.readline() or "{}"))
     CAP = int(CONFIG["cap"])
-    workdir = os.path.join(home, "s%d" % os.getpid())
+    workdir = os.path.join(home, "s%d" % SESSION_ID)
     os.mkdir(workdir, 0o700)
     uid = CONFIG.get("drop_uid")
     if uid is not None and os.getuid() == 0:
         # Its disk: a size-capped tmpfs in its own mount namespace, so it can fill neither the host's
         # disk nor another session's space, and nothing of it outlives the session (kill -9 of
-        # agentopt included). /tmp too, unless the interpreter lives there.
+        # agentopt included). /tmp too: nothing one session leaves there reaches the next.
         disk = int(CONFIG.get("file_size_bytes") or 256 << 20)
         mount_tmpfs(workdir, "size=%d,mode=0700,uid=%d,gid=%d" % (disk, uid, uid))
-        if CONFIG["fork_server"].get("private_tmp"):
-            mount_tmpfs("/tmp", "size=%d,mode=1777" % disk)
+        private_tmp(CONFIG["fork_server"].get("tmp_binds") or [], disk)
         join_memory_cgroup(CONFIG["fork_server"].get("memcg"))
-        # The server kills this uid's every process when the session ends.
-        os.write(taken_w, b"%d %d\n" % (os.getpid(), uid))
     os.close(taken_w)
     set_limits()
     die_with_parent(server_pid)
@@ -986,7 +1009,7 @@ def session(conn, home, missing, server_pid, report, taken_w):
     worker = Worker(send, missing, background=False)
     report.close()
     close_other_descriptors(proto_in, proto_out)
-    send({"ready": True, "pid": os.getpid()})
+    send({"ready": True, "pid": SESSION_ID})
     serve(proto_in, send, worker)
 
 

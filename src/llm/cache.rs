@@ -1,6 +1,7 @@
 //! The on-disk reply cache: a SQLite file (WAL, busy timeout) shared safely by concurrent tasks and
 //! processes, keyed on a hash of the canonical request plus the cache seed — never the API key.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,16 +153,54 @@ fn canonical(value: &Value, out: &mut String) {
 
 /// Answers repeated requests from the store; only successful replies are stored. A cache that fails
 /// at run time is logged and bypassed: it must never turn a good model call into an error.
+/// Identical requests in flight together make one model call: the later ones wait for the first
+/// and are answered from the store (or call the model themselves when the first failed).
 pub struct Cache {
     inner: Arc<dyn ChatModel>,
     store: Arc<Store>,
     identity: Value,
     seed: u64,
+    in_flight: InFlight,
 }
 
 impl Cache {
     pub fn new(inner: Arc<dyn ChatModel>, store: Arc<Store>, identity: Value, seed: u64) -> Self {
-        Cache { inner, store, identity, seed }
+        Cache { inner, store, identity, seed, in_flight: InFlight::default() }
+    }
+}
+
+/// A lock per cache key while a request with that key is under way.
+#[derive(Default)]
+struct InFlight(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// The right to look up, call and store one key; the key's lock is forgotten once nobody waits.
+struct Turn<'a> {
+    owner: &'a InFlight,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl InFlight {
+    async fn turn(&self, key: &str) -> Turn<'_> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(key.to_string()).or_default().clone()
+        };
+        let guard = Some(lock.clone().lock_owned().await);
+        Turn { owner: self, key: key.to_string(), lock, guard }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = self.owner.0.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's reference and this one: no request waits for the key (new ones would take the
+        // map's lock first, held here).
+        if Arc::strong_count(&self.lock) == 2 {
+            locks.remove(&self.key);
+        }
     }
 }
 
@@ -169,6 +208,7 @@ impl Cache {
 impl ChatModel for Cache {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, Error> {
         let key = cache_key(&self.identity, request, self.seed);
+        let _turn = self.in_flight.turn(&key).await;
         let store = self.store.clone();
         let lookup = key.clone();
         let found = tokio::task::spawn_blocking(move || store.get(&lookup)).await;

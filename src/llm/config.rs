@@ -300,13 +300,43 @@ fn check_key(entry: &Entry) -> Result<(), String> {
     }
 }
 
-/// Parses and validates a config list. Entries are numbered from 1 in messages; unknown fields (AutoGen
-/// lists often carry `tags`) are ignored. `lookup` reads an env var (a parameter so tests stay pure).
+/// The fields an entry may have: agentopt's, and AutoGen's that it reads past (`tags` label entries
+/// for AutoGen's filters; the rest tune AutoGen's own client).
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "api_type",
+    "base_url",
+    "api_key",
+    "api_version",
+    "price",
+    "timeout",
+    "model_path",
+    "max_tokens",
+];
+const AUTOGEN_FIELDS: &[&str] =
+    &["tags", "api_rate_limit", "default_headers", "organization", "cache_seed", "temperature", "stream"];
+
+/// Parses and validates a config list, logging a warning for each field it does not know (see
+/// `unknown_fields`) once per process. Entries are numbered from 1 in messages. `lookup` reads an
+/// env var (a parameter so tests stay pure).
 pub fn parse_list(
     text: &str,
     source: &Source,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Entry>, Error> {
+    let (entries, warnings) = parse_list_warning(text, source, lookup)?;
+    for warning in warnings {
+        warn_once(warning);
+    }
+    Ok(entries)
+}
+
+/// `parse_list`, with the warnings returned instead of logged.
+pub fn parse_list_warning(
+    text: &str,
+    source: &Source,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Vec<Entry>, Vec<String>), Error> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| Error::Config(format!("{source}: not valid JSON: {e}")))?;
     let Value::Array(items) = value else {
@@ -315,14 +345,56 @@ pub fn parse_list(
     if items.is_empty() {
         return Err(Error::Config(format!("{source}: the model list is empty")));
     }
-    items
+    let mut warnings = Vec::new();
+    let entries = items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            parse_entry(i + 1, item, lookup)
-                .map_err(|msg| Error::Config(format!("{source}: entry {}: {msg}", i + 1)))
+            let entry = parse_entry(i + 1, item, lookup)
+                .map_err(|msg| Error::Config(format!("{source}: entry {}: {msg}", i + 1)))?;
+            if let Value::Object(obj) = item {
+                let name = |msg: String| format!("{source}: entry {} (`{}`): {msg}", i + 1, entry.model);
+                warnings.extend(unknown_fields(obj).into_iter().map(name));
+            }
+            Ok(entry)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok((entries, warnings))
+}
+
+/// One message per field of `obj` that is neither agentopt's nor AutoGen's, with the nearest known
+/// field when one is close (`base-url`: did you mean `base_url`?): a misspelt field would otherwise
+/// be ignored in silence and its default used.
+pub fn unknown_fields(obj: &Map<String, Value>) -> Vec<String> {
+    obj.keys()
+        .filter(|field| !KNOWN_FIELDS.contains(&field.as_str()) && !AUTOGEN_FIELDS.contains(&field.as_str()))
+        .map(|field| match nearest_field(field) {
+            Some(known) => format!("unknown field `{field}` (ignored): did you mean `{known}`?"),
+            None => format!("unknown field `{field}` (ignored); known fields: {}", KNOWN_FIELDS.join(", ")),
         })
         .collect()
+}
+
+/// The known field `field` most likely meant: the same but for case and `-`/`_`, or within two edits.
+fn nearest_field(field: &str) -> Option<&'static str> {
+    let normal = |s: &str| s.to_lowercase().replace('-', "_");
+    let field = normal(field);
+    KNOWN_FIELDS
+        .iter()
+        .map(|known| (strsim::levenshtein(&field, known), *known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, known)| known)
+}
+
+/// Logs `warning` unless this process already did: a command loads its list more than once.
+fn warn_once(warning: String) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !seen.contains(&warning) {
+        tracing::warn!("{warning}");
+        seen.push(warning);
+    }
 }
 
 fn parse_entry(index: usize, item: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Entry, String> {

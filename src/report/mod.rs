@@ -263,15 +263,22 @@ fn changes_block(title: &str, prev: &[Record], cur: &[Record]) -> Option<String>
     Some(out)
 }
 
-/// Problems whose verdict changed between consecutive epochs, and on the test set before → after.
+/// Problems whose verdict changed between each epoch and the best one before it (the registry the
+/// epoch's was built from: a rolled-back epoch is nobody's base), and on the test set before → after.
 fn fixed_broke_section(run: &Run) -> String {
     let mut out = String::from("<h2 id=\"changes\">Problems fixed and broken</h2>\n");
     let mut any = false;
-    for pair in run.epochs.windows(2) {
-        let title = format!("Epoch {:03} vs {:03}", pair[1].epoch, pair[0].epoch);
-        if let Some(block) = changes_block(&title, &pair[0].records, &pair[1].records) {
-            out.push_str(&block);
-            any = true;
+    let mut best: Option<&Epoch> = None;
+    for e in &run.epochs {
+        if let Some(base) = best {
+            let title = format!("Epoch {:03} vs best epoch {:03}", e.epoch, base.epoch);
+            if let Some(block) = changes_block(&title, &base.records, &e.records) {
+                out.push_str(&block);
+                any = true;
+            }
+        }
+        if best.is_none() || e.accepted() {
+            best = Some(e);
         }
     }
     if let Some(block) = changes_block("Test set, after vs before", &run.before, &run.after) {

@@ -43,6 +43,35 @@ async fn identical_request_is_answered_from_the_cache() {
     assert_eq!(second.model, "gpt-test");
 }
 
+/// Identical requests in flight together make one call: the second waits and is answered from the
+/// cache; a different request in flight at the same time is not held up by them.
+#[tokio::test]
+async fn identical_requests_in_flight_together_make_one_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(openai_text_reply("2"))
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let dir = tempdir();
+    let model = connect(&cached_options(dir.path(), &server, 41));
+    let mut other = question();
+    other.messages.push(Message::user("and 2+2?"));
+    let started = std::time::Instant::now();
+    let same = question();
+    let (a, b, c, d) =
+        tokio::join!(model.chat(&same), model.chat(&same), model.chat(&other), model.chat(&same));
+    let replies = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+    assert_eq!(replies.iter().filter(|r| !r.cached).count(), 2, "one call per distinct request");
+    assert_eq!(replies.iter().map(|r| r.usage.calls).sum::<u64>(), 2);
+    assert!(replies.iter().all(|r| r.message == replies[0].message));
+    assert!(started.elapsed() < std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn different_requests_and_seeds_miss() {
     let server = server_answering(3).await;

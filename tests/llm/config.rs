@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use agentopt::llm::Error;
-use agentopt::llm::config::{self, ApiType, KeySource, Source, find_list, parse_list, select};
+use agentopt::llm::config::{
+    self, ApiType, KeySource, Source, find_list, parse_list, parse_list_warning, select,
+};
 use serde_json::json;
 
 use super::*;
@@ -45,6 +47,32 @@ fn errors_name_the_file_the_entry_and_the_field() {
         assert!(message.starts_with("`cfg.json`: "), "{message}");
         assert!(message.contains(expected), "{message:?} should contain {expected:?}");
     }
+}
+
+#[test]
+fn unknown_fields_are_warnings_naming_the_entry_the_field_and_the_nearest_known_one() {
+    let source = Source::File(PathBuf::from("cfg.json"));
+    let text = r#"[{"model": "a", "base-url": "http://x", "tags": ["t"]},
+                   {"model": "b", "base_url": "http://x", "Timeout": 5, "temprature": 0, "flavour": 1}]"#;
+    let (entries, warnings) = parse_list_warning(text, &source, &no_env).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0].base_url.as_deref(),
+        Some(config::DEFAULT_OPENAI_BASE),
+        "the misspelt field is ignored"
+    );
+    assert_eq!(
+        warnings,
+        [
+            "`cfg.json`: entry 1 (`a`): unknown field `base-url` (ignored): did you mean `base_url`?",
+            "`cfg.json`: entry 2 (`b`): unknown field `Timeout` (ignored): did you mean `timeout`?",
+            "`cfg.json`: entry 2 (`b`): unknown field `flavour` (ignored); known fields: model, api_type, \
+             base_url, api_key, api_version, price, timeout, model_path, max_tokens",
+            "`cfg.json`: entry 2 (`b`): unknown field `temprature` (ignored); known fields: model, api_type, \
+             base_url, api_key, api_version, price, timeout, model_path, max_tokens",
+        ],
+        "AutoGen's `tags` is no warning"
+    );
 }
 
 #[test]
