@@ -625,8 +625,8 @@ class ForkServer:
         os.chmod(settings["socket"], 0o600)
         self.listener.listen(256)
         self.taken_r, self.taken_w = os.pipe()
-        # Each spare is the init of a PID namespace of its own (see fork_spare); this one is where
-        # the server's other children (none now) go between spares.
+        # The server's own PID namespace: each spare is the init of a new one (see fork_spare), and
+        # the server returns here after each fork.
         self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if os.getuid() == 0 else None
         # Signals also wake the main loop's select through this pipe.
         self.wake_r, self.wake_w = os.pipe()
@@ -981,7 +981,7 @@ def warm_up(missing):
     linecache.cache.pop("<cell 1>", None)
 
 
-def session(conn, home, missing, server_pid, report, taken_w):
+def session(conn, home, missing, parent, report, taken_w):
     """A child's session: the worker protocol on its connection, after it takes the session's limits."""
     global CAP
     fd = conn.detach()  # the control pipe on fd 0 is replaced by /dev/null just below
@@ -1003,7 +1003,7 @@ def session(conn, home, missing, server_pid, report, taken_w):
         join_memory_cgroup(CONFIG["fork_server"].get("memcg"))
     os.close(taken_w)
     set_limits()
-    die_with_parent(server_pid)
+    die_with_parent(parent)
     os.chdir(workdir)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
     worker = Worker(send, missing, background=False)

@@ -377,8 +377,7 @@ pub fn unknown_fields(obj: &Map<String, Value>) -> Vec<String> {
 
 /// The known field `field` most likely meant: the same but for case and `-`/`_`, or within two edits.
 fn nearest_field(field: &str) -> Option<&'static str> {
-    let normal = |s: &str| s.to_lowercase().replace('-', "_");
-    let field = normal(field);
+    let field = field.to_lowercase().replace('-', "_");
     KNOWN_FIELDS
         .iter()
         .map(|known| (strsim::levenshtein(&field, known), *known))

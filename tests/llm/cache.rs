@@ -9,9 +9,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::*;
 
 async fn server_answering(expected_calls: u64) -> MockServer {
+    server_answering_after(expected_calls, std::time::Duration::ZERO).await
+}
+
+/// A server answering each request `delay` after it arrives.
+async fn server_answering_after(expected_calls: u64, delay: std::time::Duration) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(openai_text_reply("2")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(openai_text_reply("2")).set_delay(delay))
         .expect(expected_calls)
         .mount(&server)
         .await;
@@ -47,16 +52,7 @@ async fn identical_request_is_answered_from_the_cache() {
 /// cache; a different request in flight at the same time is not held up by them.
 #[tokio::test]
 async fn identical_requests_in_flight_together_make_one_call() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(openai_text_reply("2"))
-                .set_delay(std::time::Duration::from_millis(300)),
-        )
-        .expect(2)
-        .mount(&server)
-        .await;
+    let server = server_answering_after(2, std::time::Duration::from_millis(300)).await;
     let dir = tempdir();
     let model = connect(&cached_options(dir.path(), &server, 41));
     let mut other = question();
