@@ -44,11 +44,10 @@ use tokio::process::Child;
 use tokio::sync::Notify;
 
 use super::Error;
+use super::launcher::{Launcher, PRELOAD, QUICK_PRELOAD, Role, STARTUP_TIMEOUT, drain_tail};
 use super::lines;
 use super::memcg::Group;
-use super::sandbox::{Launcher, Role};
 use super::view::CGROUPS_INSIDE;
-use super::worker::{PRELOAD, QUICK_PRELOAD, STARTUP_TIMEOUT, drain_tail};
 
 /// The socket's name inside the server's home directory.
 const SOCKET: &str = ".fork-server.sock";
@@ -297,7 +296,7 @@ impl Pair {
             return Some(full.clone());
         }
         if !self.full_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            let (pair, launcher) = (self.clone(), launcher.without_fork_server());
+            let (pair, launcher) = (self.clone(), launcher.clone());
             tokio::spawn(async move {
                 pair.full.get_or_init(|| started(&launcher, PRELOAD, true)).await.is_some()
             });

@@ -1,11 +1,14 @@
 //! Sandboxed execution of LLM-written Python: long-lived per-conversation sessions, learned-function
-//! calls, and validation of proposed functions. This file owns the public types; the parts are:
-//! - `sandbox`  — the bubblewrap probe and command line, `Sandbox` (starts sessions, validates functions)
+//! calls, and validation of proposed functions. This file owns the public types.
+//!
+//! Dependencies run one way, top to bottom:
+//! - `sandbox`  — `Sandbox`: starts the fork servers and sessions, validates functions
+//! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
+//! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
+//! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
+//! - `launcher` — the bubblewrap probe and every sandboxed interpreter's command line
 //! - `view`     — what code sees of the file system: the allowlist, the masks of private paths
 //! - `memcg`    — a memory cgroup per session where agentopt can make them
-//! - `fork_server` — one sandboxed interpreter with the modules imported, forking a child per session
-//! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
-//! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `reply`    — worker replies into `Execution`s, output truncation (the text the assistant reads of
 //!   one is `agent::proxy`'s)
 //! - `lines`    — the JSON-lines protocol of every Python worker (sessions, fork server, math-verify)
@@ -31,6 +34,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod fork_server;
+mod launcher;
 pub mod lines;
 mod memcg;
 mod reply;

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::sandbox::Launcher;
+use super::fork_server::ForkServer;
+use super::launcher::Launcher;
 use super::worker::{Failure, Worker};
 use super::{Error, ExecStatus, Execution};
 use crate::functions::Registry;
@@ -14,6 +15,8 @@ use crate::functions::Registry;
 /// One conversation's Python process: variables survive between blocks; no code is replayed.
 pub struct Session {
     launcher: Arc<Launcher>,
+    /// Where its workers fork from; `None`: each gets a sandbox of its own.
+    fork_server: Option<Arc<ForkServer>>,
     /// The registry's functions as the worker's `define` request takes them.
     functions: Vec<Value>,
     /// `None` after a failed restart; the next execution tries again.
@@ -21,13 +24,17 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) async fn start(launcher: Arc<Launcher>, registry: &Registry) -> Result<Session, Error> {
+    pub(crate) async fn start(
+        launcher: Arc<Launcher>,
+        fork_server: Option<Arc<ForkServer>>,
+        registry: &Registry,
+    ) -> Result<Session, Error> {
         let functions = registry
             .functions
             .iter()
             .map(|f| json!({"name": f.name, "code": f.code, "packages": f.packages}))
             .collect();
-        let mut session = Session { launcher, functions, worker: None };
+        let mut session = Session { launcher, fork_server, functions, worker: None };
         session.worker = Some(session.fresh_worker().await?);
         Ok(session)
     }
@@ -37,7 +44,7 @@ impl Session {
     /// with every function marked as failed to define (the reason is what calling one reports), and
     /// the session keeps that for its later restarts.
     async fn fresh_worker(&mut self) -> Result<Worker, Error> {
-        let mut worker = Worker::start(&self.launcher).await?;
+        let mut worker = Worker::start(&self.launcher, self.fork_server.as_ref()).await?;
         if self.functions.is_empty() {
             return Ok(worker);
         }
@@ -69,7 +76,7 @@ impl Session {
             let name = function["name"].clone();
             *function = json!({"name": name, "error": failure});
         }
-        let mut worker = Worker::start(&self.launcher).await?;
+        let mut worker = Worker::start(&self.launcher, self.fork_server.as_ref()).await?;
         let request = json!({"op": "define", "functions": self.functions});
         match worker.request(&request, self.launcher.config.timeout).await {
             Ok(_) => Ok(worker),

@@ -8,26 +8,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::process::Child;
 use tokio::time::Instant;
 
 use super::Error;
 use super::fork_server::{ExitReport, ForkServer};
+use super::launcher::{Launcher, PRELOAD, Role, STARTUP_TIMEOUT, drain_tail};
 use super::lines;
 use super::memcg::Group;
-use super::sandbox::{Launcher, Role};
-
-/// Importing sympy and numpy takes about a second alone; many workers starting at once on few cores
-/// take longer. This bounds a hung start, not a slow one.
-pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
-/// A reply line longer than this is not the worker talking (it caps its output far below).
-/// The stderr kept for diagnosing a worker that died.
-const STDERR_TAIL_BYTES: usize = 8 << 10;
-/// Imported once at worker start (or once in the full fork server) so code blocks find them warm.
-pub(crate) const PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal", "numpy", "sympy"];
-/// What the quick fork server imports: all but numpy and sympy, the slow imports.
-pub(crate) const QUICK_PRELOAD: &[&str] = &["math", "fractions", "itertools", "decimal"];
 
 /// A session's hard CPU limit, in per-execution budgets: ample for a conversation's code blocks (a
 /// session that spends it all is killed and restarted), and a bound code cannot lift.
@@ -75,10 +64,10 @@ enum Process {
 }
 
 impl Worker {
-    /// Starts a worker and waits for its "ready" line: a child of the launcher's fork server when it
-    /// has one (falling back to a sandbox of its own if the server fails), else its own sandbox.
-    pub async fn start(launcher: &Launcher) -> Result<Worker, Error> {
-        if let Some(server) = &launcher.fork_server {
+    /// Starts a worker and waits for its "ready" line: a child of `fork_server` when there is one
+    /// (falling back to a sandbox of its own if the server fails), else in its own sandbox.
+    pub async fn start(launcher: &Launcher, fork_server: Option<&Arc<ForkServer>>) -> Result<Worker, Error> {
+        if let Some(server) = fork_server {
             let uid = launcher.worker_uid();
             match server.fork(&Value::Object(limits(launcher, uid))).await {
                 Ok(forked) => {
@@ -300,20 +289,5 @@ fn describe_exit(report: ExitReport) -> String {
         (_, Some(signal)) => format!("the Python worker died from signal {signal}"),
         (Some(code), _) => format!("the Python worker exited with status {code}"),
         _ => "the Python worker ended".into(),
-    }
-}
-
-/// Keeps the last bytes of a stream, reading until it closes.
-pub(crate) async fn drain_tail(mut stream: impl tokio::io::AsyncRead + Unpin, tail: Arc<Mutex<Vec<u8>>>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        if let Ok(mut tail) = tail.lock() {
-            tail.extend_from_slice(&buf[..n]);
-            let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
-            tail.drain(..excess);
-        }
     }
 }
