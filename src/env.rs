@@ -12,6 +12,9 @@ pub const SECRET_VARS: &[&str] = &[OAI_CONFIG_LIST, OPENAI_API_KEY, AZURE_OPENAI
 pub const AGENTOPT_PYTHON: &str = "AGENTOPT_PYTHON";
 /// `0` gives every code session a sandbox of its own instead of a fork of the shared fork server.
 pub const AGENTOPT_FORK_SERVER: &str = "AGENTOPT_FORK_SERVER";
+/// How many conversations the embedded model keeps cached at once (default 4; `1`: a single cache,
+/// what the benchmark compares against).
+pub const AGENTOPT_LOCAL_SEQUENCES: &str = "AGENTOPT_LOCAL_SEQUENCES";
 /// Any non-empty value turns off ANSI colours in terminal output (https://no-color.org).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Searched for `bwrap` (the sandbox); executed code gets a fixed PATH of its own, never this one.

@@ -81,6 +81,7 @@ pub fn record(index: usize, history: &[Value], satisfied: bool) -> ConversationR
         executions: Vec::new(),
         usage: Usage::default(),
         duration_ms: 0,
+        timing: Default::default(),
         fields: Default::default(),
     }
 }

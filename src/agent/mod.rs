@@ -24,7 +24,7 @@ pub use crate::exec::{CodeSession, Runner};
 use crate::functions::Registry;
 use crate::llm::{self, ChatModel, ChatRequest, Message, Role, ToolChoice, Usage};
 pub use crate::record::{ConversationRecord, End};
-use crate::record::{GradedBy, Outcome};
+use crate::record::{GradedBy, Outcome, Timing};
 use crate::task::{Task, metric};
 use human::{Gated, HumanGate};
 use proxy::{ProxyState, ReplyKind};
@@ -104,6 +104,7 @@ impl Agent {
         let mut errored = None;
         let mut end = End::MaxTurns;
         let mut turns = 0;
+        let mut timing = Timing::default();
 
         while turns < self.config.max_turns {
             let request = ChatRequest {
@@ -115,7 +116,10 @@ impl Agent {
                 seed: self.config.seed,
                 ..Default::default()
             };
-            let response = match self.model.chat(&request).await {
+            let asked = Instant::now();
+            let response = self.model.chat(&request).await;
+            timing.model_ms += millis(asked);
+            let response = match response {
                 Ok(r) => r,
                 Err(llm::Error::Budget { .. }) => return Err(Error::Budget),
                 Err(e) if e.fails_every_request() => return Err(Error::Model(e)),
@@ -142,15 +146,17 @@ impl Agent {
             };
             match kind {
                 ReplyKind::ToolCalls => {
-                    let session = open(&mut session, &*self.runner, registry).await?;
+                    let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
                     let mut all_ok = true;
                     let mut texts = Vec::new();
                     for call in &reply.tool_calls {
+                        let ran = Instant::now();
                         let execution = if registry.get(&call.name).is_some() {
                             session.call_function(&call.name, &call.arguments).await
                         } else {
                             unknown_function(&call.name, &call.arguments)
                         };
+                        timing.execution_ms += millis(ran);
                         let (text, ok) = proxy::format_execution(&execution);
                         all_ok &= ok;
                         texts.push(text);
@@ -170,11 +176,13 @@ impl Agent {
                     }
                 }
                 ReplyKind::Code(blocks) => {
-                    let session = open(&mut session, &*self.runner, registry).await?;
+                    let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
                     let mut all_ok = true;
                     let mut texts = Vec::new();
                     for code in blocks {
+                        let ran = Instant::now();
                         let execution = session.run_code(&code).await;
+                        timing.execution_ms += millis(ran);
                         let (text, ok) = proxy::format_execution(&execution);
                         all_ok &= ok;
                         texts.push(text);
@@ -196,6 +204,7 @@ impl Agent {
             s.close().await;
         }
         let answer = self.task.answer(&messages, end);
+        let grading = Instant::now();
         let scored = match &errored {
             Some(_) => metric::Scored::of(false, GradedBy::Errored),
             None => self.task.metric.score(answer.as_deref(), problem).await.map_err(|e| match e {
@@ -203,6 +212,7 @@ impl Agent {
                 metric::Error::Exec(e) => Error::MetricExec(e),
             })?,
         };
+        timing.grading_ms = millis(grading);
         usage.add(&scored.usage);
         let outcome = match errored.or(scored.errored) {
             Some(reason) => Outcome::Errored { reason },
@@ -224,7 +234,8 @@ impl Agent {
             messages,
             executions,
             usage,
-            duration_ms: started.elapsed().as_millis() as u64,
+            duration_ms: millis(started),
+            timing,
             fields: problem.fields.clone(),
         })
     }
@@ -235,11 +246,18 @@ async fn open<'a>(
     slot: &'a mut Option<Box<dyn CodeSession>>,
     runner: &dyn Runner,
     registry: &Registry,
+    timing: &mut Timing,
 ) -> Result<&'a mut Box<dyn CodeSession>, exec::Error> {
     if slot.is_none() {
+        let asked = Instant::now();
         *slot = Some(runner.session(registry).await?);
+        timing.session_start_ms = millis(asked);
     }
     Ok(slot.as_mut().expect("session just opened"))
+}
+
+fn millis(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 fn unknown_function(name: &str, arguments: &str) -> Execution {

@@ -61,6 +61,7 @@ pub async fn latency(quick: bool) -> Value {
         ("code_c1", Script::Code, code(16), 1),
         ("code_c8", Script::Code, code(64), 8),
         ("code_c32", Script::Code, code(64), 32),
+        ("code_c64", Script::Code, code(64), 64),
         ("plain_c32", Script::Plain, 64, 32),
     ];
     if !quick {
@@ -83,6 +84,58 @@ pub async fn latency(quick: bool) -> Value {
         figures.insert(label.into(), row);
     }
     Value::Object(figures)
+}
+
+/// `eval` of 512 code problems at `--concurrency 128` (floor 2.4 s; quick: 128 at 64): the ratio to
+/// the floor, sessions started per second, and where the conversations' time went, from the records'
+/// `timing` (model, session start, execution, grading, and the rest: the loop and waiting for a core).
+pub async fn scale(quick: bool) -> Value {
+    let latency = Duration::from_millis(200);
+    let (n, concurrency) = if quick { (128, 64) } else { (512, 128) };
+    let result: Result<Value, String> = async {
+        let server = LatencyServer::start(latency, Script::Code, (n * CALLS * 2) as u64 + 16)
+            .await
+            .map_err(|e| format!("cannot start the benchmark server: {e}"))?;
+        let workspace = Workspace::new(&server, n)?;
+        let outcome = workspace.eval(concurrency, &["--no-cache", "--out", "scale.jsonl"], LIMIT).await?;
+        check_all_correct(&outcome, n)?;
+        let records: Vec<crate::record::ConversationRecord> =
+            crate::run_dir::read_lines(&workspace.path().join("scale.jsonl")).map_err(|e| e.to_string())?;
+        let floor = floor(n, concurrency, latency);
+        let wall = outcome.wall.as_secs_f64();
+        Ok(json!({
+            "problems": n, "concurrency": concurrency,
+            "wall_s": secs(outcome.wall), "floor_s": secs(floor),
+            "ratio": round3(wall / floor.as_secs_f64()),
+            "sessions_per_s": round3(records.iter().filter(|r| !r.executions.is_empty()).count() as f64 / wall),
+            "cpu_s": secs(outcome.cpu),
+            "per_conversation_ms": breakdown(&records),
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|e| json!({"error": e}))
+}
+
+/// Mean milliseconds per conversation in each part of its time, and the p95 of its session start.
+fn breakdown(records: &[crate::record::ConversationRecord]) -> Value {
+    let n = records.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&crate::record::ConversationRecord) -> u64| {
+        round3(records.iter().map(|r| f(r) as f64).sum::<f64>() / n)
+    };
+    let mut starts: Vec<f64> = records.iter().map(|r| r.timing.session_start_ms as f64).collect();
+    let start_stats = super::latency_stats(&mut starts);
+    json!({
+        "total": mean(&|r| r.duration_ms),
+        "model": mean(&|r| r.timing.model_ms),
+        "session_start": mean(&|r| r.timing.session_start_ms),
+        "session_start_p95": start_stats["p95_ms"],
+        "execution": mean(&|r| r.timing.execution_ms),
+        "grading": mean(&|r| r.timing.grading_ms),
+        "other": mean(&|r| {
+            let t = &r.timing;
+            r.duration_ms.saturating_sub(t.model_ms + t.session_start_ms + t.execution_ms + t.grading_ms)
+        }),
+    })
 }
 
 /// Framework work per assistant turn with a server that answers at once: the difference between a
@@ -216,6 +269,7 @@ fn records(workspace: &Workspace, name: &str) -> Vec<crate::record::Conversation
         crate::run_dir::read_lines(&workspace.path().join(name)).unwrap_or_default();
     for r in &mut records {
         r.duration_ms = 0;
+        r.timing = Default::default();
         r.usage = Default::default();
         r.executions.iter_mut().for_each(|e| e.duration_ms = 0);
     }

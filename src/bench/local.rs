@@ -1,5 +1,7 @@
 //! Tokens per second of the embedded llama.cpp backend against llama-cpp-python's OpenAI-compatible
-//! server on the same GGUF: prompt evaluation and generation, measured on the same prompt text.
+//! server on the same GGUF: prompt evaluation and generation, measured on the same prompt text. And
+//! conversations taking turns on the embedded model (what `--concurrency` > 1 makes of it), with one
+//! cached sequence and with one per conversation.
 //!
 //! In-process figures come from the worker's own timers (tokens evaluated / seconds, excluding tokens
 //! reused from the KV cache). The server reports no timings, so it is timed from outside: a request with
@@ -38,6 +40,7 @@ pub async fn run(quick: bool) -> Value {
         "threads": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "in_process": in_process(&gguf, &plan).await.unwrap_or_else(|e| json!({"error": e})),
         "llama_cpp_python_server": server(&gguf, &plan).await.unwrap_or_else(|e| json!({"error": e})),
+        "conversations_in_turns": in_turns(&gguf, quick).await.unwrap_or_else(|e| json!({"error": e})),
     })
 }
 
@@ -78,6 +81,64 @@ async fn in_process(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String
         gen_secs += timing.generation_secs;
     }
     Ok(speeds(evaluated, prompt_secs, generated, gen_secs))
+}
+
+#[cfg(not(feature = "local"))]
+async fn in_turns(_: &std::path::Path, _: bool) -> Result<Value, String> {
+    Err("built without the `local` feature".into())
+}
+
+/// Four conversations served in turns, as `eval --concurrency 4` has them: each turn appends a tool
+/// result to its own transcript and asks for a short reply. Prompt tokens evaluated and wall time with a
+/// single cached sequence (every turn after another conversation's starts from the shared opening) and
+/// with `SEQUENCES` (each conversation finds its own transcript cached).
+#[cfg(feature = "local")]
+async fn in_turns(gguf: &std::path::Path, quick: bool) -> Result<Value, String> {
+    use crate::llm::{ChatRequest, Message};
+    let (conversations, turns) = if quick { (4, 3) } else { (4, 6) };
+    let mut figures = serde_json::Map::new();
+    for sequences in [1, local::SEQUENCES] {
+        let model = local::LocalModel::with_sequences("bench", gguf, sequences);
+        let request = |messages: Vec<Message>| {
+            let mut r =
+                ChatRequest { messages, temperature: Some(0.0), max_tokens: Some(16), ..Default::default() };
+            r.extra.insert("repeat_penalty".into(), json!(1.0));
+            r
+        };
+        model.chat_timed(&request(vec![Message::user("Hello")])).await.map_err(|e| e.to_string())?;
+        let mut transcripts: Vec<Vec<Message>> = (0..conversations)
+            .map(|c| {
+                vec![
+                    Message::system(format!("{}\nSolve the problem with Python.", FILLER.repeat(4))),
+                    Message::user(format!("Problem {c}: what is {} * {}?", 17 + c, 23 + 2 * c)),
+                ]
+            })
+            .collect();
+        let (mut evaluated, mut prompt_tokens) = (0, 0);
+        let started = Instant::now();
+        for turn in 0..turns {
+            for (c, transcript) in transcripts.iter_mut().enumerate() {
+                let (response, timing) =
+                    model.chat_timed(&request(transcript.clone())).await.map_err(|e| e.to_string())?;
+                evaluated += timing.prompt_evaluated;
+                prompt_tokens += response.usage.input_tokens;
+                transcript.push(response.message);
+                transcript.push(Message::user(format!(
+                    "exitcode: 0 (execution succeeded)\nCode output: {} (turn {turn} of conversation {c})",
+                    (17 + c) * (23 + 2 * c) + turn
+                )));
+            }
+        }
+        figures.insert(
+            format!("sequences_{sequences}"),
+            json!({
+                "conversations": conversations, "turns_each": turns,
+                "prompt_tokens": prompt_tokens, "prompt_tokens_evaluated": evaluated,
+                "wall_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            }),
+        );
+    }
+    Ok(Value::Object(figures))
 }
 
 async fn server(gguf: &std::path::Path, plan: &Plan) -> Result<Value, String> {

@@ -30,6 +30,11 @@ pub const SECTIONS: &[(&str, &str)] = &[
         "`agentopt eval` wall time vs the floor (200 ms per model call; 3 calls per problem, \
          `code_*`: 2 Python blocks each)",
     ),
+    (
+        "scale",
+        "`agentopt eval` of 512 code problems at `--concurrency 128` (quick: 128 at 64) against the floor, \
+         sessions per second, and each conversation's time by part",
+    ),
     ("turn_overhead", "framework work per assistant turn (instant server, code-free replies)"),
     ("memory", "peak RSS of `agentopt eval` (code-free replies) and of one Python worker"),
     ("cache", "model calls avoided by the reply cache on a re-run"),
@@ -46,6 +51,7 @@ async fn figures(name: &str, quick: bool) -> Value {
         "exec" => exec::run(quick).await,
         "agent" => agent::run(quick).await,
         "eval_latency" => eval::latency(quick).await,
+        "scale" => eval::scale(quick).await,
         "turn_overhead" => eval::overhead(quick).await,
         "memory" => eval::memory().await,
         "cache" => eval::cache(quick).await,

@@ -161,6 +161,7 @@ mod tests {
             executions: vec![],
             usage: Usage::default(),
             duration_ms: 0,
+            timing: Default::default(),
             fields: Default::default(),
         }
     }

@@ -141,6 +141,27 @@ impl std::fmt::Display for GradedBy {
     }
 }
 
+/// Where a conversation's time went, in milliseconds (zeros in records from before it). What
+/// `duration_ms` holds beyond their sum is the conversation loop itself and, on a busy machine,
+/// waiting for a core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Waiting for the model's replies (network, queueing at the provider, generation).
+    pub model_ms: u64,
+    /// Waiting for the code session to start (at the first code block or function call).
+    pub session_start_ms: u64,
+    /// Running code blocks and function calls.
+    pub execution_ms: u64,
+    /// Scoring the final answer.
+    pub grading_ms: u64,
+}
+
+impl Timing {
+    pub fn is_zero(&self) -> bool {
+        *self == Timing::default()
+    }
+}
+
 /// Everything that happened in one conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationRecord {
@@ -164,6 +185,7 @@ pub struct ConversationRecord {
     /// The conversation's calls and, for a judge metric, the judge's.
     pub usage: Usage,
     pub duration_ms: u64,
+    pub timing: Timing,
     /// The dataset line's other fields (what `--opening` and the metric could read).
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
@@ -210,6 +232,8 @@ struct Line<M, E, S, F> {
     executions: E,
     usage: Usage,
     duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Timing::is_zero")]
+    timing: Timing,
     #[serde(default, skip_serializing_if = "is_empty")]
     fields: serde_json::Map<String, serde_json::Value>,
 }
@@ -240,6 +264,7 @@ impl Serialize for ConversationRecord {
             executions: &r.executions,
             usage: r.usage,
             duration_ms: r.duration_ms,
+            timing: r.timing,
             // The map is small (a dataset line's extra fields); a clone keeps `Line` simple.
             fields: r.fields.clone(),
         }
@@ -271,6 +296,7 @@ impl<'de> Deserialize<'de> for ConversationRecord {
             executions: l.executions,
             usage: l.usage,
             duration_ms: l.duration_ms,
+            timing: l.timing,
             fields: l.fields,
         })
     }
@@ -298,6 +324,7 @@ mod tests {
             executions: vec![],
             usage: Usage::default(),
             duration_ms: 3,
+            timing: Default::default(),
             fields: Default::default(),
         }
     }

@@ -163,6 +163,7 @@ fn record(id: &str, correct: bool, errored: Option<&str>, usd: f64) -> Conversat
         executions: vec![],
         usage: Usage { calls: 2, input_tokens: 300, output_tokens: 50, usd },
         duration_ms: 12,
+        timing: Default::default(),
         fields: Default::default(),
     }
 }

@@ -10,6 +10,8 @@ mod grammar;
 #[cfg(feature = "local")]
 mod runtime;
 #[cfg_attr(not(feature = "local"), allow(dead_code))]
+mod slots;
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 mod template;
 #[cfg_attr(not(feature = "local"), allow(dead_code))]
 mod window;
@@ -84,7 +86,7 @@ mod model;
 #[cfg(feature = "local")]
 pub use model::LocalModel;
 #[cfg(feature = "local")]
-pub use runtime::Timing;
+pub use runtime::{SEQUENCES, Timing};
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,11 @@ impl LocalModel {
     pub fn new(name: &str, path: &Path) -> Self {
         LocalModel { name: name.to_string(), worker: runtime::worker(path) }
     }
+
+    /// A model on `path` that keeps `sequences` conversations cached at once (see `runtime::SEQUENCES`).
+    pub fn with_sequences(name: &str, path: &Path, sequences: usize) -> Self {
+        LocalModel { name: name.to_string(), worker: runtime::worker_with(path, sequences) }
+    }
 }
 
 #[async_trait::async_trait]

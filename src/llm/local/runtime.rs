@@ -1,7 +1,8 @@
 //! The llama.cpp worker: one OS thread per model file owns the loaded model and its context and runs one
 //! generation at a time, off the async runtime. The thread starts (and loads the weights) on the first
-//! request and lives for the process; the KV cache keeps the last prompt so the next turn of the same
-//! conversation only evaluates its new tokens.
+//! request and lives for the process. The KV cache keeps the last prompts of `SEQUENCES` conversations,
+//! one llama.cpp sequence each (see `slots`), so the next turn of any of them only evaluates its new
+//! tokens, even when several conversations take turns.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -21,11 +22,15 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::oneshot;
 
+use super::slots::Slots;
 use super::window;
 
 /// Context window. gemma-3-270m was trained on 32k, but a 270M model gains little from more than a few
 /// turns, and 4096 keeps the KV cache (and prompt evaluation on 2 cores) small.
 pub const N_CTX: u32 = 4096;
+/// Conversations whose prompts stay cached at once, each in a sequence of its own with the whole
+/// `N_CTX` window (the KV cache is that many times as large: ~18 KB per token for gemma-3-270m).
+pub const SEQUENCES: usize = 4;
 /// Tokens evaluated per decode call.
 const N_BATCH: usize = 512;
 /// How much of the prompt's opening survives a middle cut (instructions, worked example, the problem).
@@ -105,13 +110,15 @@ impl Timing {
 /// The worker of one model file. Cheap to hold; the thread and the weights come with the first job.
 pub struct Worker {
     path: PathBuf,
+    /// Conversations kept cached at once (sequences of the KV cache).
+    sequences: usize,
     sender: OnceLock<Mutex<mpsc::Sender<Job>>>,
 }
 
 impl Worker {
     /// Queues a job; the worker runs jobs in arrival order, one at a time.
     pub fn submit(&self, job: Job) -> Result<(), String> {
-        let sender = self.sender.get_or_init(|| Mutex::new(spawn(self.path.clone())));
+        let sender = self.sender.get_or_init(|| Mutex::new(spawn(self.path.clone(), self.sequences)));
         let sender = sender.lock().map_err(|_| "the local model worker lock is poisoned".to_string())?;
         sender.send(job).map_err(|_| "the local model worker has stopped".to_string())
     }
@@ -119,18 +126,26 @@ impl Worker {
 
 /// The one worker of `path` in this process: every `open` of the same file shares the loaded weights.
 pub fn worker(path: &Path) -> Arc<Worker> {
-    static WORKERS: OnceLock<Mutex<HashMap<PathBuf, Arc<Worker>>>> = OnceLock::new();
+    worker_with(path, sequences())
+}
+
+/// The worker of `path` keeping `sequences` conversations cached (the benchmark asks for 1 and for the
+/// default, each loading the weights once).
+pub fn worker_with(path: &Path, sequences: usize) -> Arc<Worker> {
+    type Workers = HashMap<(PathBuf, usize), Arc<Worker>>;
+    static WORKERS: OnceLock<Mutex<Workers>> = OnceLock::new();
     let mut workers = WORKERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let sequences = sequences.clamp(1, 64);
     workers
-        .entry(path.to_path_buf())
-        .or_insert_with(|| Arc::new(Worker { path: path.to_path_buf(), sender: OnceLock::new() }))
+        .entry((path.to_path_buf(), sequences))
+        .or_insert_with(|| Arc::new(Worker { path: path.to_path_buf(), sequences, sender: OnceLock::new() }))
         .clone()
 }
 
-fn spawn(path: PathBuf) -> mpsc::Sender<Job> {
+fn spawn(path: PathBuf, sequences: usize) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     let name = "agentopt-llama".to_string();
-    let spawned = std::thread::Builder::new().name(name).spawn(move || serve(&path, rx));
+    let spawned = std::thread::Builder::new().name(name).spawn(move || serve(&path, sequences, rx));
     if let Err(e) = spawned {
         // The receiver is gone with the closure: every submit reports the worker as stopped.
         tracing::error!("cannot start the local model thread: {e}");
@@ -151,7 +166,7 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         .map_err(Clone::clone)
 }
 
-fn serve(path: &Path, jobs: mpsc::Receiver<Job>) {
+fn serve(path: &Path, sequences: usize, jobs: mpsc::Receiver<Job>) {
     let loaded = backend().and_then(|backend| {
         let started = std::time::Instant::now();
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
@@ -166,7 +181,10 @@ fn serve(path: &Path, jobs: mpsc::Receiver<Job>) {
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
     let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(N_CTX))
+        .with_n_ctx(NonZeroU32::new(N_CTX * sequences as u32))
+        .with_n_seq_max(sequences as u32)
+        // Each sequence its own N_CTX cells: a long transcript never crowds out the others.
+        .with_kv_unified(false)
         .with_n_batch(N_BATCH as u32)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
@@ -177,7 +195,7 @@ fn serve(path: &Path, jobs: mpsc::Receiver<Job>) {
         Ok(ctx) => ctx,
         Err(e) => return fail_all(jobs, &format!("cannot create a llama.cpp context: {e}")),
     };
-    let mut engine = Engine { model: &model, ctx, cached: Vec::new() };
+    let mut engine = Engine { model: &model, ctx, slots: Slots::new(sequences), slot: 0 };
     for job in jobs {
         if job.reply.is_closed() {
             continue;
@@ -212,8 +230,18 @@ struct Pass {
 struct Engine<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
-    /// The tokens whose keys and values sit in the KV cache, position 0 onwards.
-    cached: Vec<LlamaToken>,
+    /// The tokens whose keys and values sit in each sequence of the KV cache, position 0 onwards.
+    slots: Slots<LlamaToken>,
+    /// The sequence the current pass evaluates in.
+    slot: usize,
+}
+
+/// `SEQUENCES`, or `AGENTOPT_LOCAL_SEQUENCES` (1 is the single cache of before: the benchmark
+/// compares the two).
+fn sequences() -> usize {
+    crate::env::var(crate::env::AGENTOPT_LOCAL_SEQUENCES)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(SEQUENCES)
 }
 
 impl Engine<'_> {
@@ -305,6 +333,7 @@ impl Engine<'_> {
         if tokens.is_empty() {
             return Err("empty prompt".into());
         }
+        self.slot = self.slots.pick(&tokens);
         let started = Instant::now();
         let evaluated = self.evaluate(&tokens, cancelled).inspect_err(|_| self.forget())?;
         let prompt_secs = started.elapsed().as_secs_f64();
@@ -347,13 +376,15 @@ impl Engine<'_> {
     /// At least the last token is evaluated so that its logits are there to sample from. Returns how many
     /// tokens were evaluated.
     fn evaluate(&mut self, tokens: &[LlamaToken], cancelled: &dyn Fn() -> bool) -> Result<usize, String> {
-        let mut keep = window::common_prefix(&self.cached, tokens).min(tokens.len() - 1);
-        if keep < self.cached.len() && self.ctx.kv_cache_seq_rm(0, Some(keep as u32), None).is_err() {
-            // Some caches cannot drop a suffix; start over rather than fail.
-            self.ctx.clear_kv_cache();
+        let (slot, seq) = (self.slot, self.slot as i32);
+        let cached = self.slots.tokens(slot);
+        let mut keep = window::common_prefix(cached, tokens).min(tokens.len() - 1);
+        if keep < cached.len() && self.ctx.kv_cache_seq_rm(seq, Some(keep as u32), None).is_err() {
+            // Some caches cannot drop a suffix; start this sequence over rather than fail.
+            let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
             keep = 0;
         }
-        self.cached.truncate(keep);
+        self.slots.tokens(slot).truncate(keep);
         tracing::debug!("prompt: {} tokens, {keep} reused from the cache", tokens.len());
         let rest = &tokens[keep..];
         let chunks = rest.chunks(N_BATCH).count();
@@ -369,20 +400,27 @@ impl Engine<'_> {
     /// Evaluates `tokens` at the end of the cache, asking for logits of the last one when `logits`.
     fn decode(&mut self, tokens: &[LlamaToken], logits: bool) -> Result<(), String> {
         let mut batch = LlamaBatch::new(tokens.len(), 1);
-        let start = self.cached.len();
+        let (slot, seq) = (self.slot, self.slot as i32);
+        let start = self.slots.tokens(slot).len();
         for (i, token) in tokens.iter().enumerate() {
             let last = logits && i + 1 == tokens.len();
-            batch.add(*token, (start + i) as i32, &[0], last).map_err(|e| e.to_string())?;
+            batch.add(*token, (start + i) as i32, &[seq], last).map_err(|e| e.to_string())?;
         }
         self.ctx.decode(&mut batch).map_err(|e| format!("llama.cpp decode failed: {e}"))?;
-        self.cached.extend_from_slice(tokens);
+        self.slots.tokens(slot).extend_from_slice(tokens);
         Ok(())
     }
 
-    /// After a failure the cache content is unknown: drop it.
+    /// After a failure the content of the current sequence is unknown: drop it (the others are
+    /// untouched).
     fn forget(&mut self) {
-        self.ctx.clear_kv_cache();
-        self.cached.clear();
+        if self.ctx.clear_kv_cache_seq(Some(self.slot as u32), None, None).is_err() {
+            self.ctx.clear_kv_cache();
+            for slot in 0..self.slots.count() {
+                self.slots.tokens(slot).clear();
+            }
+        }
+        self.slots.tokens(self.slot).clear();
     }
 
     fn sampler(&self, grammar: Option<&str>, s: &Sampling) -> Result<LlamaSampler, String> {
