@@ -527,7 +527,15 @@ async fn forked_sessions_see_only_their_own_processes() {
         "import os\npids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n\
          print(pids, sum(b'{marker}' in open('/proc/%d/cmdline' % p, 'rb').read() for p in pids))"
     );
-    let seen_by_a = a.run_code(&list).await;
+    // The sleep's command line shows once its exec is through: ask again for a while.
+    let mut seen_by_a = a.run_code(&list).await;
+    for _ in 0..40 {
+        if seen_by_a.stdout.ends_with(" 1\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        seen_by_a = a.run_code(&list).await;
+    }
     assert_eq!(seen_by_a.stdout, format!("[1, 2, {pid}] 1\n"), "a sees its own: {seen_by_a:?}");
     let seen_by_b = b.run_code(&list).await;
     assert_eq!(seen_by_b.stdout, "[1, 2] 0\n", "b sees its namespace's init and itself: {seen_by_b:?}");

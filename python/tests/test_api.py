@@ -18,7 +18,7 @@ import agentopt
 from conftest import SECRET, TEST, TRAIN, problems, run_cli, write_jsonl
 from scripted_server import ScriptedServer
 
-VOLATILE = {"created_at", "updated_at", "time", "duration_ms", "name", "run", "run_dir"}
+VOLATILE = {"created_at", "updated_at", "time", "duration_ms", "timing", "name", "run", "run_dir"}
 
 
 def stable(value):

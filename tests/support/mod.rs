@@ -180,7 +180,7 @@ pub fn normalized(path: &Path) -> String {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for key in ["duration_ms", "time", "created_at", "updated_at"] {
+                for key in ["duration_ms", "timing", "time", "created_at", "updated_at"] {
                     map.remove(key);
                 }
                 map.values_mut().for_each(strip);
