@@ -1,6 +1,8 @@
 //! `agentopt eval` on input it must refuse, and on SIGTERM: a `base_url` that is not an http(s) URL
 //! an empty test set and a registry with an unusable function (eval and train) are bad input (exit
-//! 2, naming what is wrong) before anything runs; SIGTERM stops the eval like Ctrl-C and exits 130.
+//! 2, naming what is wrong) before anything runs; SIGTERM stops the eval like Ctrl-C and exits 130;
+//! without bubblewrap eval and train refuse (the probe runs while the first calls go out) and leave
+//! `--out` and the runs directory as they were.
 
 mod support;
 
@@ -108,4 +110,30 @@ async fn sigterm_stops_an_eval_with_exit_130() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_bubblewrap_eval_and_train_refuse_and_leave_their_files_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    support::dataset(&dir.path().join("test.jsonl"), &[("p1", "What is 6*7?", "42")]);
+    // Slower than the probe: its failure, not the conversation's end, decides.
+    let server = Server::start(dir.path(), Duration::from_millis(800), |_| text("\\boxed{42}")).await;
+    let out_file = dir.path().join("out.jsonl");
+    std::fs::write(&out_file, "an earlier eval's records\n").unwrap();
+    let commands: [&[&str]; 2] = [
+        &["eval", "--test", "test.jsonl", "--out", "out.jsonl"],
+        &["train", "--train", "test.jsonl", "--test", "test.jsonl", "--allow-overlap", "--run", "r"],
+    ];
+    for args in commands {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"));
+        // No bwrap on this PATH; the interpreter is found by its full path.
+        cmd.current_dir(dir.path()).env_remove("OAI_CONFIG_LIST").env("PATH", "/nonexistent").args(args);
+        cmd.arg("--no-cache").arg("--config").arg(&server.config);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("No sandbox available") && stderr.contains("bwrap"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "an earlier eval's records\n");
+    assert!(!dir.path().join("runs/r").exists(), "train made no run without a sandbox");
 }

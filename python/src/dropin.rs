@@ -53,7 +53,7 @@ pub fn optimizer_step(py: Python<'_>, request_json: &str, config_json: Option<St
         OptimizerConfig { actions_per_step, seed: field(py, &request, "seed")?, ..Default::default() };
     let ran = Job::quick().run(py, async move {
         let model = agentopt::commands::train::connect(&options)?;
-        let runner = crate::sandbox::runner(exec_timeout, hidden)?;
+        let runner = crate::sandbox::runner(exec_timeout, hidden).await?;
         let optimizer = Optimizer { model, runner, config, brief: Default::default(), candidate: None };
         let input = StepInput {
             // The step after the best epoch and the ones rolled back since.

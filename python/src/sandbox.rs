@@ -48,12 +48,12 @@ pub fn registry_to_autogen(py: Python<'_>, json: &str) -> PyResult<String> {
 /// The sandbox for code with this time limit, started once per process. Code never sees `hidden`
 /// (the Python half passes the cache and the runs directory) nor the config list file the CLI's
 /// lookup would find (env `OAI_CONFIG_LIST`, `./OAI_CONFIG_LIST`), which may hold keys.
-pub fn runner(exec_timeout: f64, hidden: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Runner>> {
+pub async fn runner(exec_timeout: f64, hidden: Vec<PathBuf>) -> anyhow::Result<Arc<dyn Runner>> {
     type Runners = HashMap<(u64, Vec<PathBuf>), Arc<dyn Runner>>;
     static RUNNERS: OnceLock<Mutex<Runners>> = OnceLock::new();
-    let mut runners = RUNNERS.get_or_init(Default::default).lock().expect("sandbox cache");
+    let runners = || RUNNERS.get_or_init(Default::default).lock().expect("sandbox cache");
     let key = (exec_timeout.to_bits(), hidden.clone());
-    if let Some(runner) = runners.get(&key) {
+    if let Some(runner) = runners().get(&key) {
         return Ok(runner.clone());
     }
     let lookup = agentopt::llm::config::list_file(&agentopt::llm::ModelOptions::default());
@@ -62,8 +62,10 @@ pub fn runner(exec_timeout: f64, hidden: Vec<PathBuf>) -> anyhow::Result<Arc<dyn
         .chain(lookup.iter())
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
         .collect();
-    let runner = agentopt::commands::train::sandbox(exec_timeout, false, 4, private)?;
-    runners.insert(key, runner.clone());
+    let (runner, probe) = agentopt::commands::train::sandbox(exec_timeout, false, 4, private)?;
+    // Only a sandbox that probed well is kept: a failed probe is reported, and tried again next call.
+    probe.ready().await?;
+    runners().insert(key, runner.clone());
     Ok(runner)
 }
 
@@ -78,7 +80,7 @@ pub fn registry_check(
 ) -> PyResult<()> {
     let registry = parse_registry(py, json)?;
     let ran = Job::quick().run(py, async move {
-        let runner = runner(exec_timeout, hidden)?;
+        let runner = runner(exec_timeout, hidden).await?;
         agentopt::commands::registry_check::check(&*runner, &registry, Path::new(&label)).await
     })?;
     ran.value.map_err(|e| errors::from_anyhow(py, e))
@@ -104,7 +106,7 @@ pub fn call_function(
         ));
     }
     let ran = Job::quick().run(py, async move {
-        let runner = runner(exec_timeout, hidden)?;
+        let runner = runner(exec_timeout, hidden).await?;
         let mut session = runner.session(&registry).await?;
         let execution = session.call_function(&name, &arguments_json).await;
         session.close().await;

@@ -43,7 +43,8 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let model = connect(&model_opts)?;
     let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, []);
     private.extend(super::task::private_files(&task_spec));
-    let runner = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?;
+    let (runner, probe) = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?;
+    probe.ready().await?;
     if let Some(path) = &registry_path {
         super::registry_check::check(&*runner, &registry, path).await?;
     }

@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use super::train::{connect, model_options, sandbox};
 use super::{Hooks, bad_input};
 use crate::agent::{Agent, AgentConfig, ConversationRecord};
@@ -138,7 +140,9 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
     let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, [test.clone()]);
     private.extend(super::task::private_files(&task_spec));
     let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
-    let runner =
+    // Probed while the first model calls go out; a failed probe ends the command as it would have
+    // before them (the calls in flight are dropped).
+    let (runner, probe) =
         sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
     if let Some(path) = &registry_path {
         super::registry_check::check(&*runner, &registry, path).await?;
@@ -161,19 +165,31 @@ pub async fn execute(args: EvalArgs, hooks: &Hooks) -> anyhow::Result<Evaluated>
         cancel: &cancel,
     };
     if let Some(out) = &args.out {
-        // Records are appended as they complete, then rewritten in problem order.
-        crate::fsio::write_atomic(out, b"")?;
+        // Proven writable now, before any model call; emptied only at the first record (below).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(out)
+            .with_context(|| format!("Failed to open --out `{}` for writing", out.display()))?;
     }
     let out = args.out.clone();
     let display = (hooks.progress)(problems.len(), "eval");
-    let result = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| {
+    // Records are appended as they complete, then rewritten in problem order. The file is emptied at
+    // the first one, so a command that fails before any (a failed sandbox probe) leaves it as it was.
+    let mut emptied = false;
+    let conversations = phase::run(&ctx, &registry, &problems, Vec::new(), |r: &ConversationRecord| {
         display.conversation_done(r.outcome.verdict(), r.usage.usd);
-        match &out {
-            Some(path) => run_dir::append_line(path, r),
-            None => Ok(()),
+        let Some(path) = &out else { return Ok(()) };
+        if !std::mem::replace(&mut emptied, true) {
+            crate::fsio::write_atomic(path, b"")
+                .map_err(|source| run_dir::Error::Write { path: path.clone(), source })?;
         }
-    })
-    .await?;
+        run_dir::append_line(path, r)
+    });
+    let result = tokio::select! {
+        failure = probe.failure() => return Err(failure.into()),
+        result = conversations => result?,
+    };
     display.finish();
     let interrupted = result.interrupted;
     let records: Vec<ConversationRecord> = result.slots.into_iter().flatten().collect();

@@ -90,12 +90,13 @@ pub async fn execute(args: ResumeArgs, hooks: &Hooks) -> anyhow::Result<Trained>
     let optimizer = connect(&optimizer_opts)?;
     let mut private = private_paths(&base, &args.runs_dir, info.data.files().map(|f| f.path.clone()));
     private.extend(super::task::private_files(&info.task));
-    let runner = sandbox(
+    let (runner, probe) = sandbox(
         info.training.exec_timeout,
         info.training.unsafe_no_sandbox || args.unsafe_no_sandbox,
         info.training.concurrency,
         private,
     )?;
+    probe.ready().await?;
     let judge = super::task::JudgeModel { options: base.clone(), seed: info.training.agent.seed };
     let task = super::task::build(&info.task, &runner, judge).await?;
     launch(run, info, chosen, Models { assistant, optimizer, runner, task }, hooks).await

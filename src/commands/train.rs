@@ -113,13 +113,14 @@ pub async fn execute(args: TrainArgs, hooks: &Hooks) -> anyhow::Result<Trained> 
     let data_files = data.files().map(|f| f.path.clone());
     let mut private = private_paths(&assistant_opts, &args.model.runs_dir, data_files);
     private.extend(super::task::private_files(&task_spec));
-    let runner =
+    let (runner, probe) =
         sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, args.model.concurrency, private)?;
     if let Some(path) = &initial_path {
         super::registry_check::check(&*runner, &initial, path).await?;
     }
     let judge = super::task::JudgeModel { options: assistant_opts.clone(), seed: Some(args.seed) };
     let task = super::task::build(&task_spec, &runner, judge).await?;
+    probe.ready().await?;
     let name = args.run.clone().unwrap_or_else(run_dir::default_run_name);
     let run = RunDir::create(&args.model.runs_dir, &name).map_err(bad_input)?;
     let now = run_dir::now();
@@ -455,15 +456,16 @@ pub fn private_paths(
     private
 }
 
-/// The sandbox (its fork server starting in the background) behind a warm pool sized for
-/// `concurrency` (`agent::warm`: a conversation's first code block does not wait for a worker),
-/// with `private` paths hidden from code.
+/// The sandbox (probed, then its fork server started, in the background: see `exec::Deferred`)
+/// behind a warm pool sized for `concurrency` (`agent::warm`: a conversation's first code block does
+/// not wait for a worker), with `private` paths hidden from code; and the probe, for a command to
+/// wait on or race its work against.
 pub fn sandbox(
     exec_timeout: f64,
     allow_unsandboxed: bool,
     concurrency: usize,
     private: Vec<PathBuf>,
-) -> anyhow::Result<Arc<dyn Runner>> {
+) -> anyhow::Result<(Arc<dyn Runner>, exec::Deferred)> {
     if !(exec_timeout.is_finite() && exec_timeout > 0.0) {
         return Err(bad_input(anyhow::anyhow!("--exec-timeout must be a positive number of seconds")));
     }
@@ -475,8 +477,7 @@ pub fn sandbox(
         private,
         ..SandboxConfig::default()
     };
-    let sandbox = exec::Sandbox::new(config)?;
-    sandbox.prestart();
-    let sandbox: Arc<dyn Runner> = Arc::new(sandbox);
-    Ok(Arc::new(Warm::new(sandbox, Warm::size_for(concurrency))))
+    let probe = exec::Deferred::start(config);
+    let sandbox: Arc<dyn Runner> = Arc::new(probe.clone());
+    Ok((Arc::new(Warm::new(sandbox, Warm::size_for(concurrency))), probe))
 }

@@ -2,6 +2,7 @@
 //! calls, and validation of proposed functions. This file owns the public types.
 //!
 //! Dependencies run one way, top to bottom:
+//! - `deferred` — `Deferred`: a `Sandbox` probed on a thread of its own while the command goes on
 //! - `sandbox`  — `Sandbox`: starts the fork servers and sessions, validates functions
 //! - `session`  — `Session`: code blocks and function calls, restart after a timeout or crash
 //! - `worker`   — one worker process: spawn or fork, JSON-lines protocol, timeout, kill and reap
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod deferred;
 mod fork_server;
 mod launcher;
 pub mod lines;
@@ -46,6 +48,7 @@ mod session;
 mod view;
 mod worker;
 
+pub use deferred::Deferred;
 pub use runner::{CodeSession, Runner};
 pub use sandbox::Sandbox;
 pub use session::Session;
@@ -177,4 +180,7 @@ pub enum Error {
     Protocol(String),
     #[error("Failed to prepare the sandbox work directory")]
     Workdir(#[source] std::io::Error),
+    /// The probe's error, as every caller waiting on a `Deferred` sandbox gets it.
+    #[error(transparent)]
+    Probe(std::sync::Arc<Error>),
 }

@@ -1,0 +1,91 @@
+//! `Deferred`: a `Sandbox` whose probe runs on a blocking thread while the command goes on, so the
+//! first model calls go out during the probe's interpreter and bubblewrap runs (0.1–0.2 s, longer
+//! behind a pyenv shim) instead of after them. Sessions and validations wait for the probe; a
+//! command that must not go on without a sandbox races its work against `failure`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+
+use super::runner::{CodeSession, Runner};
+use super::sandbox::Sandbox;
+use super::{Error, SandboxConfig};
+use crate::functions::{FunctionDef, Registry};
+
+/// Cheap to clone: clones share one probe.
+#[derive(Clone)]
+pub struct Deferred {
+    probed: Shared<BoxFuture<'static, Result<Sandbox, Arc<Error>>>>,
+}
+
+impl Deferred {
+    /// Starts the probe (and then the fork server, see `Sandbox::prestart`). Needs a tokio runtime.
+    pub fn start(config: SandboxConfig) -> Deferred {
+        let probe = tokio::task::spawn_blocking(move || Sandbox::new(config));
+        let probed = async move {
+            let sandbox = match probe.await {
+                Ok(probed) => probed.map_err(Arc::new)?,
+                Err(join) => {
+                    return Err(Arc::new(Error::Protocol(format!("the sandbox probe failed: {join}"))));
+                }
+            };
+            sandbox.prestart();
+            Ok(sandbox)
+        }
+        .boxed()
+        .shared();
+        // Driven now, not on first use: the fork server should be starting while the models answer.
+        tokio::spawn(probed.clone());
+        Deferred { probed }
+    }
+
+    /// The probed sandbox, or why there is none (the same error for every caller).
+    pub async fn ready(&self) -> Result<Sandbox, Arc<Error>> {
+        self.probed.clone().await
+    }
+
+    /// Resolves only if the probe fails, with its error; pending forever once it has succeeded.
+    pub async fn failure(&self) -> Arc<Error> {
+        match self.ready().await {
+            Err(e) => e,
+            Ok(_) => std::future::pending().await,
+        }
+    }
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deferred").field("probed", &self.probed.peek().map(|r| r.is_ok())).finish()
+    }
+}
+
+#[async_trait]
+impl Runner for Deferred {
+    async fn session(&self, registry: &Registry) -> Result<Box<dyn CodeSession>, Error> {
+        let sandbox = self.ready().await.map_err(Error::Probe)?;
+        Ok(Box::new(sandbox.session(registry).await?))
+    }
+    async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, Error> {
+        self.ready().await.map_err(Error::Probe)?.validate_function(def).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_probe_reaches_every_caller_and_failure() {
+        let config =
+            SandboxConfig { python: "/nonexistent/agentopt-test-python".into(), ..SandboxConfig::default() };
+        let deferred = Deferred::start(config);
+        let failure = deferred.failure().await;
+        assert!(matches!(*failure, Error::Spawn { .. }), "{failure:?}");
+        let session = deferred.session(&Registry::default()).await;
+        assert!(matches!(session, Err(Error::Probe(ref e)) if matches!(**e, Error::Spawn { .. })));
+        let message = format!("{}", deferred.ready().await.unwrap_err());
+        assert!(message.contains("/nonexistent/agentopt-test-python"), "{message}");
+    }
+}
