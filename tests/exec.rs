@@ -611,18 +611,23 @@ async fn processes_that_leave_the_session_s_group_end_with_it() {
 #[tokio::test]
 async fn later_sessions_come_with_sympy_already_imported() {
     // The first sessions fork from the quick server; once the full one has imported sympy (in the
-    // background, at low priority) sessions fork from it and find sympy loaded.
+    // background, at low priority) sessions fork from it and find sympy loaded. Code of either runs
+    // at the normal priority, its own and its scheduling group's (spares wait at a lower one).
     let sandbox = sandbox();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let probe = "import os, sys\n\
+                 group = open('/proc/self/autogroup').read().split()[-1] \
+                 if os.path.exists('/proc/self/autogroup') else '0'\n\
+                 print('sympy' in sys.modules, os.getpriority(os.PRIO_PROCESS, 0), group)";
     loop {
         let mut s = sandbox.session(&Registry::default()).await.unwrap();
-        let e = s.run_code("import sys\nprint('sympy' in sys.modules)").await;
-        if e.stdout == "True\n" {
+        let e = s.run_code(probe).await;
+        if e.stdout == "True 0 0\n" {
             let solved = s.run_code("import sympy\nprint(sympy.solve(sympy.Symbol('x') - 2))").await;
             assert_eq!(solved.stdout, "[2]\n", "{solved:?}");
             break;
         }
-        assert_eq!(e.stdout, "False\n", "{e:?}");
+        assert_eq!(e.stdout, "False 0 0\n", "{e:?}");
         assert!(std::time::Instant::now() < deadline, "the full fork server never became ready");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -128,7 +128,7 @@ impl ForkServer {
             home.path(),
             &config.to_string(),
             Stdio::from(control_read),
-            Role::ForkServer { cgroups: memory.as_ref().map(|group| group.path().to_path_buf()) },
+            Role::ForkServer { cgroups: memory.as_ref().map(|group| group.path().to_path_buf()), nice },
         )?;
         let pgid = child.id().map(|id| id as i32);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {

@@ -223,9 +223,22 @@ impl Plan {
         // SAFETY: the closure runs in the forked child before exec and only makes fcntl/close_range
         // system calls (async-signal-safe, no allocation).
         unsafe { cmd.pre_exec(close_inherited_descriptors) };
-        if let Role::Worker { memory: Some(procs) } = role {
-            // SAFETY: `join` is one write(2) on a descriptor the closure owns.
-            unsafe { cmd.pre_exec(move || super::memcg::join(&procs)) };
+        match role {
+            Role::Worker { memory: Some(procs) } => {
+                // SAFETY: `join` is one write(2) on a descriptor the closure owns.
+                unsafe { cmd.pre_exec(move || super::memcg::join(&procs)) };
+            }
+            Role::ForkServer { nice: true, .. } => {
+                // SAFETY: setpriority(2) is async-signal-safe and touches no memory; a failure only
+                // leaves the priority as it was.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+                        Ok(())
+                    })
+                };
+            }
+            _ => {}
         }
         // Rebuilt from scratch: nothing of agentopt's environment (API keys above all) gets through.
         cmd.env_clear();
@@ -276,7 +289,7 @@ impl Plan {
         let (home, cgroups) = match (role, self.tmp_size) {
             (Role::Worker { .. }, Some(size)) => (Home::Tmpfs(size), None),
             (Role::Worker { .. }, None) => (Home::Bind(workdir), None),
-            (Role::ForkServer { cgroups }, _) => (Home::Bind(workdir), cgroups.as_deref()),
+            (Role::ForkServer { cgroups, .. }, _) => (Home::Bind(workdir), cgroups.as_deref()),
         };
         args.extend(self.view.bwrap_args(self.tmp_size, home, SANDBOX_HOME, cgroups));
         args
@@ -290,8 +303,10 @@ pub(crate) enum Role {
     /// `cgroup.procs` is given before it starts.
     Worker { memory: Option<std::os::fd::OwnedFd> },
     /// A fork server: the host `workdir` as its home (agentopt reaches its socket there), and the
-    /// memory cgroup directory its sessions make their own groups in.
-    ForkServer { cgroups: Option<PathBuf> },
+    /// memory cgroup directory its sessions make their own groups in. `nice`: started at the lowest
+    /// CPU priority (bwrap and the interpreter's start-up too), which it raises once it is done
+    /// with its slow imports.
+    ForkServer { cgroups: Option<PathBuf>, nice: bool },
 }
 
 /// The uids sessions drop to when agentopt runs as root: a block of 1,000 that no other agentopt

@@ -755,11 +755,14 @@ class ForkServer:
         # the quick server) must not wait for the CPU it takes. For at most a few seconds, though:
         # sessions busy importing sympy themselves would otherwise starve it for good. Root may
         # raise the priority back.
+        # (agentopt starts a `nice` server at that priority already, so its start-up waits too.)
         low_priority = bool(self.pending) and self.nice
         if low_priority:
-            os.setpriority(os.PRIO_PROCESS, 0, 19)
+            low_priority_now()
             signal.signal(signal.SIGALRM, lambda *_: normal_priority())
             signal.alarm(LOW_PRIORITY_SECONDS)
+        elif self.nice:
+            normal_priority()
         while True:
             # Spares are forked once the imports are done (every session then shares them); before,
             # each module is imported in turn, with kills and exits served by the signal handlers.
@@ -780,6 +783,9 @@ class ForkServer:
                 # Imports done and spares waiting: sessions may come here now.
                 self.send_event({"preloaded": True})
                 announced = True
+                if low_priority:
+                    signal.alarm(0)
+                    normal_priority()
             elif self.pending:
                 import_modules([self.pending.pop(0)])
                 if not self.pending:
@@ -787,23 +793,48 @@ class ForkServer:
                     # touch (and so copy) every shared page in every child.
                     gc.collect()
                     gc.freeze()
-                    if low_priority:
-                        signal.alarm(0)
-                        normal_priority()
 
 
 LOW_PRIORITY_SECONDS = 2
+# A spare prepares itself and waits at this priority, and takes the normal one when a session
+# takes it: during a burst of conversations, replacing the spares taken never delays a taken one.
+SPARE_NICE = 10
+
+
+def low_priority_now():
+    """The lowest CPU priority, for this process and for its scheduling autogroup: bwrap's
+    --new-session makes each server the first of an autogroup, and where autogroups are on the
+    scheduler shares the CPU between them, not between processes, so a process's nice alone would
+    still leave a slow import half the machine."""
+    set_priority(19)
 
 
 def normal_priority():
+    set_priority(0)
+
+
+def set_priority(nice, autogroup=True):
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        if autogroup:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(nice))
     except OSError:
-        pass  # not root (where no fork server runs)
+        pass  # not root (where no fork server runs), or no autogroups
+
+
+def spare_priority():
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, max(now, SPARE_NICE))
+    except OSError:
+        pass
 
 
 def fork_server(settings, preload):
     global LIBC
+    if settings.get("nice") and settings.get("preload"):
+        low_priority_now()  # first, before the imports below (run() raises it back when done)
     import ctypes
 
     LIBC = ctypes.CDLL(None, use_errno=True)  # loaded once here, for every child's prctl
@@ -912,6 +943,7 @@ def spare(listener, taken_w, server_fds, home, missing):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         die_with_parent(os.getppid())
+        spare_priority()
         for fd in server_fds:
             os.close(fd)
         SESSION_ID = os.getpid()
@@ -935,6 +967,7 @@ def spare(listener, taken_w, server_fds, home, missing):
             die_with_parent(os.getppid())  # cleared by the fork
         warm_up(missing)
         conn, _ = listener.accept()
+        set_priority(0, autogroup=False)  # the server's group: not this session's to change
         listener.close()
         os.write(taken_w, b"%d\n" % SESSION_ID)
         session(conn, home, missing, os.getppid(), report, taken_w)
