@@ -582,6 +582,22 @@ async fn forked_sessions_cannot_reach_each_other_over_the_network() {
 }
 
 #[tokio::test]
+async fn a_session_cannot_change_its_network_namespace() {
+    // Network namespaces are reused once their sessions end (their processes all gone): what makes
+    // that safe is that code can leave nothing there: no interface brought up, no setting written.
+    let sandbox = sandbox();
+    let mut s = sandbox.session(&Registry::default()).await.unwrap();
+    let code = "import fcntl, socket, struct\n\
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                try:\n    fcntl.ioctl(s, 0x8914, struct.pack('16sH14s', b'lo', 1, bytes(14)))\n    print('up')\n\
+                except OSError as e:\n    print('refused', e.errno)\n\
+                try:\n    open('/proc/sys/net/ipv4/ip_default_ttl', 'w').write('12')\n    print('written')\n\
+                except OSError as e:\n    print('refused', e.errno in (1, 13, 30))";
+    let e = s.run_code(code).await;
+    assert_eq!(e.stdout, "refused 1\nrefused True\n", "{e:?}");
+}
+
+#[tokio::test]
 async fn processes_that_leave_the_session_s_group_end_with_it() {
     let (setsid, double_fork) = ("4646.4646", "4747.4747");
     let sandbox = Sandbox::new(SandboxConfig { timeout: Duration::from_secs(20), ..config() }).unwrap();
