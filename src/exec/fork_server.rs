@@ -15,9 +15,11 @@
 //! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
 //! so the per-session process cap, file permissions and signals still keep sessions apart. Each
 //! spare is also the first process (the init) of a PID namespace of its own, with its own `/proc`,
-//! network namespace and mount namespace: a session sees only its own processes, reaches no other's
-//! loopback, and whatever it starts dies with it (an init's end kills its namespace, whatever group
-//! or session a process moved to). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are size-capped
+//! mount namespace and network namespace (no other live session's; those of ended sessions are
+//! reused): a session sees only its own processes, reaches no other's loopback, and whatever it
+//! starts dies with it (an init's end kills its namespace, whatever group or session a process
+//! moved to). Spares wait at a lower CPU priority than sessions, the full server's import at the
+//! lowest (its scheduling autogroup's too). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are size-capped
 //! tmpfs mounts of its own; the interpreter's directories under `/tmp` are bound again into the new
 //! one. Sessions share only the server's read-only view.
 //!
