@@ -19,9 +19,9 @@
 //! reused): a session sees only its own processes, reaches no other's loopback, and whatever it
 //! starts dies with it (an init's end kills its namespace, whatever group or session a process
 //! moved to). Spares wait at a lower CPU priority than sessions, the full server's import at the
-//! lowest (its scheduling autogroup's too). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are size-capped
-//! tmpfs mounts of its own; the interpreter's directories under `/tmp` are bound again into the new
-//! one. Sessions share only the server's read-only view.
+//! lowest (its scheduling autogroup's too). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are
+//! size-capped tmpfs mounts of its own; the interpreter's directories under `/tmp` are bound again
+//! into the new one. Sessions share only the server's read-only view.
 //!
 //! Wire: agentopt connects to the server's socket (a host temp dir bound into the sandbox) and sends
 //! the session's limits as one JSON line; the spare that accepted answers `{"ready": true, "pid": N}`

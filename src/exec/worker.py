@@ -782,7 +782,8 @@ class ForkServer:
         # the quick server) must not wait for the CPU it takes. For at most a few seconds, though:
         # sessions busy importing sympy themselves would otherwise starve it for good. Root may
         # raise the priority back.
-        # (agentopt starts a `nice` server at that priority already, so its start-up waits too.)
+        # (agentopt starts a `nice` server at that process priority already, so its start-up waits
+        # too; its autogroup is lowered here.)
         low_priority = bool(self.pending) and self.nice
         if low_priority:
             low_priority_now()
@@ -829,8 +830,9 @@ class ForkServer:
 
 
 LOW_PRIORITY_SECONDS = 2
-# A spare prepares itself and waits at this priority, and takes the normal one when a session
-# takes it: during a burst of conversations, replacing the spares taken never delays a taken one.
+# A spare is forked at this priority (or the server's, if lower), prepares itself and waits at it,
+# and takes the normal one when a session takes it: during a burst of conversations, replacing the
+# spares taken never delays a taken one.
 SPARE_NICE = 10
 
 
@@ -856,18 +858,8 @@ def set_priority(nice, autogroup=True):
         pass  # not root (where no fork server runs), or no autogroups
 
 
-def spare_priority():
-    try:
-        now = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, 0, max(now, SPARE_NICE))
-    except OSError:
-        pass
-
-
 def fork_server(settings, preload):
     global LIBC
-    if settings.get("nice") and settings.get("preload"):
-        low_priority_now()  # first, before the imports below (run() raises it back when done)
     import ctypes
 
     LIBC = ctypes.CDLL(None, use_errno=True)  # loaded once here, for every child's prctl
@@ -976,7 +968,6 @@ def spare(listener, taken_w, server_fds, home, missing, net):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         die_with_parent(os.getppid())
-        spare_priority()
         for fd in server_fds:
             os.close(fd)
         SESSION_ID = os.getpid()
