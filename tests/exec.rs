@@ -500,7 +500,8 @@ async fn forked_sessions_are_apart_from_each_other() {
     assert_ne!(da, db, "a work directory each");
     let peek = b.run_code(&format!("print(open({:?}).read())", format!("{da}/mine"))).await;
     assert_eq!(peek.status, ExecStatus::Error, "b cannot read a's files: {peek:?}");
-    assert!(peek.stderr.contains("PermissionError"), "{peek:?}");
+    // Not even there: b's home is a tmpfs of its own over the server's.
+    assert!(peek.stderr.contains("FileNotFoundError"), "{peek:?}");
     let kill = b.run_code(&format!("import os, signal\nos.kill({}, signal.SIGKILL)", "os.getppid()")).await;
     assert_eq!(kill.status, ExecStatus::Error, "nor signal the fork server: {kill:?}");
     assert_eq!(a.run_code("print(open('mine').read())").await.stdout, "secret\n");
@@ -579,6 +580,29 @@ async fn forked_sessions_cannot_reach_each_other_over_the_network() {
     };
     let e = b.run_code(&reach).await;
     assert_eq!(e.stdout, "unreachable\n", "a listened ({listening:?}); b: {e:?}");
+}
+
+#[tokio::test]
+async fn a_session_sees_neither_another_session_s_home_nor_the_fork_server_s_socket() {
+    // Each session's home is a tmpfs of its own over the server's, which hides the directory
+    // holding the server's socket: no code can connect there and take a spare.
+    let sandbox = sandbox();
+    assert!(sandbox.forks_sessions());
+    let empty = Registry::default();
+    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let planted = a
+        .run_code("import os\nopen('mine.txt', 'w').write('a')\nprint(os.getcwd() == os.environ['HOME'])")
+        .await;
+    assert_eq!(planted.stdout, "True\n", "{planted:?}");
+    let look = "import os, socket\n\
+                home = os.environ['HOME']\n\
+                print(os.path.dirname(home), os.listdir(os.path.dirname(home)) == [os.path.basename(home)])\n\
+                print(os.path.exists('/home/sandbox/.server'), os.listdir(home))\n\
+                s = socket.socket(socket.AF_UNIX)\n\
+                try:\n    s.connect('/home/sandbox/.server/.fork-server.sock')\n    print('connected')\n\
+                except OSError as e:\n    print(type(e).__name__)";
+    let e = b.run_code(look).await;
+    assert_eq!(e.stdout, "/home/sandbox True\nFalse []\nFileNotFoundError\n", "{e:?}");
 }
 
 #[tokio::test]

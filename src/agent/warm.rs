@@ -88,7 +88,8 @@ impl Runner for Warm {
             }
             state.idle.pop()
         };
-        if self.size > 0 {
+        // A runner that keeps sessions ready itself (forked spares) needs no pool in front of it.
+        if self.size > 0 && !self.inner.prepares_sessions() {
             self.refill(registry);
         }
         match ready {
@@ -99,6 +100,12 @@ impl Runner for Warm {
 
     async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, exec::Error> {
         self.inner.validate_function(def).await
+    }
+    fn expect_sessions(&self, count: usize) {
+        self.inner.expect_sessions(count)
+    }
+    fn prepares_sessions(&self) -> bool {
+        self.inner.prepares_sessions()
     }
 }
 
@@ -147,5 +154,35 @@ mod tests {
         assert!(other.call_function("g", "{}").await.result.is_some());
         assert!(other.call_function("f", "{}").await.result.is_none());
         assert_eq!(settle(&pool).await, (3, 0));
+    }
+
+    /// A runner keeping spares itself, counting the sessions started.
+    #[derive(Default)]
+    struct Preparing(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Runner for Preparing {
+        async fn session(&self, registry: &Registry) -> Result<Box<dyn CodeSession>, exec::Error> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            FakeRunner.session(registry).await
+        }
+        async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, exec::Error> {
+            FakeRunner.validate_function(def).await
+        }
+        fn prepares_sessions(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn in_front_of_a_runner_keeping_spares_it_starts_nothing_of_its_own() {
+        let inner = Arc::new(Preparing::default());
+        let pool = Warm::new(inner.clone(), 3);
+        for _ in 0..2 {
+            pool.session(&registry("f")).await.unwrap();
+        }
+        assert_eq!(settle(&pool).await, (0, 0));
+        assert_eq!(inner.0.load(std::sync::atomic::Ordering::SeqCst), 2, "one start per session asked for");
+        assert!(pool.prepares_sessions());
     }
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
+use super::fork_server;
 use super::runner::{CodeSession, Runner};
 use super::sandbox::Sandbox;
 use super::{Error, SandboxConfig};
@@ -18,12 +19,19 @@ use crate::functions::{FunctionDef, Registry};
 #[derive(Clone)]
 pub struct Deferred {
     probed: Shared<BoxFuture<'static, Result<Sandbox, Arc<Error>>>>,
+    /// The sandbox's fork servers, made before it: sessions expected while the probe runs are
+    /// counted there.
+    fork_servers: Arc<fork_server::Pair>,
+    spare_sessions: usize,
 }
 
 impl Deferred {
     /// Starts the probe (and then the fork server, see `Sandbox::prestart`). Needs a tokio runtime.
     pub fn start(config: SandboxConfig) -> Deferred {
-        let probe = tokio::task::spawn_blocking(move || Sandbox::new(config));
+        let fork_servers = Arc::<fork_server::Pair>::default();
+        let spare_sessions = config.spare_sessions;
+        let servers = fork_servers.clone();
+        let probe = tokio::task::spawn_blocking(move || Sandbox::sharing(config, servers));
         let probed = async move {
             let sandbox = match probe.await {
                 Ok(probed) => probed.map_err(Arc::new)?,
@@ -38,7 +46,7 @@ impl Deferred {
         .shared();
         // Driven now, not on first use: the fork server should be starting while the models answer.
         tokio::spawn(probed.clone());
-        Deferred { probed }
+        Deferred { probed, fork_servers, spare_sessions }
     }
 
     /// The probed sandbox, or why there is none (the same error for every caller).
@@ -69,6 +77,12 @@ impl Runner for Deferred {
     }
     async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, Error> {
         self.ready().await.map_err(Error::Probe)?.validate_function(def).await
+    }
+    fn expect_sessions(&self, count: usize) {
+        self.fork_servers.expect(count, self.spare_sessions);
+    }
+    fn prepares_sessions(&self) -> bool {
+        matches!(self.probed.peek(), Some(Ok(sandbox)) if sandbox.forks_sessions())
     }
 }
 

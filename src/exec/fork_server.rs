@@ -2,15 +2,18 @@
 //! modules once and forks a child per session, so a session starts in milliseconds instead of paying
 //! for a new bubblewrap sandbox and interpreter (~50–100 ms of CPU each, 11–24 per second on 2 cores).
 //!
-//! Two servers start together: a *quick* one importing only cheap standard modules (serving within
-//! ~0.1 s), and a *full* one that also imports numpy and sympy (~1 s, more on a busy machine, at the
-//! lowest CPU priority; it cannot fork while an import runs). Sessions come from the quick one until
-//! the full one is ready; a child of the quick one imports numpy or sympy itself if its code needs it.
+//! Two servers: a *quick* one importing only cheap standard modules (serving within ~0.1 s), and a
+//! *full* one that also imports numpy and sympy (~1 s, more on a busy machine, at the lowest CPU
+//! priority; it cannot fork while an import runs), started once the first sessions asked for have
+//! been served (its import would otherwise take CPU from a burst of them). Sessions come from the
+//! quick one until the full one is ready; a child of the quick one imports numpy or sympy itself if
+//! its code needs it.
 //!
-//! Each server keeps `spare_sessions` children forked ahead of demand, waiting in accept() with a
-//! session's first steps already run once (so the pages they touch are copied in idle time): a burst
-//! of conversations reaching their first code block together finds sessions ready, and the forks that
-//! replace them happen while the machine waits for the model.
+//! Each server keeps `spare_sessions` children forked ahead of demand (fewer when fewer sessions are
+//! still expected: `Runner::expect_sessions`), waiting in accept() with a session's first steps
+//! already run once (so the pages they touch are copied in idle time): a burst of conversations
+//! reaching their first code block together finds sessions ready, and the forks that replace them
+//! happen while the machine waits for the model.
 //!
 //! Used only when agentopt runs as root under bubblewrap: every child then drops to a uid of its own,
 //! so the per-session process cap, file permissions and signals still keep sessions apart. Each
@@ -19,14 +22,17 @@
 //! reused): a session sees only its own processes, reaches no other's loopback, and whatever it
 //! starts dies with it (an init's end kills its namespace, whatever group or session a process
 //! moved to). Spares wait at a lower CPU priority than sessions, the full server's import at the
-//! lowest (its scheduling autogroup's too). Its home (also `$HOME` and `$TMPDIR`) and `/tmp` are
-//! size-capped tmpfs mounts of its own; the interpreter's directories under `/tmp` are bound again
-//! into the new one. Sessions share only the server's read-only view.
+//! lowest (its scheduling autogroup's too). A session's home (also `$HOME` and `$TMPDIR`) is a
+//! size-capped tmpfs of its own mounted over the server's, which hides the server's socket from its
+//! code; its `/tmp` is another, with the interpreter's directories under `/tmp` bound again into it.
+//! Sessions share only the server's read-only view.
 //!
-//! Wire: agentopt connects to the server's socket (a host temp dir bound into the sandbox) and sends
+//! Wire: agentopt connects to the server's socket (in a host temp dir bound into the sandbox at
+//! `~/.server`; nothing else is made there, so removing it unmounts no session's home) and sends
 //! the session's limits as one JSON line; the spare that accepted answers `{"ready": true, "pid": N}`
 //! and then speaks the worker protocol on that connection. Kills go to the server's stdin as
-//! `{"kill": N}` (it kills the child's whole process group, also when the child exits); its stdout
+//! `{"kill": N}` (it kills the child's whole process group, also when the child exits) and
+//! `{"spares": N}` (the number to keep); its stdout
 //! reports `preloaded` and each child's exit. Children die with the server (PR_SET_PDEATHSIG), so a
 //! session is never left running beyond the reach of a kill.
 
@@ -34,6 +40,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,7 +56,7 @@ use super::Error;
 use super::launcher::{Launcher, PRELOAD, QUICK_PRELOAD, Role, STARTUP_TIMEOUT, drain_tail};
 use super::lines;
 use super::memcg::Group;
-use super::view::CGROUPS_INSIDE;
+use super::view::{CGROUPS_INSIDE, SERVER_DIR};
 
 /// The socket's name inside the server's home directory.
 const SOCKET: &str = ".fork-server.sock";
@@ -67,9 +74,12 @@ pub(crate) struct ForkServer {
     exits: Arc<Exits>,
     /// Set once the server has imported its whole preload list and forked its spares.
     preloaded: Arc<std::sync::atomic::AtomicBool>,
+    /// How many spares it keeps, as last told.
+    spares: AtomicUsize,
     stderr_tail: Arc<Mutex<Vec<u8>>>,
-    /// Holds the socket and the children's work directories; removed after the server is killed.
-    _home: TempDir,
+    /// Holds the socket (bound at `SERVER_DIR` in the server's home); removed after the server is
+    /// killed.
+    _socket_dir: TempDir,
     /// The memory cgroup its sessions make theirs in; removed (with theirs) once they are gone.
     _memory: Option<Group>,
 }
@@ -105,11 +115,13 @@ impl ForkServer {
     /// Starts the server under the launcher's isolation and waits until it listens; it then imports
     /// `imports` (at the lowest CPU priority when `nice`) and forks its spares, and reports
     /// `is_preloaded` once both are done.
-    pub async fn start(launcher: &Launcher, imports: &[&str], nice: bool) -> Result<ForkServer, Error> {
+    pub async fn start(
+        launcher: &Launcher,
+        imports: &[&str],
+        nice: bool,
+        spares: usize,
+    ) -> Result<ForkServer, Error> {
         let home = super::scratch::tempdir("fork").map_err(Error::Workdir)?;
-        // Children, once on their own uids, must traverse it to reach their own 0700 directories.
-        std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o711))
-            .map_err(Error::Workdir)?;
         let inner_home = launcher.inner_workdir(home.path());
         let memory = launcher.memory_group(true);
         // Each session makes its own group inside the server's (as root, before it drops its uid).
@@ -119,8 +131,8 @@ impl ForkServer {
         let config = json!({
             "cap": launcher.config.output_cap_bytes,
             "fork_server": {
-                "socket": inner_home.join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
-                "spares": launcher.config.spare_sessions.clamp(1, MAX_SPARES),
+                "socket": inner_home.join(SERVER_DIR).join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
+                "spares": spares,
                 "tmp_binds": launcher.tmp_binds(), "memcg": memcg,
             },
             "preload": PRELOAD,
@@ -145,8 +157,9 @@ impl ForkServer {
             socket: home.path().join(SOCKET),
             exits: Arc::default(),
             preloaded: Arc::default(),
+            spares: spares.into(),
             stderr_tail,
-            _home: home,
+            _socket_dir: home,
             _memory: memory,
         };
         let mut events = BufReader::new(stdout);
@@ -208,12 +221,23 @@ impl ForkServer {
 
     /// Kills a child's whole process group (a no-op for one already gone).
     pub fn kill(&self, pid: u32) {
-        let line = format!("{}\n", json!({"kill": pid}));
+        self.tell(&json!({"kill": pid}));
+    }
+
+    /// Has the server keep `spares` children ready (it forks no more until fewer are idle).
+    fn keep_spares(&self, spares: usize) {
+        if self.spares.swap(spares, Ordering::AcqRel) != spares {
+            self.tell(&json!({"spares": spares}));
+        }
+    }
+
+    fn tell(&self, message: &Value) {
+        let line = format!("{message}\n");
         if let Ok(mut control) = self.control.lock()
             && let Err(e) = control.write_all(line.as_bytes())
         {
             // The server is gone, and with it (PID namespace, --die-with-parent) every child.
-            tracing::debug!("fork server: sending a kill failed: {e}");
+            tracing::debug!("fork server: sending {message} failed: {e}");
         }
     }
 
@@ -280,48 +304,147 @@ impl Drop for ForkServer {
     }
 }
 
-/// A sandbox's quick and full servers, each started on first need.
-#[derive(Debug, Default)]
+/// A sandbox's quick and full servers, each started on first need, and how many sessions are still
+/// expected: spares beyond those would be forked, prepared and torn down for nothing, taking the
+/// CPU from the sessions that run (in a 64-problem eval at `--concurrency` 64, 64 spares replaced
+/// after the burst, and the full server's 64, none of them used).
+#[derive(Debug)]
 pub(crate) struct Pair {
     quick: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
     full: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
     full_started: std::sync::atomic::AtomicBool,
+    /// Sessions still to be asked for (`usize::MAX`: not known).
+    expected: AtomicUsize,
+    /// Sessions and function checks asked for and not yet served.
+    waiting: AtomicUsize,
+}
+
+/// A session or function check being started (see `Pair::asking`).
+pub(crate) struct Asking {
+    pair: Arc<Pair>,
+    launcher: Launcher,
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        self.pair.handed_out(self.launcher.config.spare_sessions);
+        if self.pair.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pair.start_full(&self.launcher);
+        }
+    }
+}
+
+impl Default for Pair {
+    fn default() -> Pair {
+        Pair {
+            quick: Default::default(),
+            full: Default::default(),
+            full_started: Default::default(),
+            expected: AtomicUsize::new(usize::MAX),
+            waiting: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl Pair {
+    /// About `count` more sessions will be asked for (see `Runner::expect_sessions`).
+    pub fn expect(&self, count: usize, configured: usize) {
+        self.expected.store(count, Ordering::Release);
+        self.retarget(configured);
+    }
+
+    /// A session was handed out (or failed to start): one fewer is expected.
+    fn handed_out(&self, configured: usize) {
+        let _ = self.expected.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| match n {
+            usize::MAX => None,
+            n => Some(n.saturating_sub(1)),
+        });
+        self.retarget(configured);
+    }
+
+    /// The spares each server keeps: the configured number, or fewer when fewer sessions are
+    /// expected, and always one (a session asked for beyond the estimate must find a process in
+    /// accept()).
+    fn spares(&self, configured: usize) -> usize {
+        configured.min(self.expected.load(Ordering::Acquire)).clamp(1, MAX_SPARES)
+    }
+
+    fn retarget(&self, configured: usize) {
+        let spares = self.spares(configured);
+        for server in [self.quick.get(), self.full.get()].into_iter().flatten().flatten() {
+            server.keep_spares(spares);
+        }
+    }
+
     /// The server a new session forks from: the full one once it has imported everything, else the
-    /// quick one (both are started on the first call). `None`: neither could start.
+    /// quick one (started on the first call). `None`: neither could start.
     pub async fn pick(self: &Arc<Self>, launcher: &Launcher) -> Option<Arc<ForkServer>> {
         if let Some(Some(full)) = self.full.get()
             && full.is_preloaded()
         {
             return Some(full.clone());
         }
-        if !self.full_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            let (pair, launcher) = (self.clone(), launcher.clone());
-            tokio::spawn(async move {
-                pair.full.get_or_init(|| started(&launcher, PRELOAD, true)).await.is_some()
-            });
-        }
-        let quick = self.quick.get_or_init(|| started(launcher, QUICK_PRELOAD, false)).await.clone();
+        let quick = self.quick.get_or_init(|| self.started(launcher, QUICK_PRELOAD, false)).await.clone();
         if quick.is_some() {
             return quick;
         }
-        self.full.get_or_init(|| started(launcher, PRELOAD, false)).await.clone()
+        self.full.get_or_init(|| self.started(launcher, PRELOAD, false)).await.clone()
     }
-}
 
-async fn started(launcher: &Launcher, imports: &[&str], nice: bool) -> Option<Arc<ForkServer>> {
-    match ForkServer::start(launcher, imports, nice).await {
-        Ok(server) => Some(Arc::new(server)),
-        Err(e) => {
-            tracing::warn!("{e}");
-            None
+    /// A session (or a function check) is asked for; the returned guard marks it served when
+    /// dropped, and the first time none is left waiting, the full server starts (in the background).
+    /// Not before: at the lowest priority its import still took ~30 ms from a burst of 64 sessions
+    /// on 2 cores, and a command whose conversations run no code never starts it.
+    pub fn asking(self: &Arc<Self>, launcher: &Launcher) -> Asking {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        Asking { pair: self.clone(), launcher: launcher.clone() }
+    }
+
+    fn start_full(self: &Arc<Self>, launcher: &Launcher) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if !self.full_started.swap(true, Ordering::AcqRel) {
+            let (pair, launcher) = (self.clone(), launcher.clone());
+            runtime.spawn(async move {
+                pair.full.get_or_init(|| pair.started(&launcher, PRELOAD, true)).await.is_some()
+            });
         }
+    }
+
+    async fn started(&self, launcher: &Launcher, imports: &[&str], nice: bool) -> Option<Arc<ForkServer>> {
+        let configured = launcher.config.spare_sessions;
+        let result = ForkServer::start(launcher, imports, nice, self.spares(configured)).await;
+        let server = result.inspect_err(|e| tracing::warn!("{e}")).ok().map(Arc::new);
+        // The estimate may have changed while it started.
+        if let Some(server) = &server {
+            server.keep_spares(self.spares(configured));
+        }
+        server
     }
 }
 
 /// Whether sessions fork from a server under this isolation (see the module comment).
 pub(crate) fn applies(isolated: bool, as_root: bool, enabled: bool) -> bool {
     isolated && as_root && enabled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spares_follow_the_sessions_still_expected_and_never_drop_to_none() {
+        let pair = Pair::default();
+        assert_eq!(pair.spares(8), 8, "nothing expected yet: as configured");
+        assert_eq!(pair.spares(500), MAX_SPARES);
+        pair.expect(3, 8);
+        assert_eq!(pair.spares(8), 3);
+        pair.handed_out(8);
+        assert_eq!(pair.spares(8), 2);
+        pair.handed_out(8);
+        pair.handed_out(8);
+        pair.handed_out(8);
+        assert_eq!(pair.spares(8), 1, "one beyond the estimate still finds a process in accept()");
+        pair.expect(100, 8);
+        assert_eq!(pair.spares(8), 8, "the next phase: as configured again");
+    }
 }

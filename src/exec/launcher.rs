@@ -289,7 +289,7 @@ impl Plan {
         let (home, cgroups) = match (role, self.tmp_size) {
             (Role::Worker { .. }, Some(size)) => (Home::Tmpfs(size), None),
             (Role::Worker { .. }, None) => (Home::Bind(workdir), None),
-            (Role::ForkServer { cgroups, .. }, _) => (Home::Bind(workdir), cgroups.as_deref()),
+            (Role::ForkServer { cgroups, .. }, _) => (Home::Server(workdir), cgroups.as_deref()),
         };
         args.extend(self.view.bwrap_args(self.tmp_size, home, SANDBOX_HOME, cgroups));
         args
@@ -302,7 +302,7 @@ pub(crate) enum Role {
     /// `workdir` then serves only an unsandboxed run); it joins the memory cgroup whose
     /// `cgroup.procs` is given before it starts.
     Worker { memory: Option<std::os::fd::OwnedFd> },
-    /// A fork server: the host `workdir` as its home (agentopt reaches its socket there), and the
+    /// A fork server: the host `workdir` bound in its home (agentopt reaches its socket there), and the
     /// memory cgroup directory its sessions make their own groups in. `nice`: started at the lowest
     /// CPU priority (bwrap and the interpreter's start-up too), which it raises once it is done
     /// with its slow imports.

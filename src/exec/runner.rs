@@ -13,6 +13,14 @@ pub trait Runner: Send + Sync {
     async fn session(&self, registry: &Registry) -> Result<Box<dyn CodeSession>, exec::Error>;
     /// `Ok(Err(message))` when the function is invalid; the message is shown to the optimizer.
     async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, exec::Error>;
+    /// At most about `count` more sessions will be asked for (a phase's conversations, some of
+    /// which may run no code): a runner that prepares sessions ahead of demand prepares no more.
+    fn expect_sessions(&self, _count: usize) {}
+    /// True when this runner itself keeps sessions ready ahead of demand (a pool in front of it
+    /// would only hold sessions that are never used).
+    fn prepares_sessions(&self) -> bool {
+        false
+    }
 }
 
 /// One conversation's persistent Python session.
@@ -30,6 +38,12 @@ impl Runner for exec::Sandbox {
     }
     async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, exec::Error> {
         exec::Sandbox::validate_function(self, def).await
+    }
+    fn expect_sessions(&self, count: usize) {
+        exec::Sandbox::expect_sessions(self, count)
+    }
+    fn prepares_sessions(&self) -> bool {
+        self.forks_sessions()
     }
 }
 

@@ -26,8 +26,23 @@ impl Sandbox {
     /// Probes the interpreter and bubblewrap once (see `Plan::probe`: call it at start-up, not per
     /// conversation).
     pub fn new(config: SandboxConfig) -> Result<Sandbox, Error> {
+        Sandbox::sharing(config, Arc::default())
+    }
+
+    /// `new`, with servers (and their estimate of the sessions to come) that a `Deferred` holds
+    /// before its probe is done.
+    pub(super) fn sharing(
+        config: SandboxConfig,
+        fork_servers: Arc<fork_server::Pair>,
+    ) -> Result<Sandbox, Error> {
         let plan = Plan::probe(&config)?;
-        Ok(Sandbox { config, plan: Arc::new(plan), fork_servers: Arc::default() })
+        Ok(Sandbox { config, plan: Arc::new(plan), fork_servers })
+    }
+
+    /// At most about `count` more sessions will be asked for: the fork servers keep no more spares
+    /// than that (see `fork_server::Pair`).
+    pub fn expect_sessions(&self, count: usize) {
+        self.fork_servers.expect(count, self.config.spare_sessions);
     }
 
     /// True when workers run under bubblewrap.
@@ -66,8 +81,17 @@ impl Sandbox {
         (launcher, server)
     }
 
+    /// Marks a session or function check asked for until the guard drops: counted once served,
+    /// not when asked, so a burst asking for more than the spares ready finds the server still
+    /// forking for those waiting (see `fork_server::Pair`).
+    fn asking(&self) -> Option<fork_server::Asking> {
+        let launcher = Launcher { config: self.config.clone(), plan: self.plan.clone() };
+        self.forks_sessions().then(|| self.fork_servers.asking(&launcher))
+    }
+
     /// A fresh, isolated Python session with the registry's functions defined.
     pub async fn session(&self, registry: &Registry) -> Result<Session, Error> {
+        let _asking = self.asking();
         let (launcher, fork_server) = self.launcher().await;
         Session::start(launcher, fork_server, registry).await
     }
@@ -79,10 +103,12 @@ impl Sandbox {
         if !is_identifier(&def.name) {
             return Ok(Err(format!("invalid function name `{}`: it must match {IDENTIFIER_RULE}", def.name)));
         }
+        let asking = self.asking();
         let (launcher, fork_server) = self.launcher().await;
         // Preloaded like a session's, so a proposed function's `import sympy` is not charged to its
         // time limit (the worker finishes the preload before the clock starts).
         let mut worker = Worker::start(&launcher, fork_server.as_ref()).await?;
+        drop(asking);
         let request = serde_json::json!({
             "op": "validate", "name": def.name, "code": def.code, "packages": def.packages,
             "parameters": def.parameters,

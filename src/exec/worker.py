@@ -594,7 +594,8 @@ def serve(proto_in, send, worker):
 # accept() on the server's Unix socket (0600, so children, once on their own uids, cannot ask for
 # more): a burst of sessions finds them ready, and the forks happen while the machine waits for the
 # model. A spare that accepts a connection tells the server (the `taken` pipe), which forks another.
-# Its stdin carries control lines (`{"kill": pid}`; end of input: agentopt is gone) and its stdout
+# Its stdin carries control lines (`{"kill": pid}`, `{"spares": n}`: the number to keep, fewer when
+# fewer sessions are still expected; end of input: agentopt is gone) and its stdout
 # reports `ready`, `preloaded` (its own imports are done) and each child's exit. It imports
 # `fork_server.preload` first (one module at a time, cheapest first); a child imports what it lacks
 # of the common `preload` list when its code needs it.
@@ -680,9 +681,12 @@ class ForkServer:
             self.control += chunk
             *lines, self.control = self.control.split(b"\n")
             for line in lines:
-                pid = json.loads(line).get("kill") if line.strip() else None
+                request = json.loads(line) if line.strip() else {}
+                pid = request.get("kill")
                 if pid in self.children:
                     kill_group(pid)  # what left the group dies when the child is reaped
+                if "spares" in request:  # fewer sessions to come (or more): the main loop follows
+                    self.spares = max(1, int(request["spares"]))
 
     def reap(self):
         self.read_taken()  # a session's signal line may still wait there
@@ -1051,16 +1055,23 @@ def session(conn, home, missing, parent, report, taken_w):
     CONFIG.update(json.loads(proto_in.readline() or "{}"))
     CAP = int(CONFIG["cap"])
     workdir = os.path.join(home, "s%d" % SESSION_ID)
-    os.mkdir(workdir, 0o700)
     uid = CONFIG.get("drop_uid")
     if uid is not None and os.getuid() == 0:
-        # Its disk: a size-capped tmpfs in its own mount namespace, so it can fill neither the host's
-        # disk nor another session's space, and nothing of it outlives the session (kill -9 of
-        # agentopt included). /tmp too: nothing one session leaves there reaches the next.
+        # Its disk: a size-capped tmpfs over the server's home, in its own mount namespace, so it
+        # can fill neither the host's disk nor another session's space, nothing of it outlives the
+        # session (kill -9 of agentopt included), and the server's socket beneath is out of its
+        # reach (no session can take a spare). Nothing is made in the home the host sees, so ending
+        # a run removes no session's directory: removing one that is a live session's mount point
+        # would unmount it there, ~0.5 ms each. /tmp too: nothing one session leaves there reaches
+        # the next.
         disk = int(CONFIG.get("file_size_bytes") or 256 << 20)
-        mount_tmpfs(workdir, "size=%d,mode=0700,uid=%d,gid=%d" % (disk, uid, uid))
+        mount_tmpfs(home, "size=%d,mode=0755" % disk)
+        os.mkdir(workdir, 0o700)
+        os.chown(workdir, uid, uid)
         private_tmp(CONFIG["fork_server"].get("tmp_binds") or [], disk)
         join_memory_cgroup(CONFIG["fork_server"].get("memcg"))
+    else:
+        os.mkdir(workdir, 0o700)
     os.close(taken_w)
     set_limits()
     die_with_parent(parent)

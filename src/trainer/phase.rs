@@ -88,6 +88,8 @@ pub async fn run<E: std::error::Error + 'static>(
         }
     }
     let registry = Arc::new(registry.clone());
+    // Sessions prepared ahead of demand beyond these conversations would only be torn down.
+    ctx.agent.runner.expect_sessions(slots.iter().filter(|s| s.is_none()).count());
     let limiter = Limiter::new(ctx.concurrency);
     // Set by a conversation that failed in a way every other would too (a refused key): no
     // conversation starts after it, however late the loop below gets to its result.
