@@ -45,9 +45,14 @@ impl Warm {
 
     /// Starts, in the background, the sessions the pool lacks.
     fn refill(&self, registry: &Registry) {
+        // In front of a runner keeping spares (forked sessions), one is enough: it hides a take's
+        // latency (the session's memory cgroup join waits for an RCU grace period, ~10 ms alone)
+        // from conversations that ask one at a time, and more would only hold spares that a burst
+        // of conversations needs and leave them unused at its end.
+        let size = if self.inner.prepares_sessions() { self.size.min(1) } else { self.size };
         let (missing, generation) = {
             let mut state = lock(&self.state);
-            let missing = self.size.saturating_sub(state.idle.len() + state.starting);
+            let missing = size.saturating_sub(state.idle.len() + state.starting);
             state.starting += missing;
             (missing, state.generation)
         };
@@ -88,8 +93,7 @@ impl Runner for Warm {
             }
             state.idle.pop()
         };
-        // A runner that keeps sessions ready itself (forked spares) needs no pool in front of it.
-        if self.size > 0 && !self.inner.prepares_sessions() {
+        if self.size > 0 {
             self.refill(registry);
         }
         match ready {
@@ -175,14 +179,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn in_front_of_a_runner_keeping_spares_it_starts_nothing_of_its_own() {
+    async fn in_front_of_a_runner_keeping_spares_it_keeps_one() {
         let inner = Arc::new(Preparing::default());
         let pool = Warm::new(inner.clone(), 3);
-        for _ in 0..2 {
-            pool.session(&registry("f")).await.unwrap();
-        }
-        assert_eq!(settle(&pool).await, (0, 0));
-        assert_eq!(inner.0.load(std::sync::atomic::Ordering::SeqCst), 2, "one start per session asked for");
+        pool.session(&registry("f")).await.unwrap();
+        assert_eq!(settle(&pool).await, (1, 0));
+        pool.session(&registry("f")).await.unwrap();
+        assert_eq!(settle(&pool).await, (1, 0));
+        let started = inner.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(started, 3, "two handed out, one kept");
         assert!(pool.prepares_sessions());
     }
 }
