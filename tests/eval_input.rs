@@ -2,7 +2,8 @@
 //! an empty test set and a registry with an unusable function (eval and train) are bad input (exit
 //! 2, naming what is wrong) before anything runs; SIGTERM stops the eval like Ctrl-C and exits 130;
 //! without bubblewrap eval and train refuse (the probe runs while the first calls go out) and leave
-//! `--out` and the runs directory as they were.
+//! `--out` and the runs directory as they were; a bubblewrap that fails is reported with the probe's
+//! reason (the quick fork server's failed start, which stands in for the probe as root, is not).
 
 mod support;
 
@@ -136,4 +137,34 @@ async fn without_bubblewrap_eval_and_train_refuse_and_leave_their_files_as_they_
     }
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "an earlier eval's records\n");
     assert!(!dir.path().join("runs/r").exists(), "train made no run without a sandbox");
+}
+
+#[tokio::test]
+async fn a_bubblewrap_that_fails_is_reported_as_the_probe_found_it() {
+    // As root the quick fork server's start is the bubblewrap check; when it fails, the full probe
+    // runs and its reason is what the user sees (and --unsafe-no-sandbox still falls back).
+    let dir = tempfile::tempdir().unwrap();
+    support::dataset(&dir.path().join("test.jsonl"), &[("p1", "What is 6*7?", "42")]);
+    // Slower than the probe, as above.
+    let server = Server::start(dir.path(), Duration::from_millis(800), |_| text("\\boxed{42}")).await;
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let bwrap = bin.join("bwrap");
+    std::fs::write(&bwrap, "#!/bin/sh\necho 'bwrap: this one never works' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&bwrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    for (extra, code) in [(None, 1), (Some("--unsafe-no-sandbox"), 0)] {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("agentopt"));
+        cmd.current_dir(dir.path()).env_remove("OAI_CONFIG_LIST").env("PATH", &path);
+        cmd.args(["eval", "--test", "test.jsonl", "--no-cache", "--config"]).arg(&server.config).args(extra);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains("this one never works"), "the probe's reason: {stderr}");
+        if extra.is_none() {
+            assert!(stderr.contains("No sandbox available"), "{stderr}");
+        } else {
+            assert!(stderr.contains("UNSANDBOXED"), "{stderr}");
+        }
+    }
 }

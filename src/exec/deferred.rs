@@ -27,18 +27,21 @@ pub struct Deferred {
 
 impl Deferred {
     /// Starts the probe (and then the fork server, see `Sandbox::prestart`). Needs a tokio runtime.
+    /// Where sessions fork (as root, bwrap on PATH), the quick fork server's start is the check of
+    /// bubblewrap; only if it fails does the full probe run, to find out why (or what else works).
     pub fn start(config: SandboxConfig) -> Deferred {
         let fork_servers = Arc::<fork_server::Pair>::default();
         let spare_sessions = config.spare_sessions;
         let servers = fork_servers.clone();
-        let probe = tokio::task::spawn_blocking(move || Sandbox::sharing(config, servers));
         let probed = async move {
-            let sandbox = match probe.await {
-                Ok(probed) => probed.map_err(Arc::new)?,
-                Err(join) => {
-                    return Err(Arc::new(Error::Protocol(format!("the sandbox probe failed: {join}"))));
-                }
-            };
+            let first = config.clone();
+            if let Some(sandbox) = blocking(move || Sandbox::checked_by_fork_server(first, servers)).await?
+                && sandbox.start_quick_server().await
+            {
+                return Ok(sandbox);
+            }
+            let servers = Arc::new(fork_server::Pair::default());
+            let sandbox = blocking(move || Sandbox::sharing(config, servers)).await?;
             sandbox.prestart();
             Ok(sandbox)
         }
@@ -63,6 +66,16 @@ impl Deferred {
     }
 }
 
+/// Runs a probe step on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    step: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Arc<Error>> {
+    match tokio::task::spawn_blocking(step).await {
+        Ok(done) => done.map_err(Arc::new),
+        Err(join) => Err(Arc::new(Error::Protocol(format!("the sandbox probe failed: {join}")))),
+    }
+}
+
 impl std::fmt::Debug for Deferred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deferred").field("probed", &self.probed.peek().map(|r| r.is_ok())).finish()
@@ -79,7 +92,10 @@ impl Runner for Deferred {
         self.ready().await.map_err(Error::Probe)?.validate_function(def).await
     }
     fn expect_sessions(&self, count: usize) {
-        self.fork_servers.expect(count, self.spare_sessions);
+        match self.probed.peek() {
+            Some(Ok(sandbox)) => sandbox.expect_sessions(count),
+            _ => self.fork_servers.expect(count, self.spare_sessions),
+        }
     }
     fn prepares_sessions(&self) -> bool {
         matches!(self.probed.peek(), Some(Ok(sandbox)) if sandbox.forks_sessions())

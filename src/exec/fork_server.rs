@@ -391,6 +391,26 @@ impl Pair {
         self.full.get_or_init(|| self.started(launcher, PRELOAD, false)).await.clone()
     }
 
+    /// Starts the quick server (once) and waits until it listens: its start is the check that
+    /// bubblewrap works (see `Deferred`), so a failure is only logged at debug level, and is final
+    /// for this pair (the caller probes afresh, with a new one).
+    pub async fn start_quick(&self, launcher: &Launcher) -> bool {
+        let start = || async {
+            let spares = self.spares(launcher.config.spare_sessions);
+            match ForkServer::start(launcher, QUICK_PRELOAD, false, spares).await {
+                Ok(server) => {
+                    server.keep_spares(self.spares(launcher.config.spare_sessions));
+                    Some(Arc::new(server))
+                }
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    None
+                }
+            }
+        };
+        self.quick.get_or_init(start).await.is_some()
+    }
+
     /// A session (or a function check) is asked for; the returned guard marks it served when
     /// dropped, and the first time none is left waiting, the full server starts (in the background).
     /// Not before: at the lowest priority its import still took ~30 ms from a burst of 64 sessions

@@ -157,30 +157,9 @@ impl Plan {
     /// start-up, not per conversation). Without working isolation this fails with `Error::NoSandbox`
     /// unless `config.allow_unsandboxed`, in which case it warns loudly.
     pub fn probe(config: &SandboxConfig) -> Result<Plan, Error> {
-        let facts = probe_python(&config.python)?;
-        // SAFETY: geteuid, getuid and getgid have no preconditions and cannot fail.
-        let (as_root, uid, gid) = unsafe { (libc::geteuid() == 0, libc::getuid(), libc::getgid()) };
-        let identity = Identity { uid, gid, session_uids: as_root.then(session_uid_block) };
-        let view = View::new(&facts.dirs, &with_cwd_and_checkout(&config.private), &identity)
-            .map_err(Error::Workdir)?;
-        let mut plan = Plan {
-            bwrap: None,
-            python: facts.executable,
-            view,
-            as_root,
-            tmp_size: Some(config.file_size_bytes),
-            cgroups: None,
-        };
+        let mut plan = Plan::interpreter(config)?;
         match probe_bwrap(&mut plan) {
-            Ok(()) => {
-                plan.cgroups = if as_root { Cgroups::create() } else { None };
-                match &plan.cgroups {
-                    Some(_) => tracing::info!("each session's memory is bounded by a cgroup of its own"),
-                    None => tracing::info!(
-                        "no memory cgroups: each process's address space and the process count are capped"
-                    ),
-                }
-            }
+            Ok(()) => plan.cgroups = Plan::memory_cgroups(plan.as_root),
             Err(reason) if config.allow_unsandboxed => {
                 let message = format!(
                     "WARNING: no sandbox ({reason}); running LLM-written code UNSANDBOXED because \
@@ -192,6 +171,52 @@ impl Plan {
             Err(reason) => return Err(Error::NoSandbox { reason }),
         }
         Ok(plan)
+    }
+
+    /// `probe` without running bubblewrap, where the quick fork server's start will show whether
+    /// it works (see `Deferred`): that start is then the check, ~20 ms sooner than one after the
+    /// probe's own bwrap run. `None` where it does not apply (not root, no bwrap on PATH, fork
+    /// servers off): the full probe is needed.
+    pub fn probe_by_fork_server(config: &SandboxConfig) -> Result<Option<Plan>, Error> {
+        let mut plan = Plan::interpreter(config)?;
+        if !(plan.as_root && config.fork_server) {
+            return Ok(None);
+        }
+        let Some(bwrap) = find_in_path("bwrap") else { return Ok(None) };
+        plan.bwrap = Some(bwrap);
+        plan.cgroups = Plan::memory_cgroups(true);
+        Ok(Some(plan))
+    }
+
+    /// The interpreter's facts and the view built from them; no isolation decided yet.
+    fn interpreter(config: &SandboxConfig) -> Result<Plan, Error> {
+        let facts = probe_python(&config.python)?;
+        // SAFETY: geteuid, getuid and getgid have no preconditions and cannot fail.
+        let (as_root, uid, gid) = unsafe { (libc::geteuid() == 0, libc::getuid(), libc::getgid()) };
+        let identity = Identity { uid, gid, session_uids: as_root.then(session_uid_block) };
+        let view = View::new(&facts.dirs, &with_cwd_and_checkout(&config.private), &identity)
+            .map_err(Error::Workdir)?;
+        Ok(Plan {
+            bwrap: None,
+            python: facts.executable,
+            view,
+            as_root,
+            tmp_size: Some(config.file_size_bytes),
+            cgroups: None,
+        })
+    }
+
+    fn memory_cgroups(as_root: bool) -> Option<Cgroups> {
+        let cgroups = if as_root { Cgroups::create() } else { None };
+        match &cgroups {
+            Some(_) => tracing::info!("each session's memory is bounded by a cgroup of its own"),
+            None => {
+                tracing::info!(
+                    "no memory cgroups: each process's address space and the process count are capped"
+                )
+            }
+        }
+        cgroups
     }
 
     /// True when workers run under bubblewrap.

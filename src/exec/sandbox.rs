@@ -39,6 +39,22 @@ impl Sandbox {
         Ok(Sandbox { config, plan: Arc::new(plan), fork_servers })
     }
 
+    /// `sharing` without the probe's bubblewrap run, where the quick fork server's start will be
+    /// the check (`start_quick_server`); `None` where that does not apply.
+    pub(super) fn checked_by_fork_server(
+        config: SandboxConfig,
+        fork_servers: Arc<fork_server::Pair>,
+    ) -> Result<Option<Sandbox>, Error> {
+        let plan = Plan::probe_by_fork_server(&config)?;
+        Ok(plan.map(|plan| Sandbox { config, plan: Arc::new(plan), fork_servers }))
+    }
+
+    /// Starts the quick fork server and waits until it listens; false if it could not start.
+    pub(super) async fn start_quick_server(&self) -> bool {
+        let launcher = Launcher { config: self.config.clone(), plan: self.plan.clone() };
+        self.fork_servers.start_quick(&launcher).await
+    }
+
     /// At most about `count` more sessions will be asked for: the fork servers keep no more spares
     /// than that (see `fork_server::Pair`).
     pub fn expect_sessions(&self, count: usize) {
