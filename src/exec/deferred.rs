@@ -1,6 +1,7 @@
 //! `Deferred`: a `Sandbox` whose probe runs on a blocking thread while the command goes on, so the
 //! first model calls go out during the probe's interpreter and bubblewrap runs (0.1–0.2 s, longer
-//! behind a pyenv shim) instead of after them. Sessions and validations wait for the probe; a
+//! behind a pyenv shim) instead of after them. As root, the quick fork server's start takes the
+//! place of the bubblewrap run (the full probe runs only if it fails). Sessions and validations wait for the probe; a
 //! command that must not go on without a sandbox races its work against `failure`.
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub struct Deferred {
     /// counted there.
     fork_servers: Arc<fork_server::Pair>,
     spare_sessions: usize,
+    forks_likely: bool,
 }
 
 impl Deferred {
@@ -32,7 +34,11 @@ impl Deferred {
     pub fn start(config: SandboxConfig) -> Deferred {
         let fork_servers = Arc::<fork_server::Pair>::default();
         let spare_sessions = config.spare_sessions;
-        let servers = fork_servers.clone();
+        let (servers, first_servers) = (fork_servers.clone(), fork_servers.clone());
+        // Until the probe is done, whether a pool in front should stand aside (see
+        // `prepares_sessions`) is judged from what makes sessions fork.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let forks_likely = config.fork_server && unsafe { libc::geteuid() } == 0;
         let probed = async move {
             let first = config.clone();
             if let Some(sandbox) = blocking(move || Sandbox::checked_by_fork_server(first, servers)).await?
@@ -40,7 +46,7 @@ impl Deferred {
             {
                 return Ok(sandbox);
             }
-            let servers = Arc::new(fork_server::Pair::default());
+            let servers = Arc::new(first_servers.following());
             let sandbox = blocking(move || Sandbox::sharing(config, servers)).await?;
             sandbox.prestart();
             Ok(sandbox)
@@ -49,7 +55,7 @@ impl Deferred {
         .shared();
         // Driven now, not on first use: the fork server should be starting while the models answer.
         tokio::spawn(probed.clone());
-        Deferred { probed, fork_servers, spare_sessions }
+        Deferred { probed, fork_servers, spare_sessions, forks_likely }
     }
 
     /// The probed sandbox, or why there is none (the same error for every caller).
@@ -98,7 +104,11 @@ impl Runner for Deferred {
         }
     }
     fn prepares_sessions(&self) -> bool {
-        matches!(self.probed.peek(), Some(Ok(sandbox)) if sandbox.forks_sessions())
+        match self.probed.peek() {
+            Some(Ok(sandbox)) => sandbox.forks_sessions(),
+            Some(Err(_)) => false,
+            None => self.forks_likely,
+        }
     }
 }
 

@@ -58,10 +58,12 @@ use super::lines;
 use super::memcg::Group;
 use super::view::{CGROUPS_INSIDE, SERVER_DIR};
 
-/// The socket's name inside the server's home directory.
+/// The socket's name, in the host directory bound at `SERVER_DIR` in the server's home.
 const SOCKET: &str = ".fork-server.sock";
 /// A bound on idle children per server (each holds a process slot and a little memory).
 const MAX_SPARES: usize = 64;
+/// The full server starts at the latest this long after the first session is asked for.
+const FULL_SERVER_AT_LATEST: Duration = Duration::from_millis(1500);
 /// Exits remembered for `exit_of` (a dead child's is asked for within milliseconds).
 const EXITS_KEPT: usize = 1024;
 
@@ -170,6 +172,9 @@ impl ForkServer {
             }
             Ok(_) => {
                 let status = tokio::time::timeout(Duration::from_secs(2), server.child.wait()).await;
+                if matches!(status, Ok(Ok(_))) {
+                    server.pgid = None; // reaped: the id may be another process's by now
+                }
                 return Err(Error::Protocol(format!(
                     "the fork server failed to start ({}): {}",
                     status.map_or("still running".to_string(), |s| format!("{s:?}")),
@@ -226,18 +231,16 @@ impl ForkServer {
 
     /// Has the server keep `spares` children ready (it forks no more until fewer are idle).
     fn keep_spares(&self, spares: usize) {
+        // Compared and sent under the pipe's lock, so the last number sent is the one kept.
+        let Ok(mut control) = self.control.lock() else { return };
         if self.spares.swap(spares, Ordering::AcqRel) != spares {
-            self.tell(&json!({"spares": spares}));
+            send_control(&mut control, &json!({"spares": spares}));
         }
     }
 
     fn tell(&self, message: &Value) {
-        let line = format!("{message}\n");
-        if let Ok(mut control) = self.control.lock()
-            && let Err(e) = control.write_all(line.as_bytes())
-        {
-            // The server is gone, and with it (PID namespace, --die-with-parent) every child.
-            tracing::debug!("fork server: sending {message} failed: {e}");
+        if let Ok(mut control) = self.control.lock() {
+            send_control(&mut control, message);
         }
     }
 
@@ -253,6 +256,13 @@ impl ForkServer {
                 return None;
             }
         }
+    }
+}
+
+fn send_control(control: &mut std::io::PipeWriter, message: &Value) {
+    if let Err(e) = control.write_all(format!("{message}\n").as_bytes()) {
+        // The server is gone, and with it (PID namespace, --die-with-parent) every child.
+        tracing::debug!("fork server: sending {message} failed: {e}");
     }
 }
 
@@ -304,8 +314,8 @@ impl Drop for ForkServer {
     }
 }
 
-/// A sandbox's quick and full servers, each started on first need, and how many sessions are still
-/// expected: spares beyond those would be forked, prepared and torn down for nothing, taking the
+/// A sandbox's quick server (started on first need) and full server (started once no session is
+/// waiting, see `asking`), and how many sessions are still expected: spares beyond those would be forked, prepared and torn down for nothing, taking the
 /// CPU from the sessions that run (in a 64-problem eval at `--concurrency` 64, 64 spares replaced
 /// after the burst, and the full server's 64, none of them used).
 #[derive(Debug)]
@@ -317,6 +327,7 @@ pub(crate) struct Pair {
     expected: AtomicUsize,
     /// Sessions and function checks asked for and not yet served.
     waiting: AtomicUsize,
+    first_asked: std::sync::atomic::AtomicBool,
 }
 
 /// A session or function check being started (see `Pair::asking`).
@@ -342,11 +353,19 @@ impl Default for Pair {
             full_started: Default::default(),
             expected: AtomicUsize::new(usize::MAX),
             waiting: AtomicUsize::new(0),
+            first_asked: Default::default(),
         }
     }
 }
 
 impl Pair {
+    /// A new pair (for a sandbox probed afresh) with this one's estimate.
+    pub fn following(&self) -> Pair {
+        let pair = Pair::default();
+        pair.expected.store(self.expected.load(Ordering::Acquire), Ordering::Release);
+        pair
+    }
+
     /// About `count` more sessions will be asked for (see `Runner::expect_sessions`).
     pub fn expect(&self, count: usize, configured: usize) {
         self.expected.store(count, Ordering::Release);
@@ -363,10 +382,12 @@ impl Pair {
     }
 
     /// The spares each server keeps: the configured number, or fewer when fewer sessions are
-    /// expected, and always one (a session asked for beyond the estimate must find a process in
-    /// accept()).
+    /// expected, but never fewer than the sessions waiting now (an estimate that ran short, e.g.
+    /// with candidate phases run side by side, must not leave them served one fork at a time), and
+    /// always one (a session asked for beyond the estimate must find a process in accept()).
     fn spares(&self, configured: usize) -> usize {
-        configured.min(self.expected.load(Ordering::Acquire)).clamp(1, MAX_SPARES)
+        let expected = configured.min(self.expected.load(Ordering::Acquire));
+        expected.max(self.waiting.load(Ordering::Acquire)).clamp(1, MAX_SPARES)
     }
 
     fn retarget(&self, configured: usize) {
@@ -408,7 +429,10 @@ impl Pair {
                 }
             }
         };
-        self.quick.get_or_init(start).await.is_some()
+        let started = self.quick.get_or_init(start).await.is_some();
+        // An estimate made while it started, before the cell was set, reaches it now.
+        self.retarget(launcher.config.spare_sessions);
+        started
     }
 
     /// A session (or a function check) is asked for; the returned guard marks it served when
@@ -417,6 +441,17 @@ impl Pair {
     /// on 2 cores, and a command whose conversations run no code never starts it.
     pub fn asking(self: &Arc<Self>, launcher: &Launcher) -> Asking {
         self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.retarget(launcher.config.spare_sessions);
+        if !self.first_asked.swap(true, Ordering::AcqRel)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // A backstop: where sessions are asked for without pause, none waiting may come late.
+            let (pair, launcher) = (self.clone(), launcher.clone());
+            runtime.spawn(async move {
+                tokio::time::sleep(FULL_SERVER_AT_LATEST).await;
+                pair.start_full(&launcher);
+            });
+        }
         Asking { pair: self.clone(), launcher: launcher.clone() }
     }
 
@@ -425,7 +460,8 @@ impl Pair {
         if !self.full_started.swap(true, Ordering::AcqRel) {
             let (pair, launcher) = (self.clone(), launcher.clone());
             runtime.spawn(async move {
-                pair.full.get_or_init(|| pair.started(&launcher, PRELOAD, true)).await.is_some()
+                pair.full.get_or_init(|| pair.started(&launcher, PRELOAD, true)).await;
+                pair.retarget(launcher.config.spare_sessions);
             });
         }
     }
@@ -464,6 +500,9 @@ mod tests {
         pair.handed_out(8);
         pair.handed_out(8);
         assert_eq!(pair.spares(8), 1, "one beyond the estimate still finds a process in accept()");
+        pair.waiting.store(5, Ordering::Release);
+        assert_eq!(pair.spares(8), 5, "an estimate that ran short still forks for all those waiting");
+        pair.waiting.store(0, Ordering::Release);
         pair.expect(100, 8);
         assert_eq!(pair.spares(8), 8, "the next phase: as configured again");
     }

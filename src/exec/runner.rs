@@ -13,8 +13,9 @@ pub trait Runner: Send + Sync {
     async fn session(&self, registry: &Registry) -> Result<Box<dyn CodeSession>, exec::Error>;
     /// `Ok(Err(message))` when the function is invalid; the message is shown to the optimizer.
     async fn validate_function(&self, def: &FunctionDef) -> Result<Result<(), String>, exec::Error>;
-    /// At most about `count` more sessions will be asked for (a phase's conversations, some of
-    /// which may run no code): a runner that prepares sessions ahead of demand prepares no more.
+    /// About `count` more sessions will be asked for (a phase's conversations, some of which may
+    /// run no code): an estimate, by which a runner that prepares sessions ahead of demand prepares
+    /// no more than that (but always enough for the sessions waiting).
     fn expect_sessions(&self, _count: usize) {}
     /// True when this runner itself keeps sessions ready ahead of demand (a pool in front of it
     /// would only hold sessions that are never used).

@@ -17,8 +17,9 @@ use crate::functions::{FunctionDef, IDENTIFIER_RULE, Registry, is_identifier};
 pub struct Sandbox {
     pub config: SandboxConfig,
     plan: Arc<Plan>,
-    /// Started on first use (or `prestart`) where they apply; when neither can start, sessions get
-    /// sandboxes of their own.
+    /// Where they apply: the quick one started on first use (or `prestart`, or as `Deferred`'s
+    /// check), the full one once the first sessions are served; when neither can start, sessions
+    /// get sandboxes of their own.
     fork_servers: Arc<fork_server::Pair>,
 }
 
@@ -72,8 +73,8 @@ impl Sandbox {
         fork_server::applies(self.is_isolated(), self.plan.as_root(), self.config.fork_server)
     }
 
-    /// Starts the fork server in the background now, so the first session does not wait for its
-    /// interpreter and imports. Needs a tokio runtime; a no-op where the server does not apply.
+    /// Starts the quick fork server in the background now, so the first session does not wait for
+    /// its interpreter and imports. Needs a tokio runtime; a no-op where the server does not apply.
     pub fn prestart(&self) {
         if self.forks_sessions()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -107,9 +108,11 @@ impl Sandbox {
 
     /// A fresh, isolated Python session with the registry's functions defined.
     pub async fn session(&self, registry: &Registry) -> Result<Session, Error> {
-        let _asking = self.asking();
+        let asking = self.asking();
         let (launcher, fork_server) = self.launcher().await;
-        Session::start(launcher, fork_server, registry).await
+        // Served once its worker is forked: defining the registry's functions (an import of sympy
+        // in a quick server's child, say) is not waiting for the server.
+        Session::start(launcher, fork_server, registry, move || drop(asking)).await
     }
 
     /// Checks a proposed function inside the sandbox: the code compiles, defines a callable named

@@ -24,10 +24,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// `forked` runs once the first worker has started, before the registry's functions are defined.
     pub(crate) async fn start(
         launcher: Arc<Launcher>,
         fork_server: Option<Arc<ForkServer>>,
         registry: &Registry,
+        forked: impl FnOnce(),
     ) -> Result<Session, Error> {
         let functions = registry
             .functions
@@ -35,7 +37,9 @@ impl Session {
             .map(|f| json!({"name": f.name, "code": f.code, "packages": f.packages}))
             .collect();
         let mut session = Session { launcher, fork_server, functions, worker: None };
-        session.worker = Some(session.fresh_worker().await?);
+        let worker = Worker::start(&session.launcher, session.fork_server.as_ref()).await;
+        forked();
+        session.worker = Some(session.defined(worker?).await?);
         Ok(session)
     }
 
@@ -44,7 +48,12 @@ impl Session {
     /// with every function marked as failed to define (the reason is what calling one reports), and
     /// the session keeps that for its later restarts.
     async fn fresh_worker(&mut self) -> Result<Worker, Error> {
-        let mut worker = Worker::start(&self.launcher, self.fork_server.as_ref()).await?;
+        let worker = Worker::start(&self.launcher, self.fork_server.as_ref()).await?;
+        self.defined(worker).await
+    }
+
+    /// `worker` with the registry's functions defined (see `fresh_worker`).
+    async fn defined(&mut self, mut worker: Worker) -> Result<Worker, Error> {
         if self.functions.is_empty() {
             return Ok(worker);
         }

@@ -593,7 +593,8 @@ def serve(proto_in, send, worker):
 # for a new sandbox and interpreter. It keeps `spares` children forked ahead of demand, each waiting in
 # accept() on the server's Unix socket (0600, so children, once on their own uids, cannot ask for
 # more): a burst of sessions finds them ready, and the forks happen while the machine waits for the
-# model. A spare that accepts a connection tells the server (the `taken` pipe), which forks another.
+# model. A spare that accepts a connection tells the server (the `taken` pipe), which forks another
+# while fewer than `spares` are idle.
 # Its stdin carries control lines (`{"kill": pid}`, `{"spares": n}`: the number to keep, fewer when
 # fewer sessions are still expected; end of input: agentopt is gone) and its stdout
 # reports `ready`, `preloaded` (its own imports are done) and each child's exit. It imports
