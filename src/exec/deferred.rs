@@ -1,8 +1,9 @@
 //! `Deferred`: a `Sandbox` whose probe runs on a blocking thread while the command goes on, so the
 //! first model calls go out during the probe's interpreter and bubblewrap runs (0.1–0.2 s, longer
 //! behind a pyenv shim) instead of after them. As root, the quick fork server's start takes the
-//! place of the bubblewrap run (the full probe runs only if it fails). Sessions and validations wait for the probe; a
-//! command that must not go on without a sandbox races its work against `failure`.
+//! place of the bubblewrap run (the full probe runs only if it fails). Sessions and validations
+//! wait for the probe; a command that must not go on without a sandbox races its work against
+//! `failure`.
 
 use std::sync::Arc;
 

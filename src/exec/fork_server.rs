@@ -133,8 +133,8 @@ impl ForkServer {
         let config = json!({
             "cap": launcher.config.output_cap_bytes,
             "fork_server": {
-                "socket": inner_home.join(SERVER_DIR).join(SOCKET), "home": inner_home, "preload": imports, "nice": nice,
-                "spares": spares,
+                "socket": inner_home.join(SERVER_DIR).join(SOCKET), "home": inner_home,
+                "preload": imports, "nice": nice, "spares": spares,
                 "tmp_binds": launcher.tmp_binds(), "memcg": memcg,
             },
             "preload": PRELOAD,
@@ -315,9 +315,10 @@ impl Drop for ForkServer {
 }
 
 /// A sandbox's quick server (started on first need) and full server (started once no session is
-/// waiting, see `asking`), and how many sessions are still expected: spares beyond those would be forked, prepared and torn down for nothing, taking the
-/// CPU from the sessions that run (in a 64-problem eval at `--concurrency` 64, 64 spares replaced
-/// after the burst, and the full server's 64, none of them used).
+/// waiting, see `asking`), and how many sessions are still expected: spares beyond those would be
+/// forked, prepared and torn down for nothing, taking the CPU from the sessions that run (in a
+/// 64-problem eval at `--concurrency` 64, 64 spares replaced after the burst, and the full
+/// server's 64, none of them used).
 #[derive(Debug)]
 pub(crate) struct Pair {
     quick: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,

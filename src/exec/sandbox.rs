@@ -56,8 +56,8 @@ impl Sandbox {
         self.fork_servers.start_quick(&launcher).await
     }
 
-    /// At most about `count` more sessions will be asked for: the fork servers keep no more spares
-    /// than that (see `fork_server::Pair`).
+    /// About `count` more sessions will be asked for: the fork servers keep no more spares than
+    /// that, nor fewer than the sessions waiting (see `fork_server::Pair`).
     pub fn expect_sessions(&self, count: usize) {
         self.fork_servers.expect(count, self.config.spare_sessions);
     }
