@@ -17,6 +17,15 @@ fn sandbox() -> Sandbox {
     sandbox
 }
 
+/// Two sessions forked from one sandbox's fork server (as root under bwrap).
+async fn two_forked_sessions() -> (Sandbox, Session, Session) {
+    let sandbox = sandbox();
+    assert!(sandbox.forks_sessions(), "as root under bwrap, sessions fork from the fork server");
+    let empty = Registry::default();
+    let (a, b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    (sandbox, a, b)
+}
+
 fn function(name: &str, code: &str) -> FunctionDef {
     FunctionDef {
         name: name.into(),
@@ -488,10 +497,7 @@ async fn sessions_run_concurrently() {
 
 #[tokio::test]
 async fn forked_sessions_are_apart_from_each_other() {
-    let sandbox = sandbox();
-    assert!(sandbox.forks_sessions(), "as root under bwrap, sessions fork from the fork server");
-    let empty = Registry::default();
-    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let (_sandbox, mut a, mut b) = two_forked_sessions().await;
     let whoami = "import os\nopen('mine', 'w').write('secret')\nprint(os.getuid(), os.getcwd())";
     let (ea, eb) = (a.run_code(whoami).await, b.run_code(whoami).await);
     let (ua, da) = ea.stdout.trim().split_once(' ').unwrap_or_else(|| panic!("{ea:?}"));
@@ -513,10 +519,7 @@ async fn forked_sessions_are_apart_from_each_other() {
 #[tokio::test]
 async fn forked_sessions_see_only_their_own_processes() {
     let marker = "4343.4343";
-    let sandbox = sandbox();
-    assert!(sandbox.forks_sessions());
-    let empty = Registry::default();
-    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let (_sandbox, mut a, mut b) = two_forked_sessions().await;
     let started = a
         .run_code(&format!(
             "import subprocess\np = subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\nprint(p.pid)"
@@ -563,10 +566,7 @@ async fn forked_sessions_see_only_their_own_processes() {
 
 #[tokio::test]
 async fn forked_sessions_cannot_reach_each_other_over_the_network() {
-    let sandbox = sandbox();
-    assert!(sandbox.forks_sessions());
-    let empty = Registry::default();
-    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let (_sandbox, mut a, mut b) = two_forked_sessions().await;
     let listen = "import socket\ntry:\n    server = socket.socket()\n    server.bind(('127.0.0.1', 0))\n    \
                   server.listen()\n    print(server.getsockname()[1])\nexcept OSError as e:\n    print('no loopback', e)";
     let listening = a.run_code(listen).await;
@@ -586,10 +586,7 @@ async fn forked_sessions_cannot_reach_each_other_over_the_network() {
 async fn a_session_sees_neither_another_session_s_home_nor_the_fork_server_s_socket() {
     // Each session's home is a tmpfs of its own over the server's, which hides the directory
     // holding the server's socket: no code can connect there and take a spare.
-    let sandbox = sandbox();
-    assert!(sandbox.forks_sessions());
-    let empty = Registry::default();
-    let (mut a, mut b) = (sandbox.session(&empty).await.unwrap(), sandbox.session(&empty).await.unwrap());
+    let (_sandbox, mut a, mut b) = two_forked_sessions().await;
     let planted = a
         .run_code("import os\nopen('mine.txt', 'w').write('a')\nprint(os.getcwd() == os.environ['HOME'])")
         .await;

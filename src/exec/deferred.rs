@@ -24,7 +24,6 @@ pub struct Deferred {
     /// The sandbox's fork servers, made before it: sessions expected while the probe runs are
     /// counted there.
     fork_servers: Arc<fork_server::Pair>,
-    spare_sessions: usize,
     forks_likely: bool,
 }
 
@@ -33,8 +32,7 @@ impl Deferred {
     /// Where sessions fork (as root, bwrap on PATH), the quick fork server's start is the check of
     /// bubblewrap; only if it fails does the full probe run, to find out why (or what else works).
     pub fn start(config: SandboxConfig) -> Deferred {
-        let fork_servers = Arc::<fork_server::Pair>::default();
-        let spare_sessions = config.spare_sessions;
+        let fork_servers = Arc::new(fork_server::Pair::new(config.spare_sessions));
         let (servers, first_servers) = (fork_servers.clone(), fork_servers.clone());
         // Until the probe is done, whether a pool in front should stand aside (see
         // `prepares_sessions`) is judged from what makes sessions fork.
@@ -56,7 +54,7 @@ impl Deferred {
         .shared();
         // Driven now, not on first use: the fork server should be starting while the models answer.
         tokio::spawn(probed.clone());
-        Deferred { probed, fork_servers, spare_sessions, forks_likely }
+        Deferred { probed, fork_servers, forks_likely }
     }
 
     /// The probed sandbox, or why there is none (the same error for every caller).
@@ -101,7 +99,7 @@ impl Runner for Deferred {
     fn expect_sessions(&self, count: usize) {
         match self.probed.peek() {
             Some(Ok(sandbox)) => sandbox.expect_sessions(count),
-            _ => self.fork_servers.expect(count, self.spare_sessions),
+            _ => self.fork_servers.expect(count),
         }
     }
     fn prepares_sessions(&self) -> bool {

@@ -324,6 +324,8 @@ pub(crate) struct Pair {
     quick: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
     full: tokio::sync::OnceCell<Option<Arc<ForkServer>>>,
     full_started: std::sync::atomic::AtomicBool,
+    /// `SandboxConfig::spare_sessions`: the spares each server keeps when nothing says fewer.
+    configured: usize,
     /// Sessions still to be asked for (`usize::MAX`: not known).
     expected: AtomicUsize,
     /// Sessions and function checks asked for and not yet served.
@@ -339,60 +341,61 @@ pub(crate) struct Asking {
 
 impl Drop for Asking {
     fn drop(&mut self) {
-        self.pair.handed_out(self.launcher.config.spare_sessions);
+        self.pair.handed_out();
         if self.pair.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.pair.start_full(&self.launcher);
         }
     }
 }
 
-impl Default for Pair {
-    fn default() -> Pair {
+impl Pair {
+    /// Servers keeping `configured` spares each (`SandboxConfig::spare_sessions`) until told fewer
+    /// sessions are expected.
+    pub fn new(configured: usize) -> Pair {
         Pair {
             quick: Default::default(),
             full: Default::default(),
             full_started: Default::default(),
+            configured,
             expected: AtomicUsize::new(usize::MAX),
             waiting: AtomicUsize::new(0),
             first_asked: Default::default(),
         }
     }
-}
 
-impl Pair {
     /// A new pair (for a sandbox probed afresh) with this one's estimate.
     pub fn following(&self) -> Pair {
-        let pair = Pair::default();
+        let pair = Pair::new(self.configured);
         pair.expected.store(self.expected.load(Ordering::Acquire), Ordering::Release);
         pair
     }
 
     /// About `count` more sessions will be asked for (see `Runner::expect_sessions`).
-    pub fn expect(&self, count: usize, configured: usize) {
+    pub fn expect(&self, count: usize) {
         self.expected.store(count, Ordering::Release);
-        self.retarget(configured);
+        self.retarget();
     }
 
     /// A session was handed out (or failed to start): one fewer is expected.
-    fn handed_out(&self, configured: usize) {
+    fn handed_out(&self) {
         let _ = self.expected.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| match n {
             usize::MAX => None,
             n => Some(n.saturating_sub(1)),
         });
-        self.retarget(configured);
+        self.retarget();
     }
 
     /// The spares each server keeps: the configured number, or fewer when fewer sessions are
     /// expected, but never fewer than the sessions waiting now (an estimate that ran short, e.g.
     /// with candidate phases run side by side, must not leave them served one fork at a time), and
     /// always one (a session asked for beyond the estimate must find a process in accept()).
-    fn spares(&self, configured: usize) -> usize {
-        let expected = configured.min(self.expected.load(Ordering::Acquire));
+    fn spares(&self) -> usize {
+        let expected = self.configured.min(self.expected.load(Ordering::Acquire));
         expected.max(self.waiting.load(Ordering::Acquire)).clamp(1, MAX_SPARES)
     }
 
-    fn retarget(&self, configured: usize) {
-        let spares = self.spares(configured);
+    fn retarget(&self) {
+        let spares = self.spares();
         for server in [self.quick.get(), self.full.get()].into_iter().flatten().flatten() {
             server.keep_spares(spares);
         }
@@ -406,34 +409,24 @@ impl Pair {
         {
             return Some(full.clone());
         }
-        let quick = self.quick.get_or_init(|| self.started(launcher, QUICK_PRELOAD, false)).await.clone();
+        let warn = |e: Error| tracing::warn!("{e}");
+        let quick =
+            self.quick.get_or_init(|| self.started(launcher, QUICK_PRELOAD, false, warn)).await.clone();
         if quick.is_some() {
             return quick;
         }
-        self.full.get_or_init(|| self.started(launcher, PRELOAD, false)).await.clone()
+        self.full.get_or_init(|| self.started(launcher, PRELOAD, false, warn)).await.clone()
     }
 
     /// Starts the quick server (once) and waits until it listens: its start is the check that
     /// bubblewrap works (see `Deferred`), so a failure is only logged at debug level, and is final
     /// for this pair (the caller probes afresh, with a new one).
     pub async fn start_quick(&self, launcher: &Launcher) -> bool {
-        let start = || async {
-            let spares = self.spares(launcher.config.spare_sessions);
-            match ForkServer::start(launcher, QUICK_PRELOAD, false, spares).await {
-                Ok(server) => {
-                    server.keep_spares(self.spares(launcher.config.spare_sessions));
-                    Some(Arc::new(server))
-                }
-                Err(e) => {
-                    tracing::debug!("{e}");
-                    None
-                }
-            }
-        };
-        let started = self.quick.get_or_init(start).await.is_some();
+        let debug = |e: Error| tracing::debug!("{e}");
+        let started = self.quick.get_or_init(|| self.started(launcher, QUICK_PRELOAD, false, debug)).await;
         // An estimate made while it started, before the cell was set, reaches it now.
-        self.retarget(launcher.config.spare_sessions);
-        started
+        self.retarget();
+        started.is_some()
     }
 
     /// A session (or a function check) is asked for; the returned guard marks it served when
@@ -442,7 +435,7 @@ impl Pair {
     /// on 2 cores, and a command whose conversations run no code never starts it.
     pub fn asking(self: &Arc<Self>, launcher: &Launcher) -> Asking {
         self.waiting.fetch_add(1, Ordering::AcqRel);
-        self.retarget(launcher.config.spare_sessions);
+        self.retarget();
         if !self.first_asked.swap(true, Ordering::AcqRel)
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
@@ -461,21 +454,32 @@ impl Pair {
         if !self.full_started.swap(true, Ordering::AcqRel) {
             let (pair, launcher) = (self.clone(), launcher.clone());
             runtime.spawn(async move {
-                pair.full.get_or_init(|| pair.started(&launcher, PRELOAD, true)).await;
-                pair.retarget(launcher.config.spare_sessions);
+                let warn = |e: Error| tracing::warn!("{e}");
+                pair.full.get_or_init(|| pair.started(&launcher, PRELOAD, true, warn)).await;
+                pair.retarget();
             });
         }
     }
 
-    async fn started(&self, launcher: &Launcher, imports: &[&str], nice: bool) -> Option<Arc<ForkServer>> {
-        let configured = launcher.config.spare_sessions;
-        let result = ForkServer::start(launcher, imports, nice, self.spares(configured)).await;
-        let server = result.inspect_err(|e| tracing::warn!("{e}")).ok().map(Arc::new);
-        // The estimate may have changed while it started.
-        if let Some(server) = &server {
-            server.keep_spares(self.spares(configured));
+    /// A server started with the current estimate, or `None` after `failed` saw why not.
+    async fn started(
+        &self,
+        launcher: &Launcher,
+        imports: &[&str],
+        nice: bool,
+        failed: impl FnOnce(Error),
+    ) -> Option<Arc<ForkServer>> {
+        match ForkServer::start(launcher, imports, nice, self.spares()).await {
+            Ok(server) => {
+                // The estimate may have changed while it started.
+                server.keep_spares(self.spares());
+                Some(Arc::new(server))
+            }
+            Err(e) => {
+                failed(e);
+                None
+            }
         }
-        server
     }
 }
 
@@ -490,21 +494,22 @@ mod tests {
 
     #[test]
     fn spares_follow_the_sessions_still_expected_and_never_drop_to_none() {
-        let pair = Pair::default();
-        assert_eq!(pair.spares(8), 8, "nothing expected yet: as configured");
-        assert_eq!(pair.spares(500), MAX_SPARES);
-        pair.expect(3, 8);
-        assert_eq!(pair.spares(8), 3);
-        pair.handed_out(8);
-        assert_eq!(pair.spares(8), 2);
-        pair.handed_out(8);
-        pair.handed_out(8);
-        pair.handed_out(8);
-        assert_eq!(pair.spares(8), 1, "one beyond the estimate still finds a process in accept()");
+        let pair = Pair::new(8);
+        assert_eq!(pair.spares(), 8, "nothing expected yet: as configured");
+        assert_eq!(Pair::new(500).spares(), MAX_SPARES);
+        pair.expect(3);
+        assert_eq!(pair.spares(), 3);
+        pair.handed_out();
+        assert_eq!(pair.spares(), 2);
+        pair.handed_out();
+        pair.handed_out();
+        pair.handed_out();
+        assert_eq!(pair.spares(), 1, "one beyond the estimate still finds a process in accept()");
         pair.waiting.store(5, Ordering::Release);
-        assert_eq!(pair.spares(8), 5, "an estimate that ran short still forks for all those waiting");
+        assert_eq!(pair.spares(), 5, "an estimate that ran short still forks for all those waiting");
         pair.waiting.store(0, Ordering::Release);
-        pair.expect(100, 8);
-        assert_eq!(pair.spares(8), 8, "the next phase: as configured again");
+        assert_eq!(pair.following().spares(), 1, "a pair probed afresh keeps the estimate");
+        pair.expect(100);
+        assert_eq!(pair.spares(), 8, "the next phase: as configured again");
     }
 }

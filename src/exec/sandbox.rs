@@ -27,7 +27,8 @@ impl Sandbox {
     /// Probes the interpreter and bubblewrap once (see `Plan::probe`: call it at start-up, not per
     /// conversation).
     pub fn new(config: SandboxConfig) -> Result<Sandbox, Error> {
-        Sandbox::sharing(config, Arc::default())
+        let fork_servers = Arc::new(fork_server::Pair::new(config.spare_sessions));
+        Sandbox::sharing(config, fork_servers)
     }
 
     /// `new`, with servers (and their estimate of the sessions to come) that a `Deferred` holds
@@ -52,14 +53,13 @@ impl Sandbox {
 
     /// Starts the quick fork server and waits until it listens; false if it could not start.
     pub(super) async fn start_quick_server(&self) -> bool {
-        let launcher = Launcher { config: self.config.clone(), plan: self.plan.clone() };
-        self.fork_servers.start_quick(&launcher).await
+        self.fork_servers.start_quick(&self.launcher()).await
     }
 
     /// About `count` more sessions will be asked for: the fork servers keep no more spares than
     /// that, nor fewer than the sessions waiting (see `fork_server::Pair`).
     pub fn expect_sessions(&self, count: usize) {
-        self.fork_servers.expect(count, self.config.spare_sessions);
+        self.fork_servers.expect(count);
     }
 
     /// True when workers run under bubblewrap.
@@ -80,36 +80,39 @@ impl Sandbox {
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let sandbox = self.clone();
-            runtime.spawn(async move { sandbox.launcher().await });
+            runtime.spawn(async move { sandbox.fork_server(&sandbox.launcher()).await });
         }
     }
 
-    /// The launcher with this sandbox's limits, and the fork server sessions start from (`None`:
-    /// each gets a sandbox of its own).
-    async fn launcher(&self) -> (Arc<Launcher>, Option<Arc<ForkServer>>) {
-        let launcher = Arc::new(Launcher { config: self.config.clone(), plan: self.plan.clone() });
+    /// The launcher with this sandbox's limits.
+    fn launcher(&self) -> Arc<Launcher> {
+        Arc::new(Launcher { config: self.config.clone(), plan: self.plan.clone() })
+    }
+
+    /// The fork server sessions start from (`None`: each gets a sandbox of its own).
+    async fn fork_server(&self, launcher: &Launcher) -> Option<Arc<ForkServer>> {
         if !self.forks_sessions() {
-            return (launcher, None);
+            return None;
         }
-        let server = self.fork_servers.pick(&launcher).await;
+        let server = self.fork_servers.pick(launcher).await;
         if server.is_none() {
             tracing::warn!("no fork server could start; every session gets a sandbox of its own instead");
         }
-        (launcher, server)
+        server
     }
 
     /// Marks a session or function check asked for until the guard drops: counted once served,
     /// not when asked, so a burst asking for more than the spares ready finds the server still
     /// forking for those waiting (see `fork_server::Pair`).
-    fn asking(&self) -> Option<fork_server::Asking> {
-        let launcher = Launcher { config: self.config.clone(), plan: self.plan.clone() };
-        self.forks_sessions().then(|| self.fork_servers.asking(&launcher))
+    fn asking(&self, launcher: &Launcher) -> Option<fork_server::Asking> {
+        self.forks_sessions().then(|| self.fork_servers.asking(launcher))
     }
 
     /// A fresh, isolated Python session with the registry's functions defined.
     pub async fn session(&self, registry: &Registry) -> Result<Session, Error> {
-        let asking = self.asking();
-        let (launcher, fork_server) = self.launcher().await;
+        let launcher = self.launcher();
+        let asking = self.asking(&launcher);
+        let fork_server = self.fork_server(&launcher).await;
         // Served once its worker is forked: defining the registry's functions (an import of sympy
         // in a quick server's child, say) is not waiting for the server.
         Session::start(launcher, fork_server, registry, move || drop(asking)).await
@@ -122,8 +125,9 @@ impl Sandbox {
         if !is_identifier(&def.name) {
             return Ok(Err(format!("invalid function name `{}`: it must match {IDENTIFIER_RULE}", def.name)));
         }
-        let asking = self.asking();
-        let (launcher, fork_server) = self.launcher().await;
+        let launcher = self.launcher();
+        let asking = self.asking(&launcher);
+        let fork_server = self.fork_server(&launcher).await;
         // Preloaded like a session's, so a proposed function's `import sympy` is not charged to its
         // time limit (the worker finishes the preload before the clock starts).
         let mut worker = Worker::start(&launcher, fork_server.as_ref()).await?;
