@@ -34,6 +34,9 @@ pub enum Command {
     Chat(ChatArgs),
     /// Run the repository benchmark and print its figures.
     Bench(BenchArgs),
+    /// A price negotiation between two models, each thinking privately (the workshop's persuasion
+    /// benchmark); `duel report` compares saved duels.
+    Duel(DuelArgs),
 }
 
 /// Flags shared by every command that talks to a model or runs code; they mean the same everywhere.
@@ -423,6 +426,75 @@ pub struct ChatArgs {
     pub save: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DuelArgs {
+    #[command(subcommand)]
+    pub action: Option<DuelAction>,
+    /// Scenario file (TOML: the two sides' names and system prompts, who opens and with what, the stop
+    /// condition) [default: the workshop's table sale]
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// The vendor's model: config entries with this exact name, tried in order [default: the first
+    /// entry]
+    #[arg(long, value_name = "M")]
+    pub vendor_model: Option<String>,
+    /// The buyer's model, chosen as --vendor-model is [default: the first entry]
+    #[arg(long, value_name = "M")]
+    pub buyer_model: Option<String>,
+    /// Independent negotiations (each with its own seed), run concurrently.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub rounds: usize,
+    /// Turns each side gets before a round ends without a deal [default: the scenario's, else 4]
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<usize>,
+    /// Negotiations run at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// Round r samples with seed SEED + r - 1: rounds differ, and a rerun replays them from the cache.
+    #[arg(long, default_value_t = 0, value_name = "SEED")]
+    pub seed: u64,
+    /// Stop once this much has been spent, in USD (rounds cut short are reported as errored).
+    #[arg(long, value_name = "USD")]
+    pub max_usd: Option<f64>,
+    /// Where to save the duel (default: RUNS_DIR/duel/<time>/).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Model list (AutoGen OAI_CONFIG_LIST format); default: env OAI_CONFIG_LIST, then ./OAI_CONFIG_LIST,
+    /// then the embedded local model.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not read or write the reply cache.
+    #[arg(long, conflicts_with = "cache_seed")]
+    pub no_cache: bool,
+    /// Cache namespace (AutoGen's cache_seed; default: 41).
+    #[arg(long, value_name = "N")]
+    pub cache_seed: Option<u64>,
+    /// Where runs live.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    pub runs_dir: PathBuf,
+    /// Print the rounds' summary as one JSON line instead of human output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DuelAction {
+    /// Compare saved duels: agreement and price distribution per model pairing (text, and an HTML
+    /// page with a plot).
+    Report {
+        /// Duel save directories (each holds duel.json).
+        #[arg(required = true, value_name = "DIR")]
+        saves: Vec<PathBuf>,
+        /// Write the HTML report here.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print the pairings as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,6 +22,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod dataset;
+pub mod duel;
 pub mod env;
 pub mod exec;
 pub mod fsio;

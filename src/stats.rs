@@ -38,6 +38,58 @@ fn ln_factorial(n: usize) -> f64 {
     (2..=n).map(|k| (k as f64).ln()).sum()
 }
 
+/// The mean of `xs` and its 95% Student-t interval (`None` for the interval below two values).
+pub fn mean_ci95(xs: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return Some((mean, None));
+    }
+    let variance = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let half = t_975(xs.len() - 1) * (variance / n).sqrt();
+    Some((mean, Some((mean - half, mean + half))))
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom: exact to three places from a table
+/// up to 30, then the Cornish-Fisher expansion around the normal quantile.
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ];
+    if (1..=30).contains(&df) {
+        return TABLE[df - 1];
+    }
+    let z: f64 = 1.959_963_984_540_054;
+    let d = df.max(1) as f64;
+    z + (z.powi(3) + z) / (4.0 * d) + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d * d)
+}
+
+/// The median of `xs` and its distribution-free 95% interval from order statistics (the widest pair
+/// `x(k)`, `x(n+1-k)` whose binomial coverage is at least 95%; `None` below six values, where no
+/// such pair exists).
+pub fn median_ci95(xs: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
+    if xs.is_empty() {
+        return None;
+    }
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    // P(Binomial(n, 1/2) < k) for the lower rank k: the chance the median lies below x(k).
+    let below = |k: usize| -> f64 {
+        let ln_choose = |i: usize| ln_factorial(n) - ln_factorial(i) - ln_factorial(n - i);
+        let half_n = n as f64 * std::f64::consts::LN_2;
+        (0..k).map(|i| (ln_choose(i) - half_n).exp()).sum()
+    };
+    let k = (1..=n / 2).take_while(|&k| below(k) <= 0.025).last();
+    Some((median, k.map(|k| (sorted[k - 1], sorted[n - k]))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +113,32 @@ mod tests {
         assert!((sign_test_one_sided(0, 3) - 1.0).abs() < 1e-12);
         // Large n stays finite: 60 of 100 has p ≈ 0.0284.
         assert!((sign_test_one_sided(60, 40) - 0.028_44).abs() < 1e-4);
+    }
+
+    #[test]
+    fn mean_interval_is_student_t() {
+        let (mean, ci) = mean_ci95(&[1.0, 2.0, 3.0]).unwrap();
+        // s = 1, n = 3: 2 ± 4.303 / sqrt(3).
+        let (lo, hi) = ci.unwrap();
+        assert!(
+            (mean - 2.0).abs() < 1e-12
+                && (hi - 2.0 - 4.303 / 3f64.sqrt()).abs() < 1e-9
+                && (lo + hi - 4.0).abs() < 1e-9
+        );
+        assert_eq!(mean_ci95(&[5.0]), Some((5.0, None)));
+        assert_eq!(mean_ci95(&[]), None);
+        assert!((t_975(31) - 2.040).abs() < 2e-3 && (t_975(1000) - 1.962).abs() < 1e-3);
+    }
+
+    #[test]
+    fn median_interval_comes_from_order_statistics() {
+        assert_eq!(median_ci95(&[3.0, 1.0, 2.0]), Some((2.0, None)));
+        assert_eq!(median_ci95(&[4.0, 1.0, 3.0, 2.0]).unwrap().0, 2.5);
+        // n = 6: P(X < 1) = 1/64 ≤ 0.025, P(X < 2) = 7/64 > 0.025, so x(1)..x(6).
+        let six = [6.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+        assert_eq!(median_ci95(&six), Some((3.5, Some((1.0, 6.0)))));
+        // n = 20: the textbook ranks are 6 and 15.
+        let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(median_ci95(&twenty).unwrap().1, Some((6.0, 15.0)));
     }
 }

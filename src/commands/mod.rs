@@ -11,6 +11,7 @@ use crate::trainer::meter::Cancel;
 mod bench;
 mod chat;
 mod compare;
+mod duel;
 pub mod eval;
 mod functions;
 mod grade;
@@ -97,6 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Grade(args) => grade::run(args).await,
             Command::Chat(args) => chat::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Duel(args) => duel::run(args).await,
         }
     });
     match outcome {

@@ -83,7 +83,7 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));
     }
-    // `seed` has no Anthropic counterpart and is dropped; `extra` passes through.
+    // `seed` and `json_schema` have no Anthropic counterpart and are dropped; `extra` passes through.
     for (key, value) in &request.extra {
         body.insert(key.clone(), value.clone());
     }

@@ -105,6 +105,11 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The reply must be one JSON object of this schema: OpenAI-compatible servers get JSON mode
+    /// (`response_format` json_object), the embedded model samples under the schema's grammar, and
+    /// Anthropic (no such mode) relies on the prompt asking for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
     /// Escape hatch: extra body parameters passed through verbatim (e.g. `repeat_penalty`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, Value>,

@@ -108,6 +108,10 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
     if let Some(seed) = request.seed {
         body.insert("seed".into(), seed.into());
     }
+    if request.json_schema.is_some() {
+        // JSON mode rather than a strict schema: far more servers (and models) support it.
+        body.insert("response_format".into(), json!({"type": "json_object"}));
+    }
     for (key, value) in &request.extra {
         body.insert(key.clone(), value.clone());
     }

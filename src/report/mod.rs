@@ -44,10 +44,12 @@ pub fn render(run: &Run) -> String {
     body.push_str(&actions_section(run));
     body.push_str(&learned_section(run));
     body.push_str(&usage_section(run));
-    fill(
-        TEMPLATE,
-        &[("title", &escape(&format!("agentopt run {}", run.name))), ("style", STYLE), ("body", &body)],
-    )
+    page(&format!("agentopt run {}", run.name), &body)
+}
+
+/// A self-contained report page (no script, nothing fetched) with this title and body HTML.
+pub fn page(title: &str, body: &str) -> String {
+    fill(TEMPLATE, &[("title", &escape(title)), ("style", STYLE), ("body", body)])
 }
 
 fn pct(rate: Option<f64>) -> String {

@@ -47,7 +47,13 @@ impl LocalModel {
     /// `chat`, also telling where the time went (for the benchmark).
     pub async fn chat_timed(&self, request: &ChatRequest) -> Result<(ChatResponse, Timing), Error> {
         let mode = template::mode(request);
+        // A reply that must be a JSON object is sampled under its schema's grammar, as a call is.
+        let json_reply = request.json_schema.as_ref().filter(|_| matches!(mode, template::Mode::Text));
         let shape = match &mode {
+            template::Mode::Text if json_reply.is_some() => Shape::Call(Schemas {
+                exact: json_reply.map(|s| s.to_string()).unwrap_or_default(),
+                fallback: r#"{"type": "object"}"#.to_string(),
+            }),
             template::Mode::Text => Shape::Text,
             template::Mode::TextOrCall => {
                 Shape::TextOrCall { open: template::CALL_OPEN.to_string(), schemas: schemas(&request.tools) }
@@ -74,7 +80,9 @@ impl LocalModel {
             .map_err(Error::Local)?;
 
         let mut message = Message::assistant(g.text.trim());
-        if let Some(call) = &g.call {
+        if json_reply.is_some() {
+            message = Message::assistant(g.call.as_deref().unwrap_or_default().trim());
+        } else if let Some(call) = &g.call {
             message.tool_calls.push(grammar::parse_call(call, &tools, next_call_id()));
         }
         if message.text().is_empty() && !message.tool_calls.is_empty() {
