@@ -297,3 +297,34 @@ async fn turn_limit_and_model_failure_are_recorded() {
     assert_eq!(r.end, End::Errored);
     assert!(r.errored().is_some() && stdout(&out).contains("error:"));
 }
+
+/// ```sh and ```bash blocks run in the same sandbox as Python: private files stay hidden, output and
+/// a failing exit status reach the assistant, and the record keeps the shell source.
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_blocks_run_sandboxed_like_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("OAI_CONFIG_LIST.json");
+    let script = format!(
+        "```sh\necho $((6*7)) in $HOME\ncat '{}' || echo config-hidden\n```\n```bash\necho \"${{BASH_VERSION:+bash}}\"; exit 3\n```",
+        config.display()
+    );
+    let server = Server::start(dir.path(), Duration::ZERO, move |body| {
+        if support::messages(body).len() == 2 {
+            return text(script.clone());
+        }
+        text(format!("Result: {}\nTERMINATE", last_text(body)))
+    })
+    .await;
+    chat(dir.path(), &server, &["List it.", "--human-input", "never", "--save", "c.json"], "");
+    let bodies = server.bodies().await;
+    assert!(bodies[0]["messages"][0]["content"].as_str().unwrap().contains("```sh block"));
+    let told = last_text(&bodies[1]);
+    assert!(told.contains("42 in /home/sandbox") && told.contains("config-hidden"), "{told}");
+    assert!(!told.contains(support::SECRET), "{told}");
+    assert!(told.contains("bash") && told.contains("exit status 3"), "{told}");
+    let r = record(&dir.path().join("c.json"));
+    let shells: Vec<Option<&str>> = r.executions.iter().map(|e| e.shell.as_deref()).collect();
+    assert_eq!(shells, [Some("sh"), Some("bash")]);
+    assert!(r.executions[0].code.starts_with("echo $((6*7))"));
+    assert_eq!(r.executions[1].status, agentopt::exec::ExecStatus::Error);
+}

@@ -284,6 +284,7 @@ mod tests {
             result: None,
             duration_ms: 3,
             truncated: false,
+            shell: None,
         };
         let text = show_after(std::slice::from_ref(&e), &[Message::user("4")]);
         assert!(text.contains("ran: ok in 3 ms ──\n4") && !text.contains("proxy"), "{text}");

@@ -15,3 +15,7 @@ pub const TERMINATE: &str = "TERMINATE";
 
 /// The proxy's reply when the assistant wrote neither code nor TERMINATE.
 pub const CONTINUE: &str = "Continue. If the task is done, reply TERMINATE.";
+
+/// Added to `SYSTEM` in chat, which also runs shell blocks (training's conversations do not).
+pub const SHELL: &str = " For shell commands, write a ```sh block: it runs in the same sandboxed \
+working directory, and you are told its output.";

@@ -27,7 +27,7 @@ pub use crate::record::{ConversationRecord, End};
 use crate::record::{GradedBy, Outcome, Timing};
 use crate::task::{Task, metric};
 use human::{Gated, HumanGate};
-use proxy::{ProxyState, ReplyKind};
+use proxy::{Lang, ProxyState, ReplyKind};
 
 /// AG2's MathChat limit on assistant turns.
 pub const MAX_TURNS: usize = 15;
@@ -42,11 +42,20 @@ pub struct AgentConfig {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Also run ```sh / ```bash blocks (chat does; training's MathChat proxy runs Python only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shell: bool,
 }
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        AgentConfig { max_turns: MAX_TURNS, temperature: Some(0.0), max_tokens: None, seed: None }
+        AgentConfig {
+            max_turns: MAX_TURNS,
+            temperature: Some(0.0),
+            max_tokens: None,
+            seed: None,
+            shell: false,
+        }
     }
 }
 
@@ -133,7 +142,13 @@ impl Agent {
             usage.add(&response.usage);
             let mut reply = response.message;
             reply.role = Role::Assistant;
-            let kind = self.task.classify(&reply);
+            let mut kind = self.task.classify(&reply);
+            if self.config.shell && kind != ReplyKind::ToolCalls {
+                let blocks = proxy::code_blocks(reply.text(), true);
+                if blocks.iter().any(|b| b.lang != Lang::Python) {
+                    kind = ReplyKind::Code(blocks);
+                }
+            }
             messages.push(reply.clone());
             let seen = (executions.len(), messages.len());
             let kind = match human::consult(gate.as_deref_mut(), &reply, kind, &mut messages).await {
@@ -179,9 +194,17 @@ impl Agent {
                     let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
                     let mut all_ok = true;
                     let mut texts = Vec::new();
-                    for code in blocks {
+                    for block in blocks {
                         let ran = Instant::now();
-                        let execution = session.run_code(&code).await;
+                        let execution = match block.lang {
+                            Lang::Python => session.run_code(&block.code).await,
+                            Lang::Sh | Lang::Bash => {
+                                let mut e = session.run_code(&proxy::shell_wrapper(&block)).await;
+                                e.code = block.code;
+                                e.shell = Some(if block.lang == Lang::Bash { "bash" } else { "sh" }.into());
+                                e
+                            }
+                        };
                         timing.execution_ms += millis(ran);
                         let (text, ok) = proxy::format_execution(&execution);
                         all_ok &= ok;
@@ -269,6 +292,7 @@ fn unknown_function(name: &str, arguments: &str) -> Execution {
         result: None,
         duration_ms: 0,
         truncated: false,
+        shell: None,
     }
 }
 

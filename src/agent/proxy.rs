@@ -14,16 +14,39 @@ pub const MAX_INVALID_QUERIES: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyKind {
     ToolCalls,
-    Code(Vec<String>),
+    Code(Vec<Block>),
     Answer(String),
     Continue,
+}
+
+/// The language of a fenced code block the proxy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Python,
+    /// ```sh / ```shell / ```console (run by /bin/sh)
+    Sh,
+    /// ```bash (run by bash)
+    Bash,
+}
+
+/// One fenced code block to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub lang: Lang,
+    pub code: String,
+}
+
+impl Block {
+    pub fn python(code: impl Into<String>) -> Block {
+        Block { lang: Lang::Python, code: code.into() }
+    }
 }
 
 pub fn classify(message: &Message) -> ReplyKind {
     if !message.tool_calls.is_empty() {
         return ReplyKind::ToolCalls;
     }
-    let blocks = python_blocks(message.text());
+    let blocks = code_blocks(message.text(), false);
     if !blocks.is_empty() {
         return ReplyKind::Code(blocks);
     }
@@ -33,40 +56,76 @@ pub fn classify(message: &Message) -> ReplyKind {
     }
 }
 
-/// The bodies of the fenced ```python (or ```py / ```python3) blocks, in order. An unclosed fence
-/// runs to the end of the text (models often stop right after the code).
+/// The bodies of the fenced ```python (or ```py / ```python3) blocks, in order.
 pub fn python_blocks(text: &str) -> Vec<String> {
+    code_blocks(text, false).into_iter().map(|b| b.code).collect()
+}
+
+fn lang_of(info: &str, shell: bool) -> Option<Lang> {
+    match info.trim().to_ascii_lowercase().as_str() {
+        "python" | "py" | "python3" => Some(Lang::Python),
+        "sh" | "shell" | "console" if shell => Some(Lang::Sh),
+        "bash" if shell => Some(Lang::Bash),
+        _ => None,
+    }
+}
+
+/// The fenced blocks to run, in order: Python, and with `shell` also sh/bash (AG2's AssistantAgent
+/// offers both). An unclosed fence runs to the end of the text (models often stop right after the
+/// code).
+pub fn code_blocks(text: &str, shell: bool) -> Vec<Block> {
     let mut blocks = Vec::new();
-    let mut current: Option<(bool, Vec<&str>)> = None;
+    let mut current: Option<(Option<Lang>, Vec<&str>)> = None;
+    let mut push = |lang: Option<Lang>, body: Vec<&str>| {
+        let code = body.join("\n");
+        if let Some(lang) = lang
+            && !code.trim().is_empty()
+        {
+            blocks.push(Block { lang, code });
+        }
+    };
     for line in text.lines() {
         let trimmed = line.trim();
         match current.take() {
             None => {
                 if let Some(info) = trimmed.strip_prefix("```") {
-                    let lang = info.trim().to_ascii_lowercase();
-                    current = Some((matches!(lang.as_str(), "python" | "py" | "python3"), Vec::new()));
+                    current = Some((lang_of(info, shell), Vec::new()));
                 }
             }
-            Some((is_python, mut body)) => {
+            Some((lang, mut body)) => {
                 if trimmed.starts_with("```") {
-                    let code = body.join("\n");
-                    if is_python && !code.trim().is_empty() {
-                        blocks.push(code);
-                    }
+                    push(lang, body);
                 } else {
                     body.push(line);
-                    current = Some((is_python, body));
+                    current = Some((lang, body));
                 }
             }
         }
     }
-    if let Some((true, body)) = current {
-        let code = body.join("\n");
-        if !code.trim().is_empty() {
-            blocks.push(code);
-        }
+    if let Some((lang, body)) = current {
+        push(lang, body);
     }
     blocks
+}
+
+/// The Python that runs a shell block in the session: the shell's output becomes the block's, and a
+/// non-zero exit status an error. It runs in the same sandboxed process tree, under the same limits.
+pub fn shell_wrapper(block: &Block) -> String {
+    let shell = if block.lang == Lang::Bash { "bash" } else { "/bin/sh" };
+    // JSON string literals are Python string literals too.
+    let literal = |s: &str| serde_json::Value::from(s).to_string();
+    format!(
+        "def _agentopt_shell(shell, code):\n\
+         \x20   import subprocess, sys\n\
+         \x20   r = subprocess.run([shell, \"-c\", code], stdin=subprocess.DEVNULL, capture_output=True)\n\
+         \x20   sys.stdout.write(r.stdout.decode(\"utf-8\", \"replace\"))\n\
+         \x20   sys.stderr.write(r.stderr.decode(\"utf-8\", \"replace\"))\n\
+         \x20   if r.returncode != 0:\n\
+         \x20       raise SystemExit(\"exit status %d\" % r.returncode)\n\
+         _agentopt_shell({}, {})",
+        literal(shell),
+        literal(&block.code)
+    )
 }
 
 /// The assistant-facing text of an execution and whether it counts as a successful query.
@@ -126,6 +185,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shell_blocks_only_when_asked_and_in_order() {
+        let text = "```sh\nls\n```\n```python\nprint(1)\n```\n```bash\necho $((1+1))";
+        assert_eq!(code_blocks(text, false), vec![Block::python("print(1)")]);
+        let all = code_blocks(text, true);
+        let langs: Vec<Lang> = all.iter().map(|b| b.lang).collect();
+        assert_eq!(langs, [Lang::Sh, Lang::Python, Lang::Bash]);
+        assert_eq!(all[2].code, "echo $((1+1))");
+        let wrapper = shell_wrapper(&Block { lang: Lang::Sh, code: "echo \"a\"\nexit 3".into() });
+        assert!(wrapper.ends_with(r#"_agentopt_shell("/bin/sh", "echo \"a\"\nexit 3")"#), "{wrapper}");
+    }
+
+    #[test]
     fn finds_python_blocks_only() {
         let text = "Idea.\n```python\nx = 1\nprint(x)\n```\ntext\n```\nplain\n```\n```py\nprint(2)\n```";
         assert_eq!(python_blocks(text), vec!["x = 1\nprint(x)".to_string(), "print(2)".to_string()]);
@@ -155,6 +226,7 @@ mod tests {
             result: None,
             duration_ms: 1,
             truncated: false,
+            shell: None,
         };
         assert_eq!(format_execution(&e), ("4".to_string(), true));
         e.stdout.clear();

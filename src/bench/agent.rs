@@ -30,6 +30,7 @@ fn done(code: &str, stdout: &str, result: Option<&str>) -> Execution {
         result: result.map(str::to_string),
         duration_ms: 0,
         truncated: false,
+        shell: None,
     }
 }
 

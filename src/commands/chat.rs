@@ -49,12 +49,15 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         super::registry_check::check(&*runner, &registry, path).await?;
     }
     let judge = super::task::JudgeModel { options: model_opts.clone(), seed: None };
-    let task = super::task::build(&task_spec, &runner, judge).await?;
+    let mut task = super::task::build(&task_spec, &runner, judge).await?;
+    if task.kind == TaskKind::General && args.task.system.is_none() {
+        task.system.push_str(crate::agent::general::SHELL);
+    }
     let agent = Agent {
         model,
         runner,
         task: Arc::new(task),
-        config: AgentConfig { max_turns: args.max_turns, ..AgentConfig::default() },
+        config: AgentConfig { max_turns: args.max_turns, shell: true, ..AgentConfig::default() },
     };
     let mode = match args.human_input {
         HumanInput::Always => Mode::Always,

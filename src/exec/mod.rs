@@ -165,6 +165,9 @@ pub struct Execution {
     pub result: Option<String>,
     pub duration_ms: u64,
     pub truncated: bool,
+    /// `sh` or `bash` for a shell block (chat runs those too); absent for Python and function calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,7 @@ impl Execution {
             result,
             duration_ms,
             truncated: cut_out || cut_err || cut_result,
+            shell: None,
         }
     }
 
@@ -44,6 +45,7 @@ impl Execution {
             result: None,
             duration_ms,
             truncated: false,
+            shell: None,
         }
     }
 
@@ -60,7 +62,16 @@ impl Execution {
         let (stdout, cut_out) = truncate(&partial.stdout, 0, cap);
         let (mut stderr, cut_err) = truncate(&partial.stderr, 0, cap);
         push_line(&mut stderr, &message);
-        Execution { code, status, stdout, stderr, result: None, duration_ms, truncated: cut_out || cut_err }
+        Execution {
+            code,
+            status,
+            stdout,
+            stderr,
+            result: None,
+            duration_ms,
+            truncated: cut_out || cut_err,
+            shell: None,
+        }
     }
 
     /// A request refused before reaching Python (e.g. arguments that are not JSON).

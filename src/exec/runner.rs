@@ -83,6 +83,7 @@ pub mod fake {
             result: None,
             duration_ms: 1,
             truncated: false,
+            shell: None,
         }
     }
 
