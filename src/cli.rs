@@ -424,6 +424,19 @@ pub struct ChatArgs {
     /// Where to save the conversation record (default: RUNS_DIR/chat/<time>.json).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// Offer the assistant a `call` tool that hands a task to a fresh copy of itself (same model and
+    /// functions, its own sandbox session); delegated turns count against --max-turns.
+    #[arg(long)]
+    pub delegate: bool,
+    /// How deep delegated conversations may nest.
+    #[arg(long, default_value_t = 2, value_name = "N", requires = "delegate")]
+    pub max_depth: usize,
+    /// Print the assistant's replies as they are generated.
+    #[arg(long)]
+    pub stream: bool,
+    /// Stop once this much has been spent, in USD (the chat ends as errored, and is saved).
+    #[arg(long, value_name = "USD")]
+    pub max_usd: Option<f64>,
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -328,3 +328,145 @@ async fn shell_blocks_run_sandboxed_like_python() {
     assert!(r.executions[0].code.starts_with("echo $((6*7))"));
     assert_eq!(r.executions[1].status, agentopt::exec::ExecStatus::Error);
 }
+
+/// The opening of a conversation: the task it was given.
+fn opening(body: &Value) -> String {
+    body["messages"][1]["content"].as_str().unwrap_or("").to_string()
+}
+
+/// TOP hands MID on, MID hands LEAF on (whatever it is offered), LEAF answers; each reports the
+/// result it got back.
+async fn delegating_server(dir: &Path) -> Server {
+    Server::start(dir, Duration::ZERO, |body| {
+        let last = support::last(body);
+        if last["role"] == "tool" {
+            return text(format!("Result: {}\nTERMINATE", last["content"].as_str().unwrap_or("")));
+        }
+        match opening(body).as_str() {
+            "TOP" => call("call", json!({"task": "MID"})),
+            "MID" => call("call", json!({"task": "LEAF"})),
+            _ => text("leaf done\nTERMINATE"),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delegation_nests_records_sums_usage_and_stops_at_the_depth_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = delegating_server(dir.path()).await;
+    let out =
+        chat(dir.path(), &server, &["TOP", "--delegate", "--human-input", "never", "--save", "c.json"], "");
+    let bodies = server.bodies().await;
+    let offered = |task: &str| {
+        bodies.iter().filter(|b| opening(b) == task).all(|b| support::tools(b).contains(&"call".to_string()))
+    };
+    assert!(offered("TOP") && offered("MID"), "depth 0 and 1 may delegate");
+    assert!(
+        bodies.iter().filter(|b| opening(b) == "LEAF").all(|b| support::tools(b).is_empty()),
+        "depth 2 may not"
+    );
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.answer.as_deref()), (End::Answered, Some("Result: Result: leaf done")));
+    let mid = &r.delegated[0];
+    assert_eq!((mid.task.as_str(), mid.depth, mid.result.as_str()), ("MID", 1, "Result: leaf done"));
+    let leaf = &mid.record.delegated[0];
+    assert_eq!((leaf.task.as_str(), leaf.depth, leaf.result.as_str()), ("LEAF", 2, "leaf done"));
+    assert!(leaf.record.delegated.is_empty());
+    // Usage adds up the tree: TOP 2 calls, MID 2, LEAF 1.
+    assert_eq!((r.usage.calls, mid.record.usage.calls, leaf.record.usage.calls), (5, 3, 1));
+    assert!(r.executions[0].code.starts_with("call(") && r.executions[0].stdout == "Result: leaf done");
+    let shown = stdout(&out);
+    assert!(shown.contains("┌─ delegated (depth 1) ─\nMID"), "{shown}");
+    assert!(shown.contains("│   │   leaf done"), "depth 2 is indented twice:\n{shown}");
+    assert!(shown.contains("delegated: 2 task(s), nested 2 deep"), "{shown}");
+
+    // One level only: MID's call is refused, and it is told why.
+    let out = chat(
+        dir.path(),
+        &server,
+        &["TOP", "--delegate", "--max-depth", "1", "--human-input", "never", "--save", "d.json"],
+        "",
+    );
+    let r = record(&dir.path().join("d.json"));
+    let mid = &r.delegated[0];
+    assert!(mid.record.delegated.is_empty());
+    assert!(mid.result.contains("no further delegation: the depth limit (--max-depth 1)"), "{}", mid.result);
+    assert!(stdout(&out).contains("delegated: 1 task(s), nested 1 deep"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delegated_turns_count_against_max_turns_and_the_budget_ends_a_chat_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = delegating_server(dir.path()).await;
+    let args = ["TOP", "--delegate", "--human-input", "never", "--max-turns", "3", "--save", "c.json"];
+    chat(dir.path(), &server, &args, "");
+    let r = record(&dir.path().join("c.json"));
+    // TOP, MID and LEAF took one turn each: LEAF answered, MID and TOP had none left.
+    assert_eq!(
+        (r.turns, r.delegated[0].record.turns, r.delegated[0].record.delegated[0].record.turns),
+        (1, 1, 1)
+    );
+    assert_eq!(r.end, End::MaxTurns);
+    assert_eq!(
+        r.delegated[0].result,
+        "the delegated conversation ran out of turns (--max-turns) without an answer"
+    );
+
+    // Each call costs 100 * 0.001/1000 + 20 * 0.002/1000 = $0.00014: a $0.0003 budget allows two.
+    let mut cmd = assert_cmd::Command::cargo_bin("agentopt").unwrap();
+    cmd.current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args([
+            "chat",
+            "TOP",
+            "--delegate",
+            "--human-input",
+            "never",
+            "--max-usd",
+            "0.0003",
+            "--save",
+            "b.json",
+        ])
+        .args(["--no-cache", "--config"])
+        .arg(&server.config)
+        .timeout(Duration::from_secs(120));
+    let out = support::output_off_runtime(cmd).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let r = record(&dir.path().join("b.json"));
+    assert_eq!(r.end, End::Errored);
+    assert!(r.errored().unwrap().contains("budget"), "{:?}", r.errored());
+    assert!(r.usage.usd <= 0.0003 && r.usage.calls == 2, "{:?}", r.usage);
+}
+
+/// With --human-input always, handing a task on is confirmed like running code, through a terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn delegation_asks_for_confirmation_in_a_pseudo_terminal() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` command");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = delegating_server(dir.path()).await;
+    let command = format!(
+        "'{}' chat TOP --delegate --max-depth 1 --save c.json --no-cache --config '{}'",
+        env!("CARGO_BIN_EXE_agentopt"),
+        server.config.display()
+    );
+    // The call, MID's refused call, MID's end, TOP's end: four questions, four Enters.
+    let mut cmd = assert_cmd::Command::new("script");
+    cmd.current_dir(dir.path())
+        .env_remove("OAI_CONFIG_LIST")
+        .env("AGENTOPT_PYTHON", python())
+        .args(["-qec", &command, "/dev/null"])
+        .timeout(Duration::from_secs(120))
+        .write_stdin("\n\n\n\n");
+    let out = support::output_off_runtime(cmd).await;
+    assert!(out.status.success(), "{out:?}");
+    let shown = stdout(&out);
+    assert_eq!(shown.matches("[Enter] hand the task to a fresh assistant").count(), 2, "{shown}");
+    assert!(shown.contains("│   The assistant wants to end"), "MID's question is indented:\n{shown}");
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.delegated.len()), (End::Answered, 1));
+}

@@ -83,6 +83,7 @@ pub fn record(index: usize, history: &[Value], satisfied: bool) -> ConversationR
         duration_ms: 0,
         timing: Default::default(),
         fields: Default::default(),
+        delegated: vec![],
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Console {
     echo: bool,
     /// Turns true on an interrupt (Ctrl-C): the chat ends at the next question or reply, and is saved.
     interrupt: watch::Receiver<bool>,
+    /// The delegation depth being shown: sub-conversations are indented one step per level.
+    depth: usize,
 }
 
 impl Console {
@@ -60,7 +62,7 @@ impl Console {
         echo: bool,
     ) -> Console {
         let (_, interrupt) = watch::channel(false);
-        Console { mode, input, out, echo, interrupt }
+        Console { mode, input, out, echo, interrupt, depth: 0 }
     }
 
     /// Ends the chat when `interrupt` turns true.
@@ -78,14 +80,15 @@ impl Console {
         Console::new(mode, stdin_lines(), out, !std::io::stdin().is_terminal())
     }
 
-    /// Prints to the transcript; a closed output must not stop the chat.
+    /// Prints to the transcript, indented by the delegation depth; a closed output must not stop the
+    /// chat.
     fn say(&mut self, text: &str) {
-        let _ = writeln!(self.out, "{text}");
+        let _ = writeln!(self.out, "{}", indent(text, self.depth));
         let _ = self.out.flush();
     }
 
     async fn ask(&mut self, question: &str) -> Input {
-        let _ = write!(self.out, "{question}\n> ");
+        let _ = write!(self.out, "{}\n{}> ", indent(question, self.depth), indent("", self.depth));
         let _ = self.out.flush();
         let line = tokio::select! {
             line = self.input.recv() => line,
@@ -101,6 +104,15 @@ impl Console {
         }
         line.map_or(Input::Exit, |l| Input::parse(&l))
     }
+}
+
+/// `text` with every line prefixed by one bar per delegation level.
+fn indent(text: &str, depth: usize) -> String {
+    if depth == 0 {
+        return text.to_string();
+    }
+    let bar = "│   ".repeat(depth);
+    text.split('\n').map(|line| format!("{bar}{line}").trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 /// Resolves when the interrupt fires; never when none can come (its sender is gone).
@@ -123,7 +135,9 @@ impl HumanGate for Console {
         if !self.mode.asks(wants_end) {
             return Step::Auto;
         }
-        match self.ask(question(kind, wants_end)).await {
+        let delegates = reply.tool_calls.iter().any(|c| c.name == super::delegate::TOOL);
+        let question = if delegates && !wants_end { DELEGATE_QUESTION } else { question(kind, wants_end) };
+        match self.ask(question).await {
             Input::Proceed => Step::Auto,
             Input::Exit => Step::End(End::Exited),
             Input::Feedback(text) => Step::Reply(text),
@@ -133,7 +147,21 @@ impl HumanGate for Console {
     fn after(&mut self, executions: &[Execution], replies: &[Message]) {
         self.say(&show_after(executions, replies));
     }
+
+    fn enter(&mut self, depth: usize, task: &str) {
+        self.say(&format!("\n┌─ delegated (depth {depth}) ─\n{task}"));
+        self.depth = depth;
+    }
+
+    fn leave(&mut self, depth: usize, result: &str) {
+        self.depth = depth - 1;
+        self.say(&format!("└─ back from depth {depth}: {result}"));
+    }
 }
+
+/// The question about a reply that hands a task on.
+pub const DELEGATE_QUESTION: &str =
+    "[Enter] hand the task to a fresh assistant | type feedback for the assistant instead | exit";
 
 /// An assistant reply as the transcript shows it: its text (code blocks included) and its calls.
 pub fn show_reply(reply: &Message) -> String {

@@ -71,6 +71,10 @@ pub trait HumanGate: Send {
     async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step;
     /// What the proxy's reply ran and the messages it answered with.
     fn after(&mut self, executions: &[Execution], replies: &[Message]);
+    /// A delegated conversation at `depth` starts on `task`; its replies come next.
+    fn enter(&mut self, _depth: usize, _task: &str) {}
+    /// The delegated conversation at `depth` ended; `result` goes back to its caller.
+    fn leave(&mut self, _depth: usize, _result: &str) {}
 }
 
 /// What the loop does with an assistant reply once the gate (if any) has decided.

@@ -5,6 +5,7 @@
 
 pub mod ag2;
 pub mod console;
+pub mod delegate;
 pub mod general;
 pub mod human;
 pub mod prompts;
@@ -45,6 +46,10 @@ pub struct AgentConfig {
     /// Also run ```sh / ```bash blocks (chat does; training's MathChat proxy runs Python only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shell: bool,
+    /// Offer the `call` tool (hand a task to a fresh copy of the assistant), nested at most this
+    /// deep (`chat --delegate --max-depth N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate: Option<usize>,
 }
 
 impl Default for AgentConfig {
@@ -55,6 +60,7 @@ impl Default for AgentConfig {
             max_tokens: None,
             seed: None,
             shell: false,
+            delegate: None,
         }
     }
 }
@@ -101,10 +107,31 @@ impl Agent {
         registry: &Registry,
         index: usize,
         problem: &Problem,
-        mut gate: Option<&mut dyn HumanGate>,
+        gate: Option<&mut dyn HumanGate>,
+    ) -> Result<ConversationRecord, Error> {
+        // Delegated conversations draw on the same turn budget as the one that started them.
+        let mut turns_left = self.config.max_turns;
+        self.converse_at(registry, index, problem, gate, 0, &mut turns_left).await
+    }
+
+    /// One conversation at delegation `depth` (0: the top, which alone is graded), taking its turns
+    /// from `turns_left`.
+    async fn converse_at(
+        &self,
+        registry: &Registry,
+        index: usize,
+        problem: &Problem,
+        mut gate: Option<&mut (dyn HumanGate + '_)>,
+        depth: usize,
+        turns_left: &mut usize,
     ) -> Result<ConversationRecord, Error> {
         let started = Instant::now();
-        let tools = registry.tool_specs();
+        let delegates = self.config.delegate.is_some_and(|max_depth| depth < max_depth);
+        let mut tools = registry.tool_specs();
+        if delegates {
+            tools.push(delegate::tool());
+        }
+        let mut delegated = Vec::new();
         let mut messages = self.task.messages(problem);
         let mut executions = Vec::new();
         let mut usage = Usage::default();
@@ -115,7 +142,7 @@ impl Agent {
         let mut turns = 0;
         let mut timing = Timing::default();
 
-        while turns < self.config.max_turns {
+        while *turns_left > 0 {
             let request = ChatRequest {
                 messages: messages.clone(),
                 tools: tools.clone(),
@@ -130,7 +157,8 @@ impl Agent {
             timing.model_ms += millis(asked);
             let response = match response {
                 Ok(r) => r,
-                Err(llm::Error::Budget { .. }) => return Err(Error::Budget),
+                // With a human watching, the budget ends the chat like any failed call: it is saved.
+                Err(llm::Error::Budget { .. }) if gate.is_none() => return Err(Error::Budget),
                 Err(e) if e.fails_every_request() => return Err(Error::Model(e)),
                 Err(e) => {
                     errored = Some(error_chain(&e));
@@ -139,6 +167,7 @@ impl Agent {
                 }
             };
             turns += 1;
+            *turns_left -= 1;
             usage.add(&response.usage);
             let mut reply = response.message;
             reply.role = Role::Assistant;
@@ -161,12 +190,21 @@ impl Agent {
             };
             match kind {
                 ReplyKind::ToolCalls => {
-                    let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
                     let mut all_ok = true;
                     let mut texts = Vec::new();
                     for call in &reply.tool_calls {
                         let ran = Instant::now();
-                        let execution = if registry.get(&call.name).is_some() {
+                        let execution = if self.config.delegate.is_some() && call.name == delegate::TOOL {
+                            let at = delegate::At { parent: problem, index, depth, n: delegated.len() + 1 };
+                            let (execution, done) =
+                                self.delegate(registry, &at, call, gate.as_deref_mut(), turns_left).await?;
+                            if let Some(done) = done {
+                                usage.add(&done.record.usage);
+                                delegated.push(done);
+                            }
+                            execution
+                        } else if registry.get(&call.name).is_some() {
+                            let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
                             session.call_function(&call.name, &call.arguments).await
                         } else {
                             unknown_function(&call.name, &call.arguments)
@@ -230,6 +268,8 @@ impl Agent {
         let grading = Instant::now();
         let scored = match &errored {
             Some(_) => metric::Scored::of(false, GradedBy::Errored),
+            // A delegated task has no reference: its answer goes back to the caller, unscored.
+            None if depth > 0 => metric::Scored::of(false, GradedBy::NoReference),
             None => self.task.metric.score(answer.as_deref(), problem).await.map_err(|e| match e {
                 metric::Error::Budget => Error::Budget,
                 metric::Error::Exec(e) => Error::MetricExec(e),
@@ -260,6 +300,7 @@ impl Agent {
             duration_ms: millis(started),
             timing,
             fields: problem.fields.clone(),
+            delegated,
         })
     }
 }

@@ -12,13 +12,16 @@ use anyhow::Context;
 use super::bad_input;
 use super::train::{connect, model_options, sandbox};
 use crate::agent::console::Console;
+use crate::agent::delegate;
 use crate::agent::human::Mode;
 use crate::agent::{Agent, AgentConfig, ConversationRecord, End};
 use crate::cli::{ChatArgs, HumanInput};
 use crate::dataset::Problem;
 use crate::functions::Registry;
+use crate::llm::ChatModel;
 use crate::record::{GradedBy, Outcome};
 use crate::task::TaskKind;
+use crate::trainer::meter::{Meter, Metered};
 
 pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     if args.max_turns == 0 {
@@ -39,8 +42,22 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let task_spec = super::task::spec_from_flags(&args.task, kind)?;
     let problem = Problem::new("chat", &args.prompt, args.answer.as_deref().unwrap_or_default());
     task_spec.check_problems([&problem]).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    if args.delegate && args.max_depth == 0 {
+        return Err(bad_input(anyhow::anyhow!("--max-depth must be at least 1")));
+    }
+    if args.delegate && registry.get(delegate::TOOL).is_some() {
+        return Err(bad_input(anyhow::anyhow!(
+            "the registry defines a function `{}`, the name of the delegation tool: rename it, or leave out \
+             --delegate",
+            delegate::TOOL
+        )));
+    }
+    if let Some(usd) = args.max_usd.filter(|u| !(u.is_finite() && *u > 0.0)) {
+        return Err(bad_input(anyhow::anyhow!("--max-usd must be a positive amount, not {usd}")));
+    }
     let model_opts = model_options(&args.model, args.model.config.clone(), args.model.model.clone());
-    let model = connect(&model_opts)?;
+    let meter = Arc::new(Meter::new(args.max_usd, Default::default()));
+    let model: Arc<dyn ChatModel> = Arc::new(Metered { inner: connect(&model_opts)?, meter: meter.clone() });
     let mut private = super::train::private_paths(&model_opts, &args.model.runs_dir, []);
     private.extend(super::task::private_files(&task_spec));
     let (runner, probe) = sandbox(args.model.exec_timeout, args.model.unsafe_no_sandbox, 1, private)?;
@@ -49,7 +66,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         super::registry_check::check(&*runner, &registry, path).await?;
     }
     let judge = super::task::JudgeModel { options: model_opts.clone(), seed: None };
-    let mut task = super::task::build(&task_spec, &runner, judge).await?;
+    let mut task = super::task::build(&task_spec, &runner, judge)
+        .await?
+        .metered(|inner| Arc::new(Metered { inner, meter: meter.clone() }));
     if task.kind == TaskKind::General && args.task.system.is_none() {
         task.system.push_str(crate::agent::general::SHELL);
     }
@@ -57,7 +76,12 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         model,
         runner,
         task: Arc::new(task),
-        config: AgentConfig { max_turns: args.max_turns, shell: true, ..AgentConfig::default() },
+        config: AgentConfig {
+            max_turns: args.max_turns,
+            shell: true,
+            delegate: args.delegate.then_some(args.max_depth),
+            ..AgentConfig::default()
+        },
     };
     let mode = match args.human_input {
         HumanInput::Always => Mode::Always,
@@ -140,9 +164,20 @@ fn print_summary(r: &ConversationRecord, graded: bool, path: &Path) {
     } else if let Some(answer) = &r.answer {
         println!("answer:  {answer}");
     }
+    if !r.delegated.is_empty() {
+        println!("delegated: {} task(s), nested {} deep", count_delegated(r), deepest(r));
+    }
     println!(
         "usage:   {} calls, {} input + {} output tokens, ${:.4}",
         r.usage.calls, r.usage.input_tokens, r.usage.output_tokens, r.usage.usd
     );
     println!("saved:   {}", path.display());
+}
+
+fn count_delegated(r: &ConversationRecord) -> usize {
+    r.delegated.iter().map(|d| 1 + count_delegated(&d.record)).sum()
+}
+
+fn deepest(r: &ConversationRecord) -> usize {
+    r.delegated.iter().map(|d| d.depth.max(deepest(&d.record))).max().unwrap_or(0)
 }

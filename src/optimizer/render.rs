@@ -163,6 +163,7 @@ mod tests {
             duration_ms: 0,
             timing: Default::default(),
             fields: Default::default(),
+            delegated: vec![],
         }
     }
 

@@ -188,6 +188,21 @@ pub struct ConversationRecord {
     pub timing: Timing,
     /// The dataset line's other fields (what `--opening` and the metric could read).
     pub fields: serde_json::Map<String, serde_json::Value>,
+    /// Conversations the assistant handed tasks to (`chat --delegate`), in call order; their usage
+    /// is included in this record's.
+    pub delegated: Vec<Delegated>,
+}
+
+/// One delegated task: the `call` it answered, and the fresh conversation that worked on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delegated {
+    pub call_id: String,
+    pub task: String,
+    /// 1 for a task the top conversation handed on, 2 for one its delegate handed on, …
+    pub depth: usize,
+    /// What came back as the call's result.
+    pub result: String,
+    pub record: ConversationRecord,
 }
 
 impl ConversationRecord {
@@ -207,7 +222,7 @@ impl ConversationRecord {
 
 /// The record as a line on disk: borrowed for writing, owned for reading.
 #[derive(Serialize, Deserialize)]
-struct Line<M, E, S, F> {
+struct Line<M, E, S, F, D> {
     index: usize,
     id: S,
     problem: S,
@@ -236,6 +251,8 @@ struct Line<M, E, S, F> {
     timing: Timing,
     #[serde(default, skip_serializing_if = "is_empty")]
     fields: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delegated: Option<D>,
 }
 
 fn is_empty(map: &serde_json::Map<String, serde_json::Value>) -> bool {
@@ -267,6 +284,7 @@ impl Serialize for ConversationRecord {
             timing: r.timing,
             // The map is small (a dataset line's extra fields); a clone keeps `Line` simple.
             fields: r.fields.clone(),
+            delegated: (!r.delegated.is_empty()).then_some(r.delegated.as_slice()),
         }
         .serialize(s)
     }
@@ -274,7 +292,8 @@ impl Serialize for ConversationRecord {
 
 impl<'de> Deserialize<'de> for ConversationRecord {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let l: Line<Vec<Message>, Vec<Execution>, String, Vec<String>> = Line::deserialize(d)?;
+        let l: Line<Vec<Message>, Vec<Execution>, String, Vec<String>, Vec<Delegated>> =
+            Line::deserialize(d)?;
         let outcome = match l.errored {
             Some(reason) => Outcome::Errored { reason },
             None => Outcome::scored(l.score.unwrap_or(if l.correct { 1.0 } else { 0.0 })),
@@ -298,6 +317,7 @@ impl<'de> Deserialize<'de> for ConversationRecord {
             duration_ms: l.duration_ms,
             timing: l.timing,
             fields: l.fields,
+            delegated: l.delegated.unwrap_or_default(),
         })
     }
 }
@@ -326,6 +346,7 @@ mod tests {
             duration_ms: 3,
             timing: Default::default(),
             fields: Default::default(),
+            delegated: vec![],
         }
     }
 

@@ -15,7 +15,7 @@ pub mod info;
 pub mod score;
 pub mod summary;
 
-pub use conversation::{ConversationRecord, End, GradedBy, Outcome, Timing};
+pub use conversation::{ConversationRecord, Delegated, End, GradedBy, Outcome, Timing};
 pub use event::Event;
 pub use info::{DataSpec, FileRef, ModelsSpec, RunInfo, Select, Split, Status, TrainSettings};
 pub use score::Score;

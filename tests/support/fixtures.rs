@@ -165,6 +165,7 @@ fn record(id: &str, correct: bool, errored: Option<&str>, usd: f64) -> Conversat
         duration_ms: 12,
         timing: Default::default(),
         fields: Default::default(),
+        delegated: vec![],
     }
 }
 
