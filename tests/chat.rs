@@ -470,3 +470,26 @@ async fn delegation_asks_for_confirmation_in_a_pseudo_terminal() {
     let r = record(&dir.path().join("c.json"));
     assert_eq!((r.end, r.delegated.len()), (End::Answered, 1));
 }
+
+/// `--stream` prints each reply as it arrives, and the transcript and record come out as without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_output_equals_the_whole_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let args = ["What is 6*7?", "--human-input", "never", "--save"];
+    let whole = chat(dir.path(), &server, &[&args[..], &["a.json"]].concat(), "");
+    let streamed = chat(dir.path(), &server, &[&args[..], &["b.json", "--stream"]].concat(), "");
+    let transcript = |out: &Output| stdout(out).split("saved:").next().unwrap().to_string();
+    assert_eq!(transcript(&streamed), transcript(&whole));
+    assert!(
+        transcript(&whole).contains("── assistant ──\nLet me compute it.\n```python\nprint(6 * 7)\n```\n")
+    );
+    let bodies = server.bodies().await;
+    assert!(bodies[..2].iter().all(|b| b.get("stream").is_none()));
+    assert!(bodies[2..].iter().all(|b| b["stream"] == true && b["stream_options"]["include_usage"] == true));
+    let (a, b) = (record(&dir.path().join("a.json")), record(&dir.path().join("b.json")));
+    assert_eq!(
+        (a.messages, a.usage.calls, a.usage.input_tokens),
+        (b.messages, b.usage.calls, b.usage.input_tokens)
+    );
+}

@@ -145,3 +145,23 @@ fn train_with_no_config_uses_the_embedded_model() {
         std::fs::read_to_string(dir.path().join("runs/offline/epochs/000/conversations.jsonl")).unwrap();
     assert_eq!(records.lines().count(), 1);
 }
+
+/// Streamed, the embedded model's text arrives in pieces that add up to the reply it returns.
+#[tokio::test]
+async fn a_streamed_reply_adds_up_to_the_whole_one() {
+    use agentopt::llm::stream::{self, Piece, Sink};
+    let request = greedy(vec![Message::user("Name three colours.")]);
+    let whole = model().chat(&request).await.unwrap();
+    let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let into = pieces.clone();
+    let sink: Sink = std::sync::Arc::new(move |p| {
+        if let Piece::Text(t) = p {
+            into.lock().unwrap().push(t.to_string());
+        }
+    });
+    let streamed = stream::scope(sink, model().chat(&request)).await.unwrap();
+    assert_eq!(streamed.message.text(), whole.message.text());
+    let pieces = pieces.lock().unwrap();
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert_eq!(pieces.concat().trim(), whole.message.text());
+}

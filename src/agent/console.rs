@@ -3,14 +3,17 @@
 //! asks the human by AG2's `human_input_mode` rules, one input line per question.
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
 use super::End;
 use super::human::{HumanGate, Input, Mode, Step};
+use super::live::{Live, Out};
 use super::proxy::{self, ReplyKind};
 use crate::exec::{ExecStatus, Execution};
+use crate::llm::stream::Sink;
 use crate::llm::{Message, Role};
 
 /// The question put to the human about a reply.
@@ -44,7 +47,9 @@ pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
 pub struct Console {
     pub mode: Mode,
     input: mpsc::UnboundedReceiver<String>,
-    out: Box<dyn Write + Send>,
+    out: Out,
+    /// With `--stream`: the reply shown as it is generated.
+    live: Option<Live>,
     /// Echo what was read, so a transcript from piped input shows the human's lines (a terminal
     /// echoes them itself).
     echo: bool,
@@ -62,12 +67,18 @@ impl Console {
         echo: bool,
     ) -> Console {
         let (_, interrupt) = watch::channel(false);
-        Console { mode, input, out, echo, interrupt, depth: 0 }
+        Console { mode, input, out: Arc::new(Mutex::new(out)), live: None, echo, interrupt, depth: 0 }
     }
 
     /// Ends the chat when `interrupt` turns true.
     pub fn with_interrupt(mut self, interrupt: watch::Receiver<bool>) -> Console {
         self.interrupt = interrupt;
+        self
+    }
+
+    /// Shows each assistant reply as it is generated.
+    pub fn streaming(mut self) -> Console {
+        self.live = Some(Live::new(self.out.clone()));
         self
     }
 
@@ -83,13 +94,17 @@ impl Console {
     /// Prints to the transcript, indented by the delegation depth; a closed output must not stop the
     /// chat.
     fn say(&mut self, text: &str) {
-        let _ = writeln!(self.out, "{}", indent(text, self.depth));
-        let _ = self.out.flush();
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(out, "{}", indent(text, self.depth));
+        let _ = out.flush();
     }
 
     async fn ask(&mut self, question: &str) -> Input {
-        let _ = write!(self.out, "{}\n{}> ", indent(question, self.depth), indent("", self.depth));
-        let _ = self.out.flush();
+        {
+            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = write!(out, "{}\n{}> ", indent(question, self.depth), indent("", self.depth));
+            let _ = out.flush();
+        }
         let line = tokio::select! {
             line = self.input.recv() => line,
             _ = fired(self.interrupt.clone()) => {
@@ -125,7 +140,11 @@ async fn fired(mut interrupt: watch::Receiver<bool>) {
 #[async_trait]
 impl HumanGate for Console {
     async fn decide(&mut self, reply: &Message, kind: &ReplyKind) -> Step {
-        self.say(&show_reply(reply));
+        match &self.live {
+            // The text is on screen already: what follows it is left.
+            Some(live) if live.showed(reply) => self.say(&show_calls(reply)),
+            _ => self.say(&show_reply(reply)),
+        }
         if self.interrupted() {
             return Step::End(End::Exited);
         }
@@ -150,12 +169,25 @@ impl HumanGate for Console {
 
     fn enter(&mut self, depth: usize, task: &str) {
         self.say(&format!("\n┌─ delegated (depth {depth}) ─\n{task}"));
-        self.depth = depth;
+        self.set_depth(depth);
     }
 
     fn leave(&mut self, depth: usize, result: &str) {
-        self.depth = depth - 1;
+        self.set_depth(depth - 1);
         self.say(&format!("└─ back from depth {depth}: {result}"));
+    }
+
+    fn streamer(&self) -> Option<Sink> {
+        self.live.as_ref().map(Live::sink)
+    }
+}
+
+impl Console {
+    fn set_depth(&mut self, depth: usize) {
+        self.depth = depth;
+        if let Some(live) = &self.live {
+            live.set_depth(depth);
+        }
     }
 }
 
@@ -168,12 +200,15 @@ pub fn show_reply(reply: &Message) -> String {
     let mut out = String::from("\n── assistant ──");
     if !reply.text().trim().is_empty() {
         out.push('\n');
-        out.push_str(reply.text().trim_end());
+        out.push_str(reply.text().trim());
     }
-    for call in &reply.tool_calls {
-        out.push_str(&format!("\n→ call {}({})", call.name, call.arguments));
-    }
+    out.push_str(&show_calls(reply));
     out
+}
+
+/// The calls of a reply, one line each (each line starting with a newline).
+fn show_calls(reply: &Message) -> String {
+    reply.tool_calls.iter().map(|call| format!("\n→ call {}({})", call.name, call.arguments)).collect()
 }
 
 /// What ran (status and time of each execution) and the proxy's answer, as the assistant sees it.

@@ -75,6 +75,10 @@ pub trait HumanGate: Send {
     fn enter(&mut self, _depth: usize, _task: &str) {}
     /// The delegated conversation at `depth` ended; `result` goes back to its caller.
     fn leave(&mut self, _depth: usize, _result: &str) {}
+    /// Where the assistant's replies should stream as they are generated, if anywhere.
+    fn streamer(&self) -> Option<crate::llm::stream::Sink> {
+        None
+    }
 }
 
 /// What the loop does with an assistant reply once the gate (if any) has decided.

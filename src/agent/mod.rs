@@ -8,6 +8,7 @@ pub mod console;
 pub mod delegate;
 pub mod general;
 pub mod human;
+pub mod live;
 pub mod prompts;
 pub mod proxy;
 #[cfg(test)]
@@ -153,7 +154,11 @@ impl Agent {
                 ..Default::default()
             };
             let asked = Instant::now();
-            let response = self.model.chat(&request).await;
+            let call = self.model.chat(&request);
+            let response = match gate.as_deref().and_then(|g| g.streamer()) {
+                Some(sink) => llm::stream::scope(sink, call).await,
+                None => call.await,
+            };
             timing.model_ms += millis(asked);
             let response = match response {
                 Ok(r) => r,

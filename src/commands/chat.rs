@@ -92,6 +92,9 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let transcript: Box<dyn Write + Send> =
         if args.model.json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let mut console = Console::stdio(mode, transcript).with_interrupt(on_ctrl_c());
+    if args.stream {
+        console = console.streaming();
+    }
     let mut record = agent.converse(&registry, 0, &problem, Some(&mut console)).await?;
     if args.answer.is_none() {
         record.graded_by = GradedBy::NoReference;

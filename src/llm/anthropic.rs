@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::config::{DEFAULT_ANTHROPIC_BASE, Entry, Secret};
 use super::http;
 use super::retry::{Endpoint, Failure};
-use super::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, Usage};
+use super::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, Usage, sse, stream};
 
 pub const API_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; this is used when the request leaves it open.
@@ -42,16 +42,38 @@ impl Endpoint for AnthropicClient {
     }
 
     async fn attempt(&self, request: &ChatRequest) -> Result<ChatResponse, Failure> {
+        let sink = stream::current();
+        let mut body = request_body(&self.model, request);
+        if sink.is_some() {
+            body["stream"] = true.into();
+        }
         let mut builder = self
             .http
             .post(format!("{}/v1/messages", self.base_url))
             .header("anthropic-version", API_VERSION)
-            .json(&request_body(&self.model, request));
+            .json(&body);
         if let Some(key) = &self.key {
             builder = builder.header("x-api-key", http::secret_header(key));
         }
-        let reply = http::send(builder, self.timeout, self.key.as_ref()).await?;
-        let mut response = parse_reply(&reply.body).map_err(Failure::Unparseable)?;
+        let reply = match sink {
+            None => http::send(builder, self.timeout, self.key.as_ref()).await?,
+            Some(sink) => {
+                sink(stream::Piece::Start);
+                let mut events = stream::EventSplitter::default();
+                let on_chunk = |chunk: &str| {
+                    for event in events.push(chunk) {
+                        let value: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
+                        if let Some(text) = value.pointer("/delta/text").and_then(Value::as_str) {
+                            sink(stream::Piece::Text(text));
+                        }
+                    }
+                };
+                http::send_streaming(builder, self.timeout, self.key.as_ref(), on_chunk).await?
+            }
+        };
+        let parsed =
+            if reply.is_event_stream() { parse_stream(&reply.body) } else { parse_reply(&reply.body) };
+        let mut response = parsed.map_err(Failure::Unparseable)?;
         response.model = self.model.clone();
         Ok(response)
     }
@@ -152,6 +174,65 @@ fn tool_input(call: &ToolCall) -> Value {
     }
 }
 
+/// Assembles a streamed reply (message_start, content_block_start/delta, message_delta events) into
+/// the message a non-streamed reply would hold, and parses that.
+pub fn parse_stream(body: &str) -> Result<ChatResponse, String> {
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut partial_json: Vec<String> = Vec::new();
+    let mut usage = json!({"input_tokens": 0, "output_tokens": 0});
+    let mut stop_reason = Value::Null;
+    let events = sse::data_events(body);
+    if events.is_empty() {
+        return Err("the event stream holds no data".into());
+    }
+    for event in events {
+        let value: Value =
+            serde_json::from_str(&event).map_err(|e| format!("invalid JSON in stream: {e}"))?;
+        let index = value.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+        match value.get("type").and_then(Value::as_str) {
+            Some("error") => return Err(format!("server error in stream: {}", value["error"])),
+            Some("message_start") => {
+                if let Some(n) = value.pointer("/message/usage/input_tokens") {
+                    usage["input_tokens"] = n.clone();
+                }
+            }
+            Some("content_block_start") => {
+                while blocks.len() <= index {
+                    blocks.push(Value::Null);
+                    partial_json.push(String::new());
+                }
+                blocks[index] = value.get("content_block").cloned().unwrap_or(Value::Null);
+            }
+            Some("content_block_delta") if index < blocks.len() => {
+                let delta = &value["delta"];
+                if let Some(text) = delta.get("text").and_then(Value::as_str) {
+                    let so_far = blocks[index]["text"].as_str().unwrap_or_default().to_string();
+                    blocks[index]["text"] = format!("{so_far}{text}").into();
+                }
+                if let Some(json) = delta.get("partial_json").and_then(Value::as_str) {
+                    partial_json[index].push_str(json);
+                }
+            }
+            Some("message_delta") => {
+                if let Some(reason) = value.pointer("/delta/stop_reason") {
+                    stop_reason = reason.clone();
+                }
+                if let Some(n) = value.pointer("/usage/output_tokens") {
+                    usage["output_tokens"] = n.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    for (block, json) in blocks.iter_mut().zip(&partial_json) {
+        if block["type"] == "tool_use" && !json.trim().is_empty() {
+            block["input"] = serde_json::from_str(json).map_err(|e| format!("tool input in stream: {e}"))?;
+        }
+    }
+    let message = json!({"content": blocks, "usage": usage, "stop_reason": stop_reason});
+    parse_reply(&message.to_string())
+}
+
 pub fn parse_reply(body: &str) -> Result<ChatResponse, String> {
     let value: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let blocks = value.get("content").and_then(Value::as_array).ok_or_else(|| match value.get("error") {
@@ -194,6 +275,35 @@ pub fn parse_reply(body: &str) -> Result<ChatResponse, String> {
 mod tests {
     use super::*;
     use crate::llm::ToolSpec;
+
+    #[test]
+    fn a_streamed_reply_assembles_like_a_whole_one() {
+        let events = [
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 12, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me "}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "add."}}),
+            json!({"type": "content_block_start", "index": 1,
+                   "content_block": {"type": "tool_use", "id": "t1", "name": "add", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\": "}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "1}"}}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 30}}),
+            json!({"type": "message_stop"}),
+        ];
+        let body: String = events.iter().map(|e| format!("event: x\ndata: {e}\n\n")).collect();
+        let r = parse_stream(&body).unwrap();
+        assert_eq!(r.message.text(), "Let me add.");
+        assert_eq!(
+            (r.message.tool_calls[0].name.as_str(), r.message.tool_calls[0].arguments.as_str()),
+            ("add", "{\"a\":1}")
+        );
+        assert_eq!(
+            (r.usage.input_tokens, r.usage.output_tokens, r.finish_reason.as_deref()),
+            (12, 30, Some("tool_use"))
+        );
+        let error = json!({"type": "error", "error": {"type": "overloaded_error"}});
+        assert!(parse_stream(&format!("data: {error}\n\n")).unwrap_err().contains("overloaded"));
+    }
 
     #[test]
     fn conversation_maps_to_blocks() {

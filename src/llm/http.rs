@@ -28,13 +28,13 @@ pub async fn send(
     key: Option<&Secret>,
 ) -> Result<Reply, Failure> {
     let response = request.timeout(timeout).send().await.map_err(classify)?;
+    finish(response, key).await
+}
+
+/// Reads a reply whole: its body, or the failure its status means.
+async fn finish(response: reqwest::Response, key: Option<&Secret>) -> Result<Reply, Failure> {
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = content_type(&response);
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -50,6 +50,48 @@ pub async fn send(
         return Err(Failure::Status { status: status.as_u16(), retry_after, body });
     }
     Ok(Reply { content_type, body })
+}
+
+/// `send` for a streamed reply: each chunk of a 2xx body goes to `on_chunk` as it arrives (an
+/// error body is read whole, as `send` does), and the whole body comes back at the end.
+pub async fn send_streaming(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    key: Option<&Secret>,
+    mut on_chunk: impl FnMut(&str) + Send,
+) -> Result<Reply, Failure> {
+    use futures::StreamExt;
+
+    let response = request.timeout(timeout).send().await.map_err(classify)?;
+    if !response.status().is_success() {
+        return finish(response, key).await;
+    }
+    let content_type = content_type(&response);
+    let mut bytes = Vec::new();
+    let mut shown = 0;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(classify)?);
+        // Only whole UTF-8 characters are handed on; a split one waits for its next chunk.
+        let valid = match std::str::from_utf8(&bytes[shown..]) {
+            Ok(text) => text.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        if valid > 0 {
+            on_chunk(std::str::from_utf8(&bytes[shown..shown + valid]).unwrap_or_default());
+            shown += valid;
+        }
+    }
+    Ok(Reply { content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 fn classify(error: reqwest::Error) -> Failure {

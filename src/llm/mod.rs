@@ -6,6 +6,7 @@
 //! - `connect`   — builds Cache(Fallback([Priced(Retry(backend)), ...])) from the options
 //! - `openai`, `anthropic`, `local` — backends (`http`, `sse` are their shared plumbing)
 //! - `retry`, `fallback`, `usage`, `cache` — the wrappers
+//! - `stream`  — text streamed as generated, to a sink the caller scopes around a call
 //! - `scripted` — a recording, scripted model for tests of the layers above
 
 pub mod anthropic;
@@ -21,6 +22,7 @@ pub mod openai;
 pub mod retry;
 pub mod scripted;
 pub mod sse;
+pub mod stream;
 pub mod usage;
 
 pub use config::{CacheMode, ModelOptions, Secret};

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::config::{ApiType, DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_BASE, Entry, Secret};
 use super::http;
 use super::retry::{Endpoint, Failure};
-use super::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, Usage, sse};
+use super::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolChoice, Usage, sse, stream};
 
 /// Which URL scheme and key header to use; the body is the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,13 +65,34 @@ impl Endpoint for OpenAiClient {
     }
 
     async fn attempt(&self, request: &ChatRequest) -> Result<ChatResponse, Failure> {
-        let mut builder = self.http.post(self.url()).json(&request_body(&self.model, request));
+        let sink = stream::current();
+        let mut body = request_body(&self.model, request);
+        if sink.is_some() {
+            body["stream"] = true.into();
+            // Without it a streamed reply carries no token counts.
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        let mut builder = self.http.post(self.url()).json(&body);
         builder = match (&self.flavor, &self.key) {
             (Flavor::OpenAi, Some(key)) => builder.bearer_auth(key.expose()),
             (Flavor::Azure { .. }, Some(key)) => builder.header("api-key", http::secret_header(key)),
             (_, None) => builder,
         };
-        let reply = http::send(builder, self.timeout, self.key.as_ref()).await?;
+        let reply = match sink {
+            None => http::send(builder, self.timeout, self.key.as_ref()).await?,
+            Some(sink) => {
+                sink(stream::Piece::Start);
+                let mut events = stream::EventSplitter::default();
+                let on_chunk = |chunk: &str| {
+                    for event in events.push(chunk) {
+                        if let Some(text) = delta_text(&event) {
+                            sink(stream::Piece::Text(&text));
+                        }
+                    }
+                };
+                http::send_streaming(builder, self.timeout, self.key.as_ref(), on_chunk).await?
+            }
+        };
         let parsed =
             if reply.is_event_stream() { parse_stream(&reply.body) } else { parse_reply(&reply.body) };
         let mut response = parsed.map_err(Failure::Unparseable)?;
@@ -174,6 +195,13 @@ pub fn parse_reply(body: &str) -> Result<ChatResponse, String> {
         });
     }
     Ok(response(content, tool_calls, usage_of(&value), string_of(choice.get("finish_reason"))))
+}
+
+/// The text a streamed chunk adds to the reply, if any.
+fn delta_text(event: &str) -> Option<String> {
+    let chunk: Value = serde_json::from_str(event).ok()?;
+    let text = chunk.pointer("/choices/0/delta/content")?.as_str()?;
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// Assembles a streamed reply: content deltas are concatenated, tool-call deltas merged by `index`.

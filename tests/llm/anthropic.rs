@@ -118,3 +118,46 @@ async fn overloaded_anthropic_is_retried() {
     assert_eq!(response.message.content.as_deref(), Some("2"));
     assert_eq!(response.finish_reason.as_deref(), Some("end_turn"));
 }
+
+/// Asked to stream, the backend sends `stream: true`, feeds the text deltas to the caller's sink as
+/// they come, and assembles the same reply (text, tool call, usage and cost) a whole one would give.
+#[tokio::test]
+async fn a_streamed_reply_reaches_the_sink_and_assembles_whole() {
+    let server = MockServer::start().await;
+    let events = [
+        json!({"type": "message_start", "message": {"usage": {"input_tokens": 1000, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Four, "}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "I think."}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 100}}),
+        json!({"type": "message_stop"}),
+    ];
+    let body: String = events.iter().map(|e| format!("event: e\ndata: {e}\n\n")).collect();
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(wiremock::matchers::body_partial_json(json!({"stream": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let dir = tempdir();
+    let opts = options(
+        dir.path(),
+        json!([{"model": "claude-test", "api_type": "anthropic", "api_key": KEY, "base_url": server.uri(),
+                "price": [0.003, 0.015]}]),
+    );
+    let model = connect(&opts);
+    let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let into = pieces.clone();
+    let sink: agentopt::llm::stream::Sink = std::sync::Arc::new(move |p| {
+        if let agentopt::llm::stream::Piece::Text(t) = p {
+            into.lock().unwrap().push(t.to_string());
+        }
+    });
+    let reply = agentopt::llm::stream::scope(sink, model.chat(&question())).await.unwrap();
+    assert_eq!(*pieces.lock().unwrap(), ["Four, ", "I think."]);
+    assert_eq!(reply.message.text(), "Four, I think.");
+    assert_eq!((reply.usage.input_tokens, reply.usage.output_tokens), (1000, 100));
+    assert!((reply.usage.usd - (0.003 + 0.0015)).abs() < 1e-12, "{}", reply.usage.usd);
+}

@@ -54,6 +54,7 @@ impl Respond for Script {
         };
         let template = match (self.handler)(&body) {
             Reply::Status(status, text) => return ResponseTemplate::new(status).set_body_string(text),
+            Reply::Text(content) if body["stream"] == true => streamed_completion(&content, prompt_tokens),
             Reply::Text(content) => {
                 completion(json!({"role": "assistant", "content": content}), prompt_tokens)
             }
@@ -79,6 +80,23 @@ fn completion(message: Value, prompt_tokens: u64) -> ResponseTemplate {
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20, "total_tokens": prompt_tokens + 20}
     }))
+}
+
+/// `content` as an OpenAI event stream: the text in pieces of up to 7 characters, then the usage.
+fn streamed_completion(content: &str, prompt_tokens: u64) -> ResponseTemplate {
+    let chars: Vec<char> = content.chars().collect();
+    let mut events: Vec<Value> =
+        vec![json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})];
+    for piece in chars.chunks(7) {
+        let piece: String = piece.iter().collect();
+        events.push(json!({"choices": [{"index": 0, "delta": {"content": piece}}]}));
+    }
+    events.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    events.push(json!({"choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20,
+                                                "total_tokens": prompt_tokens + 20}}));
+    let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
 }
 
 /// A running scripted server and a config list pointing at it.

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::runtime::{self, Job, Sampling, Schemas, Shape, Timing, Worker};
 use super::{grammar, template};
-use crate::llm::{ChatModel, ChatRequest, ChatResponse, Error, Message, ToolSpec, Usage};
+use crate::llm::{ChatModel, ChatRequest, ChatResponse, Error, Message, ToolSpec, Usage, stream};
 
 /// Reply budget when the request sets none. Forced calls (the optimizer writing a whole function) get more.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -64,18 +64,44 @@ impl LocalModel {
             template::Mode::Call(tools) => tools.clone(),
             _ => request.tools.clone(),
         };
-        let (reply, generation) = oneshot::channel();
+        let (reply, mut generation) = oneshot::channel();
+        let sink = stream::current();
+        let (pieces, mut streamed) = match sink {
+            Some(_) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         let job = Job {
             prompt: template::render(request, &mode),
             stops: template::stops(request, &mode),
             sampling: sampling(request, matches!(shape, Shape::Call(_))),
             shape,
             reply,
+            pieces,
         };
         self.worker.submit(job).map_err(Error::Local)?;
         // Dropping this future drops `generation`, which the worker notices between tokens.
-        let g = generation
-            .await
+        let finished = match (&sink, &mut streamed) {
+            (Some(sink), Some(pieces)) => {
+                sink(stream::Piece::Start);
+                loop {
+                    tokio::select! {
+                        Some(piece) = pieces.recv() => sink(stream::Piece::Text(&piece)),
+                        g = &mut generation => {
+                            // Pieces sent before the end are all queued by now.
+                            while let Ok(piece) = pieces.try_recv() {
+                                sink(stream::Piece::Text(&piece));
+                            }
+                            break g;
+                        }
+                    }
+                }
+            }
+            _ => (&mut generation).await,
+        };
+        let g = finished
             .map_err(|_| Error::Local("the local model worker stopped".into()))?
             .map_err(Error::Local)?;
 

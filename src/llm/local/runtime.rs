@@ -75,6 +75,8 @@ pub struct Job {
     pub sampling: Sampling,
     /// Dropped by the caller when it stops waiting: the worker then stops generating.
     pub reply: oneshot::Sender<Result<Generation, String>>,
+    /// Where the free text goes as it is generated (`chat --stream`), piece by piece.
+    pub pieces: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -247,10 +249,16 @@ fn sequences() -> usize {
 impl Engine<'_> {
     fn run(&mut self, job: &Job) -> Result<Generation, String> {
         let cancelled = || job.reply.is_closed();
+        let emit = |piece: &str| {
+            if let Some(pieces) = &job.pieces {
+                let _ = pieces.send(piece.to_string());
+            }
+        };
+        let text = Some(&emit as &dyn Fn(&str));
         let s = &job.sampling;
         match &job.shape {
             Shape::Text => {
-                let pass = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled)?;
+                let pass = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled, text)?;
                 Ok(Generation {
                     truncated: matches!(pass.end, End::Length),
                     prompt_tokens: pass.prompt_tokens as u64,
@@ -262,7 +270,7 @@ impl Engine<'_> {
             }
             Shape::Call(schemas) => {
                 let grammar = self.grammar(schemas)?;
-                let pass = self.pass(&job.prompt, &[], Some(&grammar), s, s.max_tokens, &cancelled)?;
+                let pass = self.pass(&job.prompt, &[], Some(&grammar), s, s.max_tokens, &cancelled, None)?;
                 Ok(Generation {
                     truncated: matches!(pass.end, End::Length),
                     prompt_tokens: pass.prompt_tokens as u64,
@@ -273,7 +281,7 @@ impl Engine<'_> {
                 })
             }
             Shape::TextOrCall { open, schemas } => {
-                let first = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled)?;
+                let first = self.pass(&job.prompt, &job.stops, None, s, s.max_tokens, &cancelled, text)?;
                 let mut out = Generation {
                     truncated: matches!(first.end, End::Length),
                     prompt_tokens: first.prompt_tokens as u64,
@@ -288,7 +296,7 @@ impl Engine<'_> {
                     let prompt = format!("{}{}{}", job.prompt, first.text, open);
                     let grammar = self.grammar(schemas)?;
                     let left = s.max_tokens.saturating_sub(first.generated).max(64);
-                    let call = self.pass(&prompt, &[], Some(&grammar), s, left, &cancelled)?;
+                    let call = self.pass(&prompt, &[], Some(&grammar), s, left, &cancelled, None)?;
                     out.generated_tokens += call.generated as u64;
                     out.timing.add(&call.timing);
                     out.truncated = matches!(call.end, End::Length);
@@ -315,7 +323,9 @@ impl Engine<'_> {
     }
 
     /// Evaluates `prompt` (reusing the cached prefix) and samples until an end-of-generation token, a stop
-    /// sequence, or `max` tokens.
+    /// sequence, or `max` tokens. `emit` gets the text as it is generated, held back while it could
+    /// still turn out to be the start of a stop sequence, so that it adds up to the pass's text.
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &mut self,
         prompt: &str,
@@ -324,7 +334,10 @@ impl Engine<'_> {
         s: &Sampling,
         max: usize,
         cancelled: &dyn Fn() -> bool,
+        emit: Option<&dyn Fn(&str)>,
     ) -> Result<Pass, String> {
+        let hold_back = stops.iter().map(|s| s.len()).max().unwrap_or(1).saturating_sub(1);
+        let mut emitted = 0;
         let max = max.clamp(1, N_CTX as usize / 2);
         let vocab = self.model.vocab();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, false);
@@ -361,9 +374,25 @@ impl Engine<'_> {
                 bytes = kept.into_bytes();
                 break End::Stop(stop.to_string());
             }
+            if let Some(emit) = emit {
+                // A stop can only begin in the last `hold_back` bytes; an incomplete character at
+                // the end (the lossy U+FFFD) waits for its next token.
+                let complete = text.trim_end_matches('\u{FFFD}');
+                let mut safe = complete.len().saturating_sub(hold_back);
+                while !complete.is_char_boundary(safe) {
+                    safe -= 1;
+                }
+                if safe > emitted {
+                    emit(&complete[emitted..safe]);
+                    emitted = safe;
+                }
+            }
             self.decode(&[token], true).inspect_err(|_| self.forget())?;
         };
         let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+        if let Some(emit) = emit.filter(|_| text.len() > emitted) {
+            emit(&text[emitted..]);
+        }
         let timing = Timing {
             prompt_evaluated: evaluated as u64,
             prompt_secs,
