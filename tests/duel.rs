@@ -267,3 +267,22 @@ async fn the_cache_replays_a_duel_without_making_rounds_alike_and_report_compare
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("`nowhere` is not a duel save"));
 }
+
+/// A refused key fails every call alike: the duel stops starting rounds and says why (exit 1).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_every_call_would_meet_stops_the_duel() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Duration::ZERO, |_| Reply::Status(401, "no".into())).await;
+    let config = two_models(dir.path(), &server);
+    let out =
+        duel(dir.path(), &config, &["--rounds", "5", "--concurrency", "1", "--no-cache", "--save", "d"])
+            .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("stopped after 1 of 5 rounds"),
+        "{stderr}"
+    );
+    assert_eq!(server.bodies().await.len(), 1);
+    assert!(dir.path().join("d/rounds/0001.json").exists());
+}

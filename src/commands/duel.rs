@@ -66,7 +66,7 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir.join(save::ROUNDS_DIR))
         .and_then(|_| save::write_info(&dir, &info))
         .with_context(|| format!("Failed to create the duel save `{}`", dir.display()))?;
-    let duel = Duel { scenario: info.scenario.clone(), vendor, buyer, max_turns };
+    let duel = Duel::new(info.scenario.clone(), vendor, buyer, max_turns);
 
     let cancel = Cancel::default();
     cancel.on_ctrl_c("rounds in flight are dropped; finished rounds are saved");
@@ -74,7 +74,7 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
     let mut records: Vec<RoundRecord> = Vec::new();
     let launches = futures::stream::iter(1..=args.rounds)
         // Past the budget no round starts; rounds already running end as errored by it.
-        .take_while(|_| std::future::ready(!meter.exhausted()))
+        .take_while(|_| std::future::ready(!meter.exhausted() && duel.fatal().is_none()))
         .map(|round| duel.round(round, args.seed.wrapping_add(round as u64 - 1)));
     let mut finished = launches.buffer_unordered(args.concurrency);
     loop {
@@ -101,6 +101,14 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
     info.summary = Some(summary.clone());
     save::write_info(&dir, &info).with_context(|| format!("Failed to save `{}`", dir.display()))?;
 
+    if let Some(error) = duel.fatal() {
+        anyhow::bail!(
+            "{error}: the duel stopped after {} of {} rounds (saved in `{}`)",
+            records.len(),
+            args.rounds,
+            dir.display()
+        );
+    }
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["saved"] = dir.display().to_string().into();

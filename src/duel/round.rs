@@ -23,6 +23,20 @@ pub struct Duel {
     pub vendor: Negotiator,
     pub buyer: Negotiator,
     pub max_turns: usize,
+    /// Set by a model error every other call would meet too (a bad key, an unknown model): no
+    /// further round should start.
+    pub fatal: std::sync::Mutex<Option<String>>,
+}
+
+impl Duel {
+    pub fn new(scenario: Scenario, vendor: Negotiator, buyer: Negotiator, max_turns: usize) -> Duel {
+        Duel { scenario, vendor, buyer, max_turns, fatal: Default::default() }
+    }
+
+    /// The error that stopped the duel, if one did.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,7 +243,12 @@ impl Duel {
         loop {
             let response = match self.negotiator(side).model.chat(&request).await {
                 Ok(response) => response,
-                Err(e) => return Err((e.to_string(), rejected)),
+                Err(e) => {
+                    if e.fails_every_request() {
+                        *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    }
+                    return Err((e.to_string(), rejected));
+                }
             };
             usage.add(&response.usage);
             let raw = response.message.text().to_string();
@@ -270,7 +289,7 @@ mod tests {
         let v = Arc::new(Scripted::replies(vendor));
         let b = Arc::new(Scripted::replies(buyer));
         let side = |m: &Arc<Scripted>, name: &str| Negotiator { model: m.clone(), name: name.into() };
-        (Duel { scenario, vendor: side(&v, "v"), buyer: side(&b, "b"), max_turns: 3 }, v, b)
+        (Duel::new(scenario, side(&v, "v"), side(&b, "b"), 3), v, b)
     }
 
     #[tokio::test]
