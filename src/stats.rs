@@ -80,13 +80,19 @@ pub fn median_ci95(xs: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
     let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
-    // P(Binomial(n, 1/2) < k) for the lower rank k: the chance the median lies below x(k).
-    let below = |k: usize| -> f64 {
-        let ln_choose = |i: usize| ln_factorial(n) - ln_factorial(i) - ln_factorial(n - i);
-        let half_n = n as f64 * std::f64::consts::LN_2;
-        (0..k).map(|i| (ln_choose(i) - half_n).exp()).sum()
-    };
-    let k = (1..=n / 2).take_while(|&k| below(k) <= 0.025).last();
+    // The lower rank k is the largest with P(Binomial(n, 1/2) < k) ≤ 2.5%: the chance that the
+    // median lies below x(k). The probabilities are summed term by term, in logs (2^-n underflows).
+    let mut ln_term = -(n as f64) * std::f64::consts::LN_2;
+    let mut below = 0.0;
+    let mut k = None;
+    for rank in 1..=n / 2 {
+        below += ln_term.exp();
+        if below > 0.025 {
+            break;
+        }
+        k = Some(rank);
+        ln_term += ((n - rank + 1) as f64).ln() - (rank as f64).ln();
+    }
     Some((median, k.map(|k| (sorted[k - 1], sorted[n - k]))))
 }
 

@@ -479,7 +479,14 @@ async fn streamed_output_equals_the_whole_reply() {
     let args = ["What is 6*7?", "--human-input", "never", "--save"];
     let whole = chat(dir.path(), &server, &[&args[..], &["a.json"]].concat(), "");
     let streamed = chat(dir.path(), &server, &[&args[..], &["b.json", "--stream"]].concat(), "");
-    let transcript = |out: &Output| stdout(out).split("saved:").next().unwrap().to_string();
+    // Everything before `saved:`, with the run times (which differ between runs) left out.
+    let transcript = |out: &Output| {
+        let text = stdout(out).split("saved:").next().unwrap().to_string();
+        text.lines()
+            .map(|l| if l.starts_with("── ran:") { "── ran ──" } else { l })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(transcript(&streamed), transcript(&whole));
     assert!(
         transcript(&whole).contains("── assistant ──\nLet me compute it.\n```python\nprint(6 * 7)\n```\n")
@@ -492,4 +499,17 @@ async fn streamed_output_equals_the_whole_reply() {
         (a.messages, a.usage.calls, a.usage.input_tokens),
         (b.messages, b.usage.calls, b.usage.input_tokens)
     );
+}
+
+/// `exit` inside a delegated conversation ends the whole chat at once: no level above makes
+/// another model call, and everything so far is saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_in_a_delegate_ends_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = delegating_server(dir.path()).await;
+    let out = chat(dir.path(), &server, &["TOP", "--delegate", "--save", "c.json"], "\nexit\n");
+    assert_eq!(server.bodies().await.len(), 2, "TOP's call and MID's reply only");
+    let r = record(&dir.path().join("c.json"));
+    assert_eq!((r.end, r.delegated[0].record.end), (End::Exited, End::Exited));
+    assert!(stdout(&out).contains("└─ back from depth 1: the delegated conversation was ended by the human"));
 }

@@ -74,7 +74,7 @@ async fn haggling_server(dir: &Path, delay: Duration) -> Server {
 #[tokio::test(flavor = "multi_thread")]
 async fn thoughts_stay_private_acceptance_sets_the_price_and_rounds_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = haggling_server(dir.path(), Duration::from_millis(300)).await;
+    let server = haggling_server(dir.path(), Duration::from_millis(500)).await;
     let config = two_models(dir.path(), &server);
     let out = duel(
         dir.path(),
@@ -253,13 +253,28 @@ async fn the_cache_replays_a_duel_without_making_rounds_alike_and_report_compare
     let out = support::output_off_runtime(cmd).await;
     assert!(out.status.success(), "{out:?}");
     let shown = stdout(&out);
+    // `b` replayed `a`'s seeds from the cache: no new samples, so they are left out, not counted twice.
+    let same = "table sale, 4 turns: vendor-m (vendor) vs buyer-m (buyer)\n  rounds 2  agreed 2";
+    assert!(shown.contains(same) && shown.contains("left out: 2 round(s) whose seeds"), "{shown}");
     assert!(
-        shown.contains("table sale: vendor-m (vendor) vs buyer-m (buyer)\n  rounds 4  agreed 4"),
+        shown.contains("table sale, 4 turns: buyer-m (vendor) vs vendor-m (buyer)\n  rounds 1"),
         "{shown}"
     );
-    assert!(shown.contains("table sale: buyer-m (vendor) vs vendor-m (buyer)\n  rounds 1"), "{shown}");
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
-    assert!(html.contains("<svg") && html.matches("<circle").count() >= 4, "{html}");
+    assert!(html.contains("<svg") && html.matches("<circle").count() == 3, "{html}");
+
+    // Another turn limit is another pairing, and a save directory that holds a duel is not reused.
+    support::json_summary(&duel(dir.path(), &config, &["--max-turns", "3", "--json", "--save", "e"]).await);
+    let refused = duel(dir.path(), &config, &["--json", "--save", "e"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds a duel"));
+    let mut cmd = assert_cmd::Command::cargo_bin("agentopt").unwrap();
+    cmd.current_dir(dir.path()).args(["duel", "report", "a", "e", "--json"]);
+    let out = support::output_off_runtime(cmd).await;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let turns: Vec<u64> =
+        report.as_array().unwrap().iter().map(|p| p["max_turns"].as_u64().unwrap()).collect();
+    assert_eq!(turns, [4, 3]);
 
     let mut cmd = assert_cmd::Command::cargo_bin("agentopt").unwrap();
     cmd.current_dir(dir.path()).args(["duel", "report", "nowhere"]);

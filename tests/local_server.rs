@@ -30,6 +30,18 @@ fn connect_to(server: &LlamaServer, dir: &std::path::Path) -> std::sync::Arc<dyn
     connect(&opts).expect("the config list connects")
 }
 
+/// A greedy request for a short reply to `question`, with no repeat penalty (the same every time).
+fn greedy(question: &str) -> agentopt::llm::ChatRequest {
+    let mut request = agentopt::llm::ChatRequest {
+        messages: vec![agentopt::llm::Message::user(question)],
+        temperature: Some(0.0),
+        max_tokens: Some(32),
+        ..Default::default()
+    };
+    request.extra.insert("repeat_penalty".into(), json!(1.0));
+    request
+}
+
 async fn complete(server: &LlamaServer, body: Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}/chat/completions", server.base_url))
@@ -84,19 +96,13 @@ async fn real_server_answers_and_calls_forced_functions() {
 /// real server: a plain reply with text and usage, and a forced function as real `tool_calls`.
 #[tokio::test]
 async fn project_client_gets_text_and_forced_tool_calls() {
-    use agentopt::llm::{ChatRequest, Message, ToolChoice, ToolSpec};
+    use agentopt::llm::{Message, ToolChoice, ToolSpec};
 
     let server = start().await;
     let dir = tempfile::tempdir().unwrap();
     let model = connect_to(&server, dir.path());
 
-    let mut request = ChatRequest {
-        messages: vec![Message::user("What is 2 + 3?")],
-        temperature: Some(0.0),
-        max_tokens: Some(32),
-        ..Default::default()
-    };
-    request.extra.insert("repeat_penalty".into(), json!(1.0));
+    let mut request = greedy("What is 2 + 3?");
     let reply = model.chat(&request).await.expect("a plain reply");
     assert!(!reply.message.text().trim().is_empty(), "{reply:?}");
     assert!(reply.usage.input_tokens > 0 && reply.usage.output_tokens > 0, "{reply:?}");
@@ -115,6 +121,31 @@ async fn project_client_gets_text_and_forced_tool_calls() {
     assert_eq!(call.name, "add");
     let args: Value = serde_json::from_str(&call.arguments).expect("JSON arguments");
     assert!(args["a"].is_i64() && args["b"].is_i64(), "{args}");
+}
+
+/// `chat --stream`'s path through the project's client: the real server streams the reply in pieces
+/// that add up to the reply the same greedy request gets whole.
+#[tokio::test]
+async fn project_client_streams_what_it_gets_whole() {
+    use agentopt::llm::stream::{self, Piece, Sink};
+
+    let server = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let model = connect_to(&server, dir.path());
+    let request = greedy("Name three colours.");
+    let whole = model.chat(&request).await.expect("a plain reply");
+    let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let into = pieces.clone();
+    let sink: Sink = std::sync::Arc::new(move |p| {
+        if let Piece::Text(t) = p {
+            into.lock().unwrap().push(t.to_string());
+        }
+    });
+    let streamed = stream::scope(sink, model.chat(&request)).await.expect("a streamed reply");
+    let pieces = pieces.lock().unwrap();
+    assert!(pieces.len() > 1, "{pieces:?}");
+    assert_eq!(pieces.concat(), streamed.message.text());
+    assert_eq!(streamed.message.text(), whole.message.text());
 }
 
 /// Forces the optimizer's first call onto `add_function`: llama-cpp-python's server only returns

@@ -275,6 +275,26 @@ mod tests {
         (Console::new(mode, rx, Box::new(buf.clone()), true), buf)
     }
 
+    /// A streamed reply is not printed a second time when it is complete: only its calls follow.
+    #[tokio::test]
+    async fn a_streamed_reply_is_shown_once() {
+        let (tx, rx) = mpsc::unbounded_channel::<String>();
+        drop(tx);
+        let buf = Buf::default();
+        let mut c = Console::new(Mode::Never, rx, Box::new(buf.clone()), true).streaming();
+        let sink = c.streamer().unwrap();
+        sink(crate::llm::stream::Piece::Start);
+        for piece in ["Let me ", "call it."] {
+            sink(crate::llm::stream::Piece::Text(piece));
+        }
+        let mut m = Message::assistant("Let me call it.");
+        m.tool_calls.push(crate::llm::ToolCall { id: "1".into(), name: "f".into(), arguments: "{}".into() });
+        assert_eq!(c.decide(&m, &ReplyKind::ToolCalls).await, Step::Auto);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text, "\n── assistant ──\nLet me call it.\n→ call f({})\n");
+        assert_eq!(text, format!("{}\n", show_reply(&m)), "the same as shown whole");
+    }
+
     fn code() -> (Message, ReplyKind) {
         let m = Message::assistant("```python\nprint(1)\n```");
         let k = proxy::classify(&m);

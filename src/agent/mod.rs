@@ -197,6 +197,7 @@ impl Agent {
                 ReplyKind::ToolCalls => {
                     let mut all_ok = true;
                     let mut texts = Vec::new();
+                    let mut human_ended = false;
                     for call in &reply.tool_calls {
                         let ran = Instant::now();
                         let execution = if self.config.delegate.is_some() && call.name == delegate::TOOL {
@@ -205,16 +206,22 @@ impl Agent {
                                 self.delegate(registry, &at, call, gate.as_deref_mut(), turns_left).await?;
                             if let Some(done) = done {
                                 usage.add(&done.record.usage);
+                                // The delegate's own record holds its time; here it would count twice.
+                                human_ended |= done.record.end == End::Exited;
                                 delegated.push(done);
                             }
                             execution
-                        } else if registry.get(&call.name).is_some() {
-                            let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
-                            session.call_function(&call.name, &call.arguments).await
                         } else {
-                            unknown_function(&call.name, &call.arguments)
+                            let execution = if registry.get(&call.name).is_some() {
+                                let session =
+                                    open(&mut session, &*self.runner, registry, &mut timing).await?;
+                                session.call_function(&call.name, &call.arguments).await
+                            } else {
+                                unknown_function(&call.name, &call.arguments)
+                            };
+                            timing.execution_ms += millis(ran);
+                            execution
                         };
-                        timing.execution_ms += millis(ran);
                         let (text, ok) = proxy::format_execution(&execution);
                         all_ok &= ok;
                         texts.push(text);
@@ -232,6 +239,12 @@ impl Agent {
                         };
                         messages.push(Message::tool(call, text));
                     }
+                    if human_ended {
+                        // Ended (or interrupted) inside a delegate: the whole chat ends, with no
+                        // further model call at any level.
+                        end = End::Exited;
+                        break;
+                    }
                 }
                 ReplyKind::Code(blocks) => {
                     let session = open(&mut session, &*self.runner, registry, &mut timing).await?;
@@ -244,7 +257,7 @@ impl Agent {
                             Lang::Sh | Lang::Bash => {
                                 let mut e = session.run_code(&proxy::shell_wrapper(&block)).await;
                                 e.code = block.code;
-                                e.shell = Some(if block.lang == Lang::Bash { "bash" } else { "sh" }.into());
+                                e.shell = block.lang.shell_name().map(str::to_string);
                                 e
                             }
                         };

@@ -23,10 +23,28 @@ pub enum ReplyKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Python,
-    /// ```sh / ```shell / ```console (run by /bin/sh)
+    /// ```sh / ```shell (run by /bin/sh)
     Sh,
-    /// ```bash (run by bash)
+    /// ```bash (run by /bin/bash)
     Bash,
+}
+
+impl Lang {
+    /// How records name a shell block's language (`Execution.shell`); `None` for Python.
+    pub fn shell_name(self) -> Option<&'static str> {
+        match self {
+            Lang::Python => None,
+            Lang::Sh => Some("sh"),
+            Lang::Bash => Some("bash"),
+        }
+    }
+
+    fn program(self) -> &'static str {
+        match self {
+            Lang::Bash => "/bin/bash",
+            _ => "/bin/sh",
+        }
+    }
 }
 
 /// One fenced code block to run.
@@ -64,7 +82,8 @@ pub fn python_blocks(text: &str) -> Vec<String> {
 fn lang_of(info: &str, shell: bool) -> Option<Lang> {
     match info.trim().to_ascii_lowercase().as_str() {
         "python" | "py" | "python3" => Some(Lang::Python),
-        "sh" | "shell" | "console" if shell => Some(Lang::Sh),
+        // Not ```console: it usually holds a session (prompts and output), not a script.
+        "sh" | "shell" if shell => Some(Lang::Sh),
         "bash" if shell => Some(Lang::Bash),
         _ => None,
     }
@@ -111,7 +130,7 @@ pub fn code_blocks(text: &str, shell: bool) -> Vec<Block> {
 /// The Python that runs a shell block in the session: the shell's output becomes the block's, and a
 /// non-zero exit status an error. It runs in the same sandboxed process tree, under the same limits.
 pub fn shell_wrapper(block: &Block) -> String {
-    let shell = if block.lang == Lang::Bash { "bash" } else { "/bin/sh" };
+    let shell = block.lang.program();
     // JSON string literals are Python string literals too.
     let literal = |s: &str| serde_json::Value::from(s).to_string();
     format!(

@@ -4,6 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -50,8 +51,9 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
         negotiator(&args, args.buyer_model.clone(), &meter)?
     };
     let dir = match &args.save {
-        Some(dir) => dir.clone(),
-        None => default_dir(&args.runs_dir),
+        Some(dir) => save::create(dir, false).map_err(|e| bad_input(anyhow::anyhow!(e)))?,
+        None => save::create(&args.runs_dir.join("duel").join(crate::run_dir::default_run_name()), true)
+            .map_err(|e| anyhow::anyhow!(e))?,
     };
     let mut info = DuelInfo {
         scenario,
@@ -61,11 +63,11 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         started: crate::run_dir::default_run_name(),
         summary: None,
+        spent: None,
         interrupted: false,
     };
-    std::fs::create_dir_all(dir.join(save::ROUNDS_DIR))
-        .and_then(|_| save::write_info(&dir, &info))
-        .with_context(|| format!("Failed to create the duel save `{}`", dir.display()))?;
+    save::write_info(&dir, &info)
+        .with_context(|| format!("Failed to write the duel save `{}`", dir.display()))?;
     let duel = Duel::new(info.scenario.clone(), vendor, buyer, max_turns);
 
     let cancel = Cancel::default();
@@ -99,6 +101,7 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
     records.sort_by_key(|r| r.round);
     let summary = Summary::of(&records);
     info.summary = Some(summary.clone());
+    info.spent = Some(meter.usage());
     save::write_info(&dir, &info).with_context(|| format!("Failed to save `{}`", dir.display()))?;
 
     if let Some(error) = duel.fatal() {
@@ -112,10 +115,15 @@ pub async fn run(args: DuelArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["saved"] = dir.display().to_string().into();
+        value["spent_usd"] = meter.usage().usd.into();
         value["interrupted"] = info.interrupted.into();
         println!("{value}");
     } else {
         print_human(&info, &records, &summary, &dir, records.len() < args.rounds && !info.interrupted);
+        let spent = meter.usage().usd;
+        if spent > summary.total_usage().usd + 1e-12 {
+            println!("spent:   ${spent:.4} in all, rounds dropped unfinished included");
+        }
     }
     Ok(if info.interrupted {
         ExitCode::from(130)
@@ -150,19 +158,6 @@ fn negotiator(args: &DuelArgs, name: Option<String>, meter: &Arc<Meter>) -> anyh
         model: Arc::new(Metered { inner: model, meter: meter.clone() }),
         name: entries[0].model.clone(),
     })
-}
-
-/// `runs/duel/<UTC time>/`, with a suffix when a duel already saved there in the same second.
-fn default_dir(runs_dir: &Path) -> PathBuf {
-    let base = runs_dir.join("duel");
-    let stamp = crate::run_dir::default_run_name();
-    let mut dir = base.join(&stamp);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = base.join(format!("{stamp}-{n}"));
-    }
-    dir
 }
 
 fn report_saves(saves: &[PathBuf], out: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {

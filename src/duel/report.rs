@@ -15,56 +15,91 @@ use crate::report::html::escape;
 #[derive(Debug, Clone, Serialize)]
 pub struct Pairing {
     pub scenario: String,
+    pub max_turns: usize,
     pub vendor_model: String,
     pub buyer_model: String,
+    /// Set when another pairing has the same scenario name but other prompts or rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     pub saves: Vec<PathBuf>,
+    /// Rounds left out because an earlier save of the pairing ran the same seed (a replay from the
+    /// cache is no new sample).
+    pub repeated_seeds: usize,
     pub summary: Summary,
+    #[serde(skip)]
+    key: String,
 }
 
 impl Pairing {
     pub fn label(&self) -> String {
-        format!("{}: {} (vendor) vs {} (buyer)", self.scenario, self.vendor_model, self.buyer_model)
+        let variant = self.variant.as_ref().map_or(String::new(), |v| format!(" [scenario {v}]"));
+        format!(
+            "{}{variant}, {} turns: {} (vendor) vs {} (buyer)",
+            self.scenario, self.max_turns, self.vendor_model, self.buyer_model
+        )
     }
 }
 
-/// Loads the saves and groups their rounds by pairing, in the order pairings are first met.
+/// Loads the saves and groups their rounds by pairing (the whole scenario, the turn limit and both
+/// models), in the order pairings are first met.
 pub fn pairings(saves: &[PathBuf]) -> Result<Vec<Pairing>, String> {
     let mut groups: Vec<(Pairing, Vec<RoundRecord>)> = Vec::new();
     for dir in saves {
         let (info, records) = save::load(dir)?;
-        let key = (info.scenario.name.clone(), info.models.vendor.clone(), info.models.buyer.clone());
-        let found = groups
-            .iter()
-            .position(|(p, _)| (&p.scenario, &p.vendor_model, &p.buyer_model) == (&key.0, &key.1, &key.2));
-        let index = found.unwrap_or_else(|| {
-            groups.push((
-                Pairing {
-                    scenario: key.0,
-                    vendor_model: key.1,
-                    buyer_model: key.2,
+        let scenario = serde_json::to_string(&info.scenario).unwrap_or_default();
+        let key = format!("{scenario}\n{}\n{}\n{}", info.max_turns, info.models.vendor, info.models.buyer);
+        let index = match groups.iter().position(|(p, _)| p.key == key) {
+            Some(index) => index,
+            None => {
+                let pairing = Pairing {
+                    scenario: info.scenario.name.clone(),
+                    max_turns: info.max_turns,
+                    vendor_model: info.models.vendor.clone(),
+                    buyer_model: info.models.buyer.clone(),
+                    variant: Some(short_hash(&scenario)),
                     saves: Vec::new(),
+                    repeated_seeds: 0,
                     summary: Summary::of(&[]),
-                },
-                Vec::new(),
-            ));
-            groups.len() - 1
-        });
+                    key,
+                };
+                groups.push((pairing, Vec::new()));
+                groups.len() - 1
+            }
+        };
         let (pairing, rounds) = &mut groups[index];
         pairing.saves.push(dir.clone());
-        // Round numbers repeat across saves: renumber so a merged summary keeps each save's order.
-        let offset = rounds.len();
-        rounds.extend(records.into_iter().map(|mut r| {
-            r.round += offset;
-            r
-        }));
+        // Round numbers repeat across saves: number on, so the merged summary keeps the saves' order.
+        let offset = rounds.iter().map(|r| r.round).max().unwrap_or(0);
+        for mut record in records {
+            if rounds.iter().any(|r| r.seed == record.seed) {
+                pairing.repeated_seeds += 1;
+                continue;
+            }
+            record.round += offset;
+            rounds.push(record);
+        }
     }
-    Ok(groups
+    let mut pairings: Vec<Pairing> = groups
         .into_iter()
         .map(|(mut pairing, rounds)| {
             pairing.summary = Summary::of(&rounds);
             pairing
         })
-        .collect())
+        .collect();
+    // The scenario's hash tells apart only what would otherwise read the same.
+    let plain = |p: &Pairing| Pairing { variant: None, ..p.clone() }.label();
+    let labels: Vec<String> = pairings.iter().map(plain).collect();
+    for (p, label) in pairings.iter_mut().zip(&labels) {
+        if labels.iter().filter(|l| *l == label).count() < 2 {
+            p.variant = None;
+        }
+    }
+    Ok(pairings)
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..4])
 }
 
 fn money(x: Option<f64>) -> String {
@@ -103,6 +138,12 @@ pub fn text(pairings: &[Pairing]) -> String {
             money(s.median_price),
             interval(s.median_price_ci95),
         ));
+        if p.repeated_seeds > 0 {
+            out.push_str(&format!(
+                "  left out: {} round(s) whose seeds an earlier save of this pairing already ran\n",
+                p.repeated_seeds
+            ));
+        }
     }
     out
 }

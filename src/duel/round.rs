@@ -20,8 +20,7 @@ pub struct Negotiator {
 /// Everything the rounds of one duel share.
 pub struct Duel {
     pub scenario: Scenario,
-    pub vendor: Negotiator,
-    pub buyer: Negotiator,
+    pub sides: PerSide<Negotiator>,
     pub max_turns: usize,
     /// Set by a model error every other call would meet too (a bad key, an unknown model): no
     /// further round should start.
@@ -30,7 +29,7 @@ pub struct Duel {
 
 impl Duel {
     pub fn new(scenario: Scenario, vendor: Negotiator, buyer: Negotiator, max_turns: usize) -> Duel {
-        Duel { scenario, vendor, buyer, max_turns, fatal: Default::default() }
+        Duel { scenario, sides: PerSide { vendor, buyer }, max_turns, fatal: Default::default() }
     }
 
     /// The error that stopped the duel, if one did.
@@ -125,20 +124,20 @@ impl RoundRecord {
     }
 
     pub fn total_usage(&self) -> Usage {
-        let mut usage = self.usage.vendor;
-        usage.add(&self.usage.buyer);
+        self.usage.total()
+    }
+}
+
+impl PerSide<Usage> {
+    /// Both sides' usage added up.
+    pub fn total(&self) -> Usage {
+        let mut usage = self.vendor;
+        usage.add(&self.buyer);
         usage
     }
 }
 
 impl Duel {
-    fn negotiator(&self, side: Side) -> &Negotiator {
-        match side {
-            Side::Vendor => &self.vendor,
-            Side::Buyer => &self.buyer,
-        }
-    }
-
     /// A side's system prompt: the scenario's, the reply format, and for the opener what it opened with.
     fn system_prompt(&self, side: Side) -> String {
         let s = &self.scenario;
@@ -215,7 +214,7 @@ impl Duel {
             round,
             seed,
             scenario: s.name.clone(),
-            models: PerSide { vendor: self.vendor.name.clone(), buyer: self.buyer.name.clone() },
+            models: PerSide { vendor: self.sides.vendor.name.clone(), buyer: self.sides.buyer.name.clone() },
             outcome,
             turns,
             histories,
@@ -241,7 +240,7 @@ impl Duel {
         };
         let mut rejected = Vec::new();
         loop {
-            let response = match self.negotiator(side).model.chat(&request).await {
+            let response = match self.sides.get(side).model.chat(&request).await {
                 Ok(response) => response,
                 Err(e) => {
                     if e.fails_every_request() {

@@ -70,9 +70,7 @@ impl Summary {
     }
 
     pub fn total_usage(&self) -> Usage {
-        let mut total = self.usage.vendor;
-        total.add(&self.usage.buyer);
-        total
+        self.usage.total()
     }
 }
 

@@ -58,17 +58,7 @@ impl Endpoint for AnthropicClient {
         let reply = match sink {
             None => http::send(builder, self.timeout, self.key.as_ref()).await?,
             Some(sink) => {
-                sink(stream::Piece::Start);
-                let mut events = stream::EventSplitter::default();
-                let on_chunk = |chunk: &str| {
-                    for event in events.push(chunk) {
-                        let value: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
-                        if let Some(text) = value.pointer("/delta/text").and_then(Value::as_str) {
-                            sink(stream::Piece::Text(text));
-                        }
-                    }
-                };
-                http::send_streaming(builder, self.timeout, self.key.as_ref(), on_chunk).await?
+                http::send_streamed(builder, self.timeout, self.key.as_ref(), &sink, text_delta).await?
             }
         };
         let parsed =
@@ -172,6 +162,11 @@ fn tool_input(call: &ToolCall) -> Value {
         _ if call.arguments.trim().is_empty() => json!({}),
         _ => json!({"arguments": call.arguments}),
     }
+}
+
+/// The text a streamed event adds to the reply.
+fn text_delta(event: &Value) -> Option<&str> {
+    event.pointer("/delta/text")?.as_str()
 }
 
 /// Assembles a streamed reply (message_start, content_block_start/delta, message_delta events) into

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::config::Secret;
 use super::retry::Failure;
+use super::stream::{EventSplitter, Piece, Sink};
 
 /// A successful (2xx) reply.
 pub struct Reply {
@@ -54,7 +55,7 @@ async fn finish(response: reqwest::Response, key: Option<&Secret>) -> Result<Rep
 
 /// `send` for a streamed reply: each chunk of a 2xx body goes to `on_chunk` as it arrives (an
 /// error body is read whole, as `send` does), and the whole body comes back at the end.
-pub async fn send_streaming(
+async fn send_streaming(
     request: reqwest::RequestBuilder,
     timeout: Duration,
     key: Option<&Secret>,
@@ -72,17 +73,40 @@ pub async fn send_streaming(
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         bytes.extend_from_slice(&chunk.map_err(classify)?);
-        // Only whole UTF-8 characters are handed on; a split one waits for its next chunk.
-        let valid = match std::str::from_utf8(&bytes[shown..]) {
+        // Only whole UTF-8 characters are handed on: a split one waits for its next chunk, and a
+        // byte that can never start one is passed on replaced, so the stream does not stall on it.
+        let ready = match std::str::from_utf8(&bytes[shown..]) {
             Ok(text) => text.len(),
-            Err(e) => e.valid_up_to(),
+            Err(e) => e.valid_up_to() + e.error_len().unwrap_or(0),
         };
-        if valid > 0 {
-            on_chunk(std::str::from_utf8(&bytes[shown..shown + valid]).unwrap_or_default());
-            shown += valid;
+        if ready > 0 {
+            on_chunk(&String::from_utf8_lossy(&bytes[shown..shown + ready]));
+            shown += ready;
         }
     }
     Ok(Reply { content_type, body: String::from_utf8_lossy(&bytes).into_owned() })
+}
+
+/// Sends `request` for an event stream, handing `sink` the text `text_of` finds in each event as it
+/// arrives; the whole body comes back for the backend to assemble the reply from.
+pub async fn send_streamed(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    key: Option<&Secret>,
+    sink: &Sink,
+    text_of: fn(&Value) -> Option<&str>,
+) -> Result<Reply, Failure> {
+    sink(Piece::Start);
+    let mut events = EventSplitter::default();
+    let on_chunk = |chunk: &str| {
+        for event in events.push(chunk) {
+            let value: Value = serde_json::from_str(&event).unwrap_or(Value::Null);
+            if let Some(text) = text_of(&value).filter(|t| !t.is_empty()) {
+                sink(Piece::Text(text));
+            }
+        }
+    };
+    send_streaming(request, timeout, key, on_chunk).await
 }
 
 fn content_type(response: &reqwest::Response) -> String {

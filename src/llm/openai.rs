@@ -72,25 +72,28 @@ impl Endpoint for OpenAiClient {
             // Without it a streamed reply carries no token counts.
             body["stream_options"] = json!({"include_usage": true});
         }
-        let mut builder = self.http.post(self.url()).json(&body);
-        builder = match (&self.flavor, &self.key) {
-            (Flavor::OpenAi, Some(key)) => builder.bearer_auth(key.expose()),
-            (Flavor::Azure { .. }, Some(key)) => builder.header("api-key", http::secret_header(key)),
-            (_, None) => builder,
+        let post = |body: &Value| {
+            let builder = self.http.post(self.url()).json(body);
+            match (&self.flavor, &self.key) {
+                (Flavor::OpenAi, Some(key)) => builder.bearer_auth(key.expose()),
+                (Flavor::Azure { .. }, Some(key)) => builder.header("api-key", http::secret_header(key)),
+                (_, None) => builder,
+            }
         };
-        let reply = match sink {
-            None => http::send(builder, self.timeout, self.key.as_ref()).await?,
+        let key = self.key.as_ref();
+        let reply = match &sink {
+            None => http::send(post(&body), self.timeout, key).await?,
             Some(sink) => {
-                sink(stream::Piece::Start);
-                let mut events = stream::EventSplitter::default();
-                let on_chunk = |chunk: &str| {
-                    for event in events.push(chunk) {
-                        if let Some(text) = delta_text(&event) {
-                            sink(stream::Piece::Text(&text));
-                        }
+                match http::send_streamed(post(&body), self.timeout, key, sink, delta_text).await {
+                    // A server that knows streaming but not its usage option: stream without it.
+                    Err(Failure::Status { status: 400 | 422, body: error, .. })
+                        if error.contains("stream_options") =>
+                    {
+                        body.as_object_mut().map(|b| b.remove("stream_options"));
+                        http::send_streamed(post(&body), self.timeout, key, sink, delta_text).await?
                     }
-                };
-                http::send_streaming(builder, self.timeout, self.key.as_ref(), on_chunk).await?
+                    reply => reply?,
+                }
             }
         };
         let parsed =
@@ -197,11 +200,9 @@ pub fn parse_reply(body: &str) -> Result<ChatResponse, String> {
     Ok(response(content, tool_calls, usage_of(&value), string_of(choice.get("finish_reason"))))
 }
 
-/// The text a streamed chunk adds to the reply, if any.
-fn delta_text(event: &str) -> Option<String> {
-    let chunk: Value = serde_json::from_str(event).ok()?;
-    let text = chunk.pointer("/choices/0/delta/content")?.as_str()?;
-    (!text.is_empty()).then(|| text.to_string())
+/// The text a streamed chunk adds to the reply.
+fn delta_text(event: &Value) -> Option<&str> {
+    event.pointer("/choices/0/delta/content")?.as_str()
 }
 
 /// Assembles a streamed reply: content deltas are concatenated, tool-call deltas merged by `index`.

@@ -148,13 +148,7 @@ async fn a_streamed_reply_reaches_the_sink_and_assembles_whole() {
                 "price": [0.003, 0.015]}]),
     );
     let model = connect(&opts);
-    let pieces = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let into = pieces.clone();
-    let sink: agentopt::llm::stream::Sink = std::sync::Arc::new(move |p| {
-        if let agentopt::llm::stream::Piece::Text(t) = p {
-            into.lock().unwrap().push(t.to_string());
-        }
-    });
+    let (sink, pieces) = collecting_sink();
     let reply = agentopt::llm::stream::scope(sink, model.chat(&question())).await.unwrap();
     assert_eq!(*pieces.lock().unwrap(), ["Four, ", "I think."]);
     assert_eq!(reply.message.text(), "Four, I think.");

@@ -91,3 +91,15 @@ pub fn read_all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         })
         .collect()
 }
+
+/// A stream sink that keeps every text piece it is given, and the pieces so far.
+pub fn collecting_sink() -> (agentopt::llm::stream::Sink, Arc<std::sync::Mutex<Vec<String>>>) {
+    let pieces = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let into = pieces.clone();
+    let sink: agentopt::llm::stream::Sink = Arc::new(move |p| {
+        if let agentopt::llm::stream::Piece::Text(t) = p {
+            into.lock().unwrap().push(t.to_string());
+        }
+    });
+    (sink, pieces)
+}

@@ -314,19 +314,7 @@ async fn connection_refused_is_retried_then_reported() {
 
 #[tokio::test]
 async fn streamed_reply_is_assembled() {
-    let server = MockServer::start().await;
-    let chunks = [
-        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
-        json!({"choices": [{"index": 0, "delta": {"content": "The answer "}}]}),
-        json!({"choices": [{"index": 0, "delta": {"content": "is \\boxed{2}."}}]}),
-        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
-            "function": {"name": "check", "arguments": "{\"x\""}}]}}]}),
-        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 2}"}}]},
-            "finish_reason": "stop"}]}),
-        json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7}}),
-    ];
-    let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
-    body.push_str("data: [DONE]\n\n");
+    let (server, body) = streamed_server().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
         .mount(&server)
@@ -340,4 +328,49 @@ async fn streamed_reply_is_assembled() {
     );
     assert_eq!((response.usage.input_tokens, response.usage.output_tokens), (12, 7));
     assert_eq!(response.finish_reason.as_deref(), Some("stop"));
+}
+
+/// Asked to stream (`chat --stream`), the client sends `stream` with `include_usage`, hands the text
+/// deltas to the caller's sink, and asks again without the usage option when a server refuses it.
+#[tokio::test]
+async fn a_streamed_request_feeds_the_sink_and_survives_a_server_without_stream_options() {
+    let (server, body) = streamed_server().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_partial_json(json!({"stream_options": {"include_usage": true}})))
+        .respond_with(ResponseTemplate::new(400).set_body_string("unknown field: stream_options"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::body_partial_json(json!({"stream": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+        .mount(&server)
+        .await;
+    let (_dir, model) = one_entry(&server).await;
+    let (sink, pieces) = collecting_sink();
+    let response = agentopt::llm::stream::scope(sink, model.chat(&question())).await.unwrap();
+    assert_eq!(*pieces.lock().unwrap(), ["The answer ", "is \\boxed{2}."]);
+    assert_eq!(response.message.text(), pieces.lock().unwrap().concat());
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let second: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert!(second.get("stream_options").is_none() && second["stream"] == true, "{second}");
+}
+
+/// A mock server and an event-stream body: text in two deltas, a tool call in two, then usage.
+async fn streamed_server() -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let chunks = [
+        json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+        json!({"choices": [{"index": 0, "delta": {"content": "The answer "}}]}),
+        json!({"choices": [{"index": 0, "delta": {"content": "is \\boxed{2}."}}]}),
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+            "function": {"name": "check", "arguments": "{\"x\""}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 2}"}}]},
+            "finish_reason": "stop"}]}),
+        json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7}}),
+    ];
+    let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    (server, body)
 }
