@@ -207,7 +207,10 @@ impl Duel {
                 outcome = Outcome::Agreed { price, accepted_by: speaker, turns: n };
                 break;
             }
-            histories.get_mut(other).push(Message::user(reply.public()));
+            if n < total {
+                // The last reply of a round without a deal reaches no one: no request carries it.
+                histories.get_mut(other).push(Message::user(reply.public()));
+            }
             speaker = other;
         }
         RoundRecord {
