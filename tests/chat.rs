@@ -232,29 +232,39 @@ async fn ctrl_c_ends_the_chat_and_saves_it() {
     assert!(String::from_utf8_lossy(&seen).contains("saved:"));
 }
 
-/// Through a pseudo-terminal (util-linux `script`), where the program sees a terminal on stdin.
-#[tokio::test(flavor = "multi_thread")]
-async fn works_through_a_pseudo_terminal() {
+/// `agentopt chat ARGS --save c.json` through a pseudo-terminal (util-linux `script`), where the
+/// program sees a terminal on stdin, answered with `stdin`; `None` (the test skips) without `script`.
+async fn chat_in_a_terminal(dir: &Path, server: &Server, args: &str, stdin: &str) -> Option<Output> {
     if std::process::Command::new("script").arg("--version").output().is_err() {
         eprintln!("skipped: no `script` command");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path()).await;
     let command = format!(
-        "'{}' chat 'What is 6*7?' --save c.json --no-cache --config '{}'",
+        "'{}' chat {args} --save c.json --no-cache --config '{}'",
         env!("CARGO_BIN_EXE_agentopt"),
         server.config.display()
     );
     let mut cmd = assert_cmd::Command::new("script");
-    cmd.current_dir(dir.path())
+    cmd.current_dir(dir)
         .env_remove("OAI_CONFIG_LIST")
         .env("AGENTOPT_PYTHON", python())
         .args(["-qec", &command, "/dev/null"])
         .timeout(Duration::from_secs(120))
-        .write_stdin("FEEDBACK: check it\n\n");
-    let out = cmd.output().unwrap();
+        .write_stdin(stdin.to_string());
+    let out = support::output_off_runtime(cmd).await;
     assert!(out.status.success(), "{out:?}");
+    Some(out)
+}
+
+/// Through a pseudo-terminal, where the program sees a terminal on stdin.
+#[tokio::test(flavor = "multi_thread")]
+async fn works_through_a_pseudo_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let Some(out) = chat_in_a_terminal(dir.path(), &server, "'What is 6*7?'", "FEEDBACK: check it\n\n").await
+    else {
+        return;
+    };
     // The terminal echoes the human's lines; the program must not echo them a second time.
     // (In the transcript: the summary after it repeats the answer, which quotes the feedback.)
     let text = stdout(&out);
@@ -443,27 +453,13 @@ async fn delegated_turns_count_against_max_turns_and_the_budget_ends_a_chat_save
 /// With --human-input always, handing a task on is confirmed like running code, through a terminal.
 #[tokio::test(flavor = "multi_thread")]
 async fn delegation_asks_for_confirmation_in_a_pseudo_terminal() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` command");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let server = delegating_server(dir.path()).await;
-    let command = format!(
-        "'{}' chat TOP --delegate --max-depth 1 --save c.json --no-cache --config '{}'",
-        env!("CARGO_BIN_EXE_agentopt"),
-        server.config.display()
-    );
     // The call, MID's refused call, MID's end, TOP's end: four questions, four Enters.
-    let mut cmd = assert_cmd::Command::new("script");
-    cmd.current_dir(dir.path())
-        .env_remove("OAI_CONFIG_LIST")
-        .env("AGENTOPT_PYTHON", python())
-        .args(["-qec", &command, "/dev/null"])
-        .timeout(Duration::from_secs(120))
-        .write_stdin("\n\n\n\n");
-    let out = support::output_off_runtime(cmd).await;
-    assert!(out.status.success(), "{out:?}");
+    let Some(out) = chat_in_a_terminal(dir.path(), &server, "TOP --delegate --max-depth 1", "\n\n\n\n").await
+    else {
+        return;
+    };
     let shown = stdout(&out);
     assert_eq!(shown.matches("[Enter] hand the task to a fresh assistant").count(), 2, "{shown}");
     assert!(shown.contains("│   The assistant wants to end"), "MID's question is indented:\n{shown}");

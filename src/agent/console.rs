@@ -247,24 +247,9 @@ pub fn show_after(executions: &[Execution], replies: &[Message]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
     use crate::agent::prompts as texts;
-
-    /// A shared buffer standing in for stdout.
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::agent::testing::Buf;
 
     fn console(mode: Mode, lines: &[&str]) -> (Console, Buf) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -290,7 +275,7 @@ mod tests {
         let mut m = Message::assistant("Let me call it.");
         m.tool_calls.push(crate::llm::ToolCall { id: "1".into(), name: "f".into(), arguments: "{}".into() });
         assert_eq!(c.decide(&m, &ReplyKind::ToolCalls).await, Step::Auto);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         assert_eq!(text, "\n── assistant ──\nLet me call it.\n→ call f({})\n");
         assert_eq!(text, format!("{}\n", show_reply(&m)), "the same as shown whole");
     }
@@ -310,7 +295,7 @@ mod tests {
         assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
         // The end of input is an exit too.
         assert_eq!(c.decide(&m, &k).await, Step::End(End::Exited));
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         assert_eq!(text.matches("run the code above").count(), 4);
         assert!(text.contains("print(1)") && text.contains("(end of input)"));
     }
@@ -333,7 +318,7 @@ mod tests {
         assert_eq!(c.decide(&m, &k).await, Step::Auto);
         let done = ReplyKind::Answer("1".into());
         assert_eq!(c.decide(&Message::assistant("1. TERMINATE"), &done).await, Step::Auto);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         assert_eq!(text.matches("The assistant wants to end").count(), 1, "{text}");
     }
 

@@ -112,27 +112,11 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::agent::testing::Buf;
 
     fn live() -> (Live, Buf) {
         let buf = Buf::default();
         (Live::new(Arc::new(Mutex::new(Box::new(buf.clone())))), buf)
-    }
-
-    fn text(buf: &Buf) -> String {
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
@@ -148,13 +132,13 @@ mod tests {
         ] {
             sink(p);
         }
-        assert_eq!(text(&buf), "\n── assistant ──\nHello there\n\nx");
+        assert_eq!(buf.text(), "\n── assistant ──\nHello there\n\nx");
         assert!(live.showed(&Message::assistant("Hello there\n\nx")));
         live.set_depth(1);
         sink(Piece::Start);
         sink(Piece::Text("a\n\nb"));
-        assert!(text(&buf).ends_with("\n│   ── assistant ──\n│   a\n│\n│   b"), "{:?}", text(&buf));
+        assert!(buf.text().ends_with("\n│   ── assistant ──\n│   a\n│\n│   b"), "{:?}", buf.text());
         assert!(!live.showed(&Message::assistant("other")), "a reply that differs is shown whole");
-        assert!(text(&buf).ends_with("(the reply as received:)"));
+        assert!(buf.text().ends_with("(the reply as received:)"));
     }
 }

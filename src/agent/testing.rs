@@ -1,5 +1,6 @@
 //! Test helpers over `llm::scripted::Scripted`: replies decided from the request alone, queues of
-//! messages, a per-call price, and assistant messages holding several tool calls.
+//! messages, a per-call price, and assistant messages holding several tool calls; and `Buf`, a
+//! shared buffer standing in for the transcript's writer.
 
 use crate::llm::scripted::{Scripted, reply};
 use crate::llm::{ChatRequest, Error, Message, ToolCall, Usage};
@@ -35,4 +36,25 @@ pub fn tool_calls(calls: &[(&str, &str)]) -> Message {
         })
         .collect();
     m
+}
+
+/// A shared buffer standing in for stdout (the console's and the live stream's writer).
+#[derive(Clone, Default)]
+pub struct Buf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Buf {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
