@@ -176,8 +176,12 @@ with ScriptedServer(delay=0.05) as server:
 def test_keyboard_interrupt_stops_at_a_safe_point_and_the_run_resumes(workdir, server):
     rows = [dict(p, id=f"{p['id']}-{k}") for k in range(3) for p in TRAIN]
     script = INTERRUPTED_TRAINING.format(tests=str(Path(__file__).parent)).replace("TRAIN * 3", json.dumps(rows))
+    # The child gets SIGINT's default disposition whatever this process inherited: a test runner
+    # started in the background by a non-interactive shell ignores SIGINT, and an ignored signal
+    # stays ignored across exec, so Python would never raise KeyboardInterrupt for it.
     child = subprocess.Popen([sys.executable, "-c", script], cwd=workdir, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert child.stdout.readline().strip() == "ready"
     # Wait until training has really started (the first epoch's records exist), then Ctrl-C.
     records = workdir / "runs" / "stopped" / "epochs" / "000" / "conversations.jsonl"
